@@ -1,0 +1,6 @@
+"""structrob: does the graph structure of a sparse neural network predict its adversarial robustness?
+
+Data flows one way: ``graphs -> model -> train -> attacks -> study store -> stats -> report``.
+"""
+
+__version__ = "0.1.0"
