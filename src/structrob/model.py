@@ -1,0 +1,455 @@
+"""The sparse network built on a layered DAG, with K stacked copies trained as one model.
+
+Every hidden vertex ``v`` of layer ``l`` computes one unit
+
+    z_v = relu( sum over predecessors u of  w_uv z_u  +  b_v ),
+
+that is ``z_l = relu( sum_{s<l} (W_sl * M_sl) z_s + b_l )`` with ONE ReLU after the sum over all
+incoming blocks, skip-layer edges included [1]_. The input (784 pixels, normalised inside the
+model) is fully connected to every source vertex (layer 0), and every sink vertex (no outgoing
+edge, whatever its layer) is connected to the ``n_out`` outputs (logits, no activation).
+
+Per layer the model gathers the activations its vertices read (from any earlier layer) and does
+one masked batched matmul, so a graph hundreds of layers deep costs one small kernel per layer,
+not one per pair of layers. ``copies = K`` independently initialised copies of the same
+structure share masks and index tables; their weights are stacked on a leading dimension.
+
+References
+----------
+.. [1] M. Ben Amor, J. Stier, M. Granitzer, "Correlation analysis between the robustness of
+   sparse neural networks and their random hidden structural priors", 2021.
+.. [2] X. Glorot, Y. Bengio, "Understanding the difficulty of training deep feedforward neural
+   networks", AISTATS 2010.
+.. [3] K. He, X. Zhang, S. Ren, J. Sun, "Delving deep into rectifiers", ICCV 2015.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+import networkx as nx
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from structrob.graphs import layers as graph_layers
+
+__all__ = ["INIT_SCHEMES", "MNIST_MEAN", "MNIST_STD", "SparseDAGNet", "initialize"]
+
+MNIST_MEAN = 0.1307
+MNIST_STD = 0.3081
+
+INIT_SCHEMES = ("glorot_normal", "glorot_uniform", "he_normal", "he_uniform", "normal", "uniform")
+
+
+class SparseDAGNet(nn.Module):
+    """Sparse MLP whose hidden units and connections are the vertices and edges of a DAG.
+
+    Implements the network of Ben Amor et al. [1]_ (see the module docstring for the formula).
+
+    Parameters
+    ----------
+    dag : networkx.DiGraph
+        Acyclic hidden structure (see :func:`structrob.graphs.to_dag`); at least one vertex.
+    n_in : int
+        Input width; inputs are pixels in [0, 1], flattened to ``n_in``.
+    n_out : int
+        Number of classes (logits).
+    copies : int
+        K, the number of independently initialised copies held as one stacked model.
+    normalize : tuple of float or None
+        ``(mean, std)`` applied to the pixels inside the model (MNIST's by default); ``None``
+        feeds the pixels unchanged.
+
+    Attributes
+    ----------
+    copies : int
+    vertices : list
+        DAG vertices in the model's order (by layer, then by vertex id); ``vertices[i]`` is unit i.
+    n_layers : int
+        Number of hidden layers (depth of the DAG).
+
+    Notes
+    -----
+    Input shapes: ``[B, n_in]`` or ``[B, 1, 28, 28]`` give logits ``[B, n_out]`` when K == 1
+    and ``[K, B, n_out]`` when K > 1 (the same batch through every copy); ``[K, B, n_in]``
+    gives ``[K, B, n_out]`` with copy k reading its own batch ``x[k]``.
+
+    Masked weights are exactly zero and receive exactly zero gradient (the forward multiplies
+    by the mask), so they stay zero under any optimiser without weight decay. Masks are buffers:
+    they are saved in ``state_dict`` and follow ``.to()``. Weights start from
+    :func:`initialize` with ``glorot_uniform`` for every copy and seed 0.
+
+    Examples
+    --------
+    >>> import networkx as nx, torch
+    >>> net = SparseDAGNet(nx.DiGraph([(2, 1), (1, 0), (2, 0)]), n_in=4, n_out=3, copies=2)
+    >>> net(torch.rand(5, 4)).shape
+    torch.Size([2, 5, 3])
+    >>> net.count_parameters()  # 4*1 + 3 edges + 3*1 + 3 hidden biases + 3 output biases
+    16
+    """
+
+    def __init__(
+        self,
+        dag: nx.DiGraph,
+        n_in: int = 784,
+        n_out: int = 10,
+        copies: int = 1,
+        normalize: tuple[float, float] | None = (MNIST_MEAN, MNIST_STD),
+    ) -> None:
+        super().__init__()
+        if not isinstance(dag, nx.DiGraph) or dag.number_of_nodes() == 0:
+            raise ValueError("dag must be a non-empty networkx.DiGraph (see structrob.graphs.to_dag)")
+        for name, value in (("n_in", n_in), ("n_out", n_out), ("copies", copies)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if normalize is not None and not normalize[1] > 0:
+            raise ValueError(f"normalize must be (mean, std) with std > 0, got {normalize!r}")
+        self.n_in, self.n_out, self.copies = n_in, n_out, copies
+        self.normalize = None if normalize is None else (float(normalize[0]), float(normalize[1]))
+
+        layer_of = graph_layers(dag)
+        self.vertices = sorted(dag.nodes, key=lambda v: (layer_of[v], v))
+        self.index = {v: i for i, v in enumerate(self.vertices)}
+        sizes = np.bincount([layer_of[v] for v in self.vertices])
+        self.n_layers = len(sizes)
+        self.layer_sizes = [int(s) for s in sizes]
+        self.offsets = [0, *np.cumsum(sizes).tolist()]
+        self.n_hidden = len(self.vertices)
+        n_sources = self.layer_sizes[0]
+
+        # layer l reads the units in `reads_l` (sorted unit indices); mask_l[i, j] = 1 when
+        # unit reads_l[j] feeds the i-th unit of layer l.
+        self.edge_slot: dict[tuple, tuple[int, int, int]] = {}
+        for l in range(1, self.n_layers):
+            start, stop = self.offsets[l], self.offsets[l + 1]
+            units = self.vertices[start:stop]
+            reads = sorted({self.index[u] for v in units for u in dag.pred[v]})
+            column = {u: j for j, u in enumerate(reads)}
+            mask = torch.zeros(len(units), len(reads))
+            for i, v in enumerate(units):
+                for u in dag.pred[v]:
+                    j = column[self.index[u]]
+                    mask[i, j] = 1.0
+                    self.edge_slot[(u, v)] = (l, i, j)
+            self.register_buffer(f"reads_{l}", torch.tensor(reads, dtype=torch.long))
+            self.register_buffer(f"mask_{l}", mask)
+            self.register_parameter(f"weight_{l}", nn.Parameter(torch.zeros(copies, len(units), len(reads))))
+            self.register_parameter(f"bias_{l}", nn.Parameter(torch.zeros(copies, len(units))))
+        sinks = [self.index[v] for v in self.vertices if dag.out_degree(v) == 0]
+        self.register_buffer("sink_units", torch.tensor(sinks, dtype=torch.long))
+        self.weight_in = nn.Parameter(torch.zeros(copies, n_sources, n_in))
+        self.bias_in = nn.Parameter(torch.zeros(copies, n_sources))
+        self.weight_out = nn.Parameter(torch.zeros(copies, n_out, len(sinks)))
+        self.bias_out = nn.Parameter(torch.zeros(copies, n_out))
+        initialize(self, "glorot_uniform", seed=0)
+
+    # -- structure ---------------------------------------------------------------------------
+    def hidden_blocks(self) -> list[tuple[Tensor, Tensor, Tensor, Tensor]]:
+        """``(reads, mask, weight, bias)`` of every hidden layer l >= 1, in layer order.
+
+        ``weight`` is ``[K, n_l, len(reads)]`` and must be multiplied by ``mask``.
+        """
+        return [
+            (getattr(self, f"reads_{l}"), getattr(self, f"mask_{l}"), getattr(self, f"weight_{l}"), getattr(self, f"bias_{l}"))
+            for l in range(1, self.n_layers)
+        ]
+
+    def count_parameters(self) -> int:
+        """Trainable, unmasked parameters of ONE copy (equals :func:`structrob.graphs.count_parameters`).
+
+        Examples
+        --------
+        >>> import networkx as nx
+        >>> SparseDAGNet(nx.DiGraph([(1, 0)]), n_in=4, n_out=2).count_parameters()
+        11
+        """
+        total = (self.weight_in[0].numel() + self.bias_in[0].numel() + self.weight_out[0].numel() + self.bias_out[0].numel())
+        for _, mask, _, bias in self.hidden_blocks():
+            total += int(mask.count_nonzero()) + bias[0].numel()
+        return total
+
+    def hidden_edges(self) -> list[tuple]:
+        """Hidden edges ``(u, v)`` still present (mask 1), in a fixed order (sorted by slot).
+
+        Examples
+        --------
+        >>> import networkx as nx
+        >>> SparseDAGNet(nx.DiGraph([(2, 1), (1, 0)]), n_in=2, n_out=2).hidden_edges()
+        [(2, 1), (1, 0)]
+        """
+        masks = {l: getattr(self, f"mask_{l}") for l in range(1, self.n_layers)}
+        present = [(slot, edge) for edge, slot in self.edge_slot.items() if masks[slot[0]][slot[1], slot[2]] != 0]
+        return [edge for _, edge in sorted(present, key=lambda item: item[0])]
+
+    @torch.no_grad()
+    def remove_edges(self, edges: Iterable[tuple]) -> None:
+        """Remove hidden edges: their mask entries and weights (all copies) become zero.
+
+        The layering is unchanged; the removed weights then stay zero through training.
+
+        Examples
+        --------
+        >>> import networkx as nx
+        >>> net = SparseDAGNet(nx.DiGraph([(2, 1), (1, 0), (2, 0)]), n_in=2, n_out=2)
+        >>> net.remove_edges([(2, 0)]); net.hidden_edges()
+        [(2, 1), (1, 0)]
+        """
+        for edge in edges:
+            if edge not in self.edge_slot:
+                raise KeyError(f"{edge!r} is not a hidden edge of this network")
+            l, i, j = self.edge_slot[edge]
+            getattr(self, f"mask_{l}")[i, j] = 0.0
+            getattr(self, f"weight_{l}")[:, i, j] = 0.0
+
+    def copy(self, k: int) -> SparseDAGNet:
+        """A single-copy model (``copies == 1``) holding copy ``k``'s weights and masks.
+
+        Examples
+        --------
+        >>> import networkx as nx, torch
+        >>> net = SparseDAGNet(nx.DiGraph([(1, 0)]), n_in=3, n_out=2, copies=3)
+        >>> x = torch.rand(4, 3)
+        >>> torch.allclose(net.copy(2)(x), net(x)[2])
+        True
+        """
+        if not 0 <= k < self.copies:
+            raise IndexError(f"copy index {k} out of range for {self.copies} copies")
+        single = self.__class__.__new__(self.__class__)
+        nn.Module.__init__(single)
+        for name, value in self.__dict__.items():
+            if not name.startswith("_"):
+                single.__dict__[name] = value
+        single.copies = 1
+        for name, buffer in self.named_buffers(recurse=False):
+            single.register_buffer(name, buffer.clone())
+        for name, param in self.named_parameters(recurse=False):
+            single.register_parameter(name, nn.Parameter(param.detach()[k : k + 1].clone()))
+        single.train(self.training)
+        return single
+
+    # -- forward -----------------------------------------------------------------------------
+    def input_layer(self) -> tuple[Tensor, Tensor]:
+        """Weights of the first layer in PIXEL space, normalisation folded in.
+
+        Returns
+        -------
+        weight : Tensor [K, n_sources, n_in]
+        bias : Tensor [K, n_sources]
+            The pre-activation of the sources of copy k is ``x @ weight[k].T + bias[k]`` for
+            pixels x in [0, 1]; changing pixel j by ``d`` moves it by ``weight[k][:, j] * d``.
+
+        Examples
+        --------
+        >>> import networkx as nx, torch
+        >>> net = SparseDAGNet(nx.DiGraph([(1, 0)]), n_in=3, n_out=2)
+        >>> w, b = net.input_layer(); x = torch.rand(4, 3)
+        >>> torch.allclose(net.forward_from_input((x @ w[0].T + b[0])[None])[0], net(x), atol=1e-6)
+        True
+        """
+        if self.normalize is None:
+            return self.weight_in, self.bias_in
+        mean, std = self.normalize
+        weight = self.weight_in / std
+        return weight, self.bias_in - weight.sum(-1) * mean
+
+    def forward_from_input(self, pre0: Tensor) -> Tensor:
+        """Logits from the pre-activation of the source vertices.
+
+        Parameters
+        ----------
+        pre0 : Tensor [K, B, n_sources]
+
+        Returns
+        -------
+        Tensor [K, B, n_out]
+        """
+        blocks = self.hidden_blocks()
+        flat = [t for reads, mask, weight, bias in blocks for t in (weight, bias)]
+        structure = (self.offsets, [(reads, mask) for reads, mask, _, _ in blocks])
+        units = _HiddenStack.apply(pre0.transpose(1, 2), structure, *flat)
+        sinks = units.index_select(1, self.sink_units)
+        return torch.baddbmm(self.bias_out.unsqueeze(2), self.weight_out, sinks).transpose(1, 2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits for pixels ``x`` in [0, 1] (shapes in the class Notes)."""
+        per_copy = x.dim() == 3 and x.shape[0] == self.copies and x.shape[-1] == self.n_in
+        if not per_copy:
+            x = x.reshape(x.shape[0], -1)
+            if x.shape[1] != self.n_in:
+                raise ValueError(
+                    f"expected inputs of {self.n_in} pixels ([B, {self.n_in}], [B, 1, 28, 28] or "
+                    f"[{self.copies}, B, {self.n_in}]), got shape {tuple(x.shape)}"
+                )
+        weight, bias = self.input_layer()
+        x = x.to(weight.dtype)
+        if per_copy:
+            pre0 = torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+        else:
+            # The same batch through every copy: one GEMM against all copies' stacked sources.
+            K, n0, _ = weight.shape
+            pre0 = torch.addmm(bias.reshape(1, K * n0), x, weight.reshape(K * n0, -1).T)
+            pre0 = pre0.reshape(x.shape[0], K, n0).transpose(0, 1)
+        logits = self.forward_from_input(pre0)
+        return logits if per_copy or self.copies > 1 else logits[0]
+
+
+class _HiddenStack(torch.autograd.Function):
+    """All hidden layers as one autograd node with a hand-written backward.
+
+    Units are laid out ``[K, H, B]`` (unit-major, so a layer is a contiguous slice per copy).
+    Forward, per layer: gather the units it reads, one batched matmul, ReLU into the buffer.
+    Backward walks the layers in reverse; a layer's gradient is complete when it is reached,
+    because only later layers read it. Hand-written to avoid autograd's per-layer bookkeeping
+    (slice copies of the whole buffer), which dominated the step time of deep graphs.
+    """
+
+    @staticmethod
+    def forward(ctx, pre0: Tensor, structure, *params: Tensor) -> Tensor:
+        offsets, reads_masks = structure
+        K, _, B = pre0.shape
+        units = pre0.new_empty(K, offsets[-1], B)
+        units[:, : offsets[1]] = pre0.clamp(min=0)
+        masked = []
+        for l, (reads, mask) in enumerate(reads_masks, start=1):
+            weight, bias = params[2 * l - 2], params[2 * l - 1]
+            wm = weight * mask
+            pre = torch.baddbmm(bias.unsqueeze(2), wm, units.index_select(1, reads))
+            units[:, offsets[l] : offsets[l + 1]] = pre.clamp_(min=0)
+            masked.append(wm)
+        ctx.structure = structure
+        ctx.save_for_backward(units, *masked)
+        return units
+
+    @staticmethod
+    def backward(ctx, grad_units: Tensor):
+        offsets, reads_masks = ctx.structure
+        units, *masked = ctx.saved_tensors
+        grad = grad_units.clone()
+        grads: list[Tensor | None] = [None] * (2 * len(reads_masks))
+        for l in range(len(reads_masks), 0, -1):
+            reads, mask = reads_masks[l - 1]
+            start, stop = offsets[l], offsets[l + 1]
+            grad_pre = grad[:, start:stop] * (units[:, start:stop] > 0)
+            if ctx.needs_input_grad[2 * l]:
+                grads[2 * l - 2] = torch.bmm(grad_pre, units.index_select(1, reads).transpose(1, 2)).mul_(mask)
+            if ctx.needs_input_grad[2 * l + 1]:
+                grads[2 * l - 1] = grad_pre.sum(2)
+            grad.index_add_(1, reads, torch.bmm(masked[l - 1].transpose(1, 2), grad_pre))
+        grad_pre0 = grad[:, : offsets[1]] * (units[:, : offsets[1]] > 0)
+        return (grad_pre0, None, *grads)
+
+
+def _fans(net: SparseDAGNet) -> tuple[np.ndarray, np.ndarray]:
+    """Real fan-in and fan-out of every hidden unit, counted from the masks."""
+    fan_in = np.zeros(net.n_hidden)
+    fan_out = np.zeros(net.n_hidden)
+    fan_in[: net.offsets[1]] = net.n_in
+    for l, (reads, mask, _, _) in enumerate(net.hidden_blocks(), start=1):
+        m = mask.detach().cpu().numpy()
+        fan_in[net.offsets[l] : net.offsets[l + 1]] = m.sum(1)
+        np.add.at(fan_out, reads.cpu().numpy(), m.sum(0))
+    fan_out[net.sink_units.cpu().numpy()] += net.n_out
+    return fan_in, fan_out
+
+
+def _sample(scheme: str, fan_in: np.ndarray, fan_out: np.ndarray, shape: tuple, generator: torch.Generator) -> Tensor:
+    """Weights of one block; ``fan_in`` broadcasts over rows (targets), ``fan_out`` over columns."""
+    fan_in = torch.as_tensor(fan_in, dtype=torch.float64).reshape(-1, 1).clamp(min=1)
+    fan_out = torch.as_tensor(fan_out, dtype=torch.float64).reshape(1, -1).clamp(min=1)
+    gain = math.sqrt(2.0)
+    if scheme == "normal":
+        return torch.randn(shape, generator=generator, dtype=torch.float64) * 0.1
+    if scheme == "uniform":
+        return (torch.rand(shape, generator=generator, dtype=torch.float64) * 2 - 1) * 0.1
+    if scheme == "glorot_normal":
+        scale = gain * torch.sqrt(2.0 / (fan_in + fan_out))
+    elif scheme == "glorot_uniform":
+        scale = gain * torch.sqrt(6.0 / (fan_in + fan_out))
+    elif scheme == "he_normal":
+        scale = gain / torch.sqrt(fan_in) * torch.ones_like(fan_out)
+    else:  # he_uniform
+        scale = gain * torch.sqrt(3.0 / fan_in) * torch.ones_like(fan_out)
+    if scheme.endswith("normal"):
+        return torch.randn(shape, generator=generator, dtype=torch.float64) * scale
+    return (torch.rand(shape, generator=generator, dtype=torch.float64) * 2 - 1) * scale
+
+
+def copy_seed(seed: int, copy: int) -> int:
+    """Seed of copy ``copy`` derived from ``seed`` (numpy SeedSequence, independent streams).
+
+    Examples
+    --------
+    >>> copy_seed(0, 1) == copy_seed(0, 1) != copy_seed(0, 2)
+    True
+    """
+    return int(np.random.SeedSequence(entropy=seed, spawn_key=(copy,)).generate_state(1, np.uint64)[0] >> 1)
+
+
+@torch.no_grad()
+def initialize(net: SparseDAGNet, schemes: str | Sequence[str], seed: int = 0) -> SparseDAGNet:
+    """Initialise every copy's weights with its scheme; biases are set to zero.
+
+    Schemes (``gain = sqrt(2)``; fans from the real connections, see Notes):
+
+    - ``glorot_normal``: N(0, gain^2 * 2 / (fan_in + fan_out)) [2]_
+    - ``glorot_uniform``: U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out)) [2]_
+    - ``he_normal``: N(0, gain^2 / fan_in) (a = 0, mode fan_in) [3]_
+    - ``he_uniform``: U(-a, a), a = gain * sqrt(3 / fan_in) [3]_
+    - ``normal``: N(0, 0.1^2);  ``uniform``: U(-0.1, 0.1)
+
+    Parameters
+    ----------
+    net : SparseDAGNet
+    schemes : str or sequence of str
+        One scheme for all copies, or one per copy (length K), from ``INIT_SCHEMES``.
+    seed : int
+        Copy k draws from its own generator seeded with ``copy_seed(seed, k)``, so its weights
+        do not depend on the other copies.
+
+    Returns
+    -------
+    SparseDAGNet
+        ``net``, modified in place.
+
+    Notes
+    -----
+    A weight on the connection u -> v uses ``fan_in`` = number of connections into v (784 for a
+    source) and ``fan_out`` = number of connections out of u (its out-degree, plus ``n_out`` for
+    a sink; ``n_sources`` for an input pixel). On a fully connected layered graph these are the
+    layer widths, so the draws match ``torch.nn.init`` on the equivalent ``nn.Linear`` layers.
+    Masked entries are set to zero. Biases are zero for every scheme (the study does not say).
+
+    Examples
+    --------
+    >>> import networkx as nx
+    >>> net = initialize(SparseDAGNet(nx.DiGraph([(1, 0)]), n_in=3, n_out=2, copies=2), ["normal", "he_uniform"], seed=1)
+    >>> float(net.bias_in.detach().abs().sum())
+    0.0
+    """
+    if isinstance(schemes, str):
+        schemes = [schemes] * net.copies
+    schemes = list(schemes)
+    if len(schemes) != net.copies:
+        raise ValueError(f"got {len(schemes)} schemes for {net.copies} copies; give one per copy or a single name")
+    for scheme in schemes:
+        if scheme not in INIT_SCHEMES:
+            raise ValueError(f"unknown initialisation {scheme!r}; choose from {list(INIT_SCHEMES)}")
+    fan_in, fan_out = _fans(net)
+    n0 = net.offsets[1]
+    blocks = net.hidden_blocks()
+    for k, scheme in enumerate(schemes):
+        gen = torch.Generator().manual_seed(copy_seed(seed, k))
+        net.weight_in[k] = _sample(scheme, fan_in[:n0], np.full(net.n_in, n0), net.weight_in.shape[1:], gen)
+        for l, (reads, mask, weight, _) in enumerate(blocks, start=1):
+            rows = fan_in[net.offsets[l] : net.offsets[l + 1]]
+            cols = fan_out[reads.cpu().numpy()]
+            weight[k] = _sample(scheme, rows, cols, weight.shape[1:], gen).to(mask) * mask
+        n_sinks = net.sink_units.numel()
+        net.weight_out[k] = _sample(scheme, np.full(net.n_out, n_sinks), fan_out[net.sink_units.cpu().numpy()], net.weight_out.shape[1:], gen)
+    for name, param in net.named_parameters():
+        if name.startswith("bias"):
+            param.zero_()
+    return net

@@ -1,0 +1,252 @@
+"""Tests for structrob.model: the sparse DAG network against independent references."""
+
+import math
+
+import networkx as nx
+import pytest
+import torch
+from torch import nn
+
+from structrob import graphs
+from structrob.model import INIT_SCHEMES, SparseDAGNet, _fans, initialize
+
+
+def layered_dense_dag(widths):
+    """Fully connected layered DAG with consecutive vertex ids per layer (first layer first)."""
+    dag, ids, start = nx.DiGraph(), [], 0
+    for width in widths:
+        ids.append(list(range(start, start + width)))
+        start += width
+    dag.add_nodes_from(range(start))
+    for a, b in zip(ids, ids[1:]):
+        dag.add_edges_from((u, v) for u in a for v in b)
+    return dag, ids
+
+
+def randomize(net, seed=0, scale=0.3):
+    """Random weights and biases (biases too, so no unit sits exactly on the ReLU kink)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype) * scale)
+        for _, mask, weight, _ in net.hidden_blocks():
+            weight.mul_(mask)
+    return net
+
+
+def unit_by_unit(net, x):
+    """Reference forward: one unit at a time, straight from the formula, with autograd."""
+    weight, bias = net.input_layer()
+    pre0 = torch.einsum("bi,kni->kbn", x, weight) + bias[:, None]
+    z = {i: pre0[:, :, i].clamp(min=0) for i in range(net.offsets[1])}
+    for l, (reads, mask, w, b) in enumerate(net.hidden_blocks(), start=1):
+        for r in range(mask.shape[0]):
+            acc = b[:, r][:, None].expand(net.copies, x.shape[0])
+            for j in range(mask.shape[1]):
+                if mask[r, j]:
+                    acc = acc + w[:, r, j][:, None] * z[int(reads[j])]
+            z[net.offsets[l] + r] = acc.clamp(min=0)
+    sinks = torch.stack([z[int(i)] for i in net.sink_units], -1)
+    return torch.einsum("kbs,kos->kbo", sinks, net.weight_out) + net.bias_out[:, None]
+
+
+def test_dense_layered_graph_equals_sequential_of_linear_relu():
+    dag, ids = layered_dense_dag([5, 7, 4])
+    net = randomize(SparseDAGNet(dag, n_in=6, n_out=3, normalize=None).double())
+    seq = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 7), nn.ReLU(), nn.Linear(7, 4), nn.ReLU(), nn.Linear(4, 3)).double()
+    unit = net.index
+    with torch.no_grad():
+        seq[0].weight.copy_(net.weight_in[0][[unit[v] for v in ids[0]]])
+        seq[0].bias.copy_(net.bias_in[0][[unit[v] for v in ids[0]]])
+        for layer, linear in ((1, seq[2]), (2, seq[4])):
+            reads, _, w, b = net.hidden_blocks()[layer - 1]
+            rows = [unit[v] - net.offsets[layer] for v in ids[layer]]
+            column = {int(u): j for j, u in enumerate(reads)}
+            cols = [column[unit[v]] for v in ids[layer - 1]]
+            linear.weight.copy_(w[0][rows][:, cols])
+            linear.bias.copy_(b[0][rows])
+        sink_column = {int(u): j for j, u in enumerate(net.sink_units)}
+        seq[6].weight.copy_(net.weight_out[0][:, [sink_column[unit[v]] for v in ids[2]]])
+        seq[6].bias.copy_(net.bias_out[0])
+    x = torch.rand(9, 6, dtype=torch.float64)
+    torch.testing.assert_close(net(x), seq(x), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_sparse_graph_with_skip_edges_matches_unit_by_unit_reference(seed):
+    dag = graphs.to_dag(graphs.watts_strogatz(40, 3, 0.7, seed=seed))
+    dag.add_node(40)  # an isolated vertex: both source and sink
+    net = randomize(SparseDAGNet(dag, n_in=7, n_out=4, copies=3).double(), seed=seed)
+    assert net.n_layers > 3
+    x = torch.rand(5, 7, dtype=torch.float64)
+    out = net(x)
+    ref = unit_by_unit(net, x)
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-12)
+    probe = torch.randn_like(out)
+    params = list(net.parameters())
+    got = torch.autograd.grad((out * probe).sum(), params)
+    want = torch.autograd.grad((ref * probe).sum(), params, allow_unused=True)
+    for (name, _), a, b in zip(net.named_parameters(), got, want):
+        torch.testing.assert_close(a, torch.zeros_like(a) if b is None else b, rtol=0, atol=1e-12, msg=name)
+
+
+def test_one_relu_after_the_sum_not_per_branch():
+    # 2 -> 1 -> 0 and skip 2 -> 0; weights chosen so that the skip branch is negative
+    dag = nx.DiGraph([(2, 1), (1, 0), (2, 0)])
+    net = SparseDAGNet(dag, n_in=1, n_out=1, normalize=None).double()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.zero_()
+        net.weight_in.fill_(1.0)  # z2 = x
+        (_, _, w1, _), (reads2, _, w2, _) = net.hidden_blocks()
+        w1.fill_(1.0)  # z1 = z2
+        column = {int(u): j for j, u in enumerate(reads2)}
+        w2[0, 0, column[net.index[1]]] = 1.0
+        w2[0, 0, column[net.index[2]]] = -3.0  # z0 = relu(z1 - 3 z2) = relu(-2x) = 0
+        net.weight_out.fill_(1.0)
+    assert float(net(torch.tensor([[1.0]])).detach()) == 0.0  # a per-branch ReLU would give 1
+
+
+def test_gradcheck_in_float64():
+    dag = graphs.to_dag(graphs.watts_strogatz(12, 2, 0.5, seed=4))
+    net = randomize(SparseDAGNet(dag, n_in=3, n_out=2, copies=2).double(), seed=3)
+    x = torch.rand(3, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: net(x), (x,))
+
+
+def test_parameter_count_equals_graph_formula():
+    for seed, nei in [(0, 2), (1, 4), (2, 2)]:
+        dag = graphs.to_dag(graphs.watts_strogatz(300, nei, 0.8, seed=seed))
+        net = SparseDAGNet(dag, copies=2)
+        assert net.count_parameters() == graphs.count_parameters(dag)
+        trainable_unmasked = sum(int((p[0] != 0).sum()) for n, p in net.named_parameters() if n.startswith("weight"))
+        trainable_unmasked += sum(p[0].numel() for n, p in net.named_parameters() if n.startswith("bias"))
+        assert trainable_unmasked == graphs.count_parameters(dag)
+
+
+def test_stacked_copies_equal_single_models():
+    dag = graphs.to_dag(graphs.watts_strogatz(30, 2, 0.9, seed=1))
+    net = randomize(SparseDAGNet(dag, n_in=8, n_out=3, copies=4))
+    x = torch.rand(6, 8)
+    out = net(x)
+    assert out.shape == (4, 6, 3)
+    per_copy_input = torch.rand(4, 6, 8)
+    per_copy = net(per_copy_input)
+    for k in range(4):
+        single = net.copy(k)
+        assert single.copies == 1
+        torch.testing.assert_close(single(x), out[k], rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(single(per_copy_input[k]), per_copy[k], rtol=1e-6, atol=1e-6)
+
+
+def test_shapes_normalisation_and_input_layer():
+    dag = graphs.to_dag(graphs.watts_strogatz(20, 2, 0.5, seed=0))
+    net = randomize(SparseDAGNet(dag, copies=2).double())
+    x = torch.rand(5, 1, 28, 28, dtype=torch.float64)
+    out = net(x)
+    assert out.shape == (2, 5, 10)
+    # normalisation inside: same as an un-normalised model fed (x - mean) / std
+    plain = SparseDAGNet(dag, copies=2, normalize=None).double()
+    plain.load_state_dict(net.state_dict())
+    torch.testing.assert_close(plain((x.reshape(5, -1) - 0.1307) / 0.3081), out)
+    weight, bias = net.input_layer()
+    pre0 = torch.einsum("bi,kni->kbn", x.reshape(5, -1), weight) + bias[:, None]
+    torch.testing.assert_close(net.forward_from_input(pre0), out)
+    single = net.copy(0)
+    assert single(x).shape == (5, 10)
+    with pytest.raises(ValueError, match="784 pixels"):
+        net(torch.rand(5, 100))
+
+
+def test_masks_are_buffers_in_state_dict():
+    dag = graphs.to_dag(graphs.watts_strogatz(20, 2, 0.5, seed=0))
+    net = SparseDAGNet(dag)
+    state = net.state_dict()
+    assert any(k.startswith("mask_") for k in state) and any(k.startswith("reads_") for k in state)
+    assert not any(n.startswith("mask_") for n, _ in net.named_parameters())
+    moved = net.double()
+    assert all(mask.dtype == torch.float64 for _, mask, _, _ in moved.hidden_blocks())
+
+
+def test_masked_weights_and_gradients_stay_exactly_zero_through_training():
+    dag = graphs.to_dag(graphs.watts_strogatz(40, 2, 0.8, seed=2))
+    net = SparseDAGNet(dag, n_in=10, n_out=3, copies=2)
+    initialize(net, ["he_normal", "uniform"], seed=1)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        x = torch.rand(16, 10, generator=g)
+        y = torch.randint(0, 3, (16,), generator=g)
+        loss = nn.functional.cross_entropy(net(x).transpose(1, 2), y.expand(2, -1))
+        opt.zero_grad()
+        loss.backward()
+        for _, mask, weight, _ in net.hidden_blocks():
+            assert torch.all(weight.grad[:, mask == 0] == 0)
+        opt.step()
+    for _, mask, weight, _ in net.hidden_blocks():
+        assert torch.all(weight[:, mask == 0] == 0)
+        assert torch.any(weight[:, mask == 1] != 0)
+
+
+def test_remove_edges_zeroes_masks_and_weights():
+    dag = graphs.to_dag(graphs.watts_strogatz(20, 2, 0.5, seed=0))
+    net = randomize(SparseDAGNet(dag))
+    edges = net.hidden_edges()
+    assert sorted(edges) == sorted(dag.edges)
+    net.remove_edges(edges[:5])
+    assert net.hidden_edges() == edges[5:]
+    assert net.count_parameters() == graphs.count_parameters(dag) - 5
+    with pytest.raises(KeyError):
+        net.remove_edges([(0, 19)])
+
+
+def test_fans_follow_the_masks():
+    dag, ids = layered_dense_dag([5, 7, 4])
+    net = SparseDAGNet(dag, n_in=6, n_out=3)
+    fan_in, fan_out = _fans(net)
+    assert fan_in.tolist() == [6] * 5 + [5] * 7 + [7] * 4
+    assert fan_out.tolist() == [7] * 5 + [4] * 7 + [3] * 4
+
+
+@pytest.mark.parametrize("scheme", INIT_SCHEMES)
+def test_initialisation_on_a_dense_graph_matches_torch_nn_init_scale(scheme):
+    dag, _ = layered_dense_dag([400, 300])
+    net = initialize(SparseDAGNet(dag, n_in=500, n_out=10), scheme, seed=0)
+    w = net.hidden_blocks()[0][2][0]  # a 300 x 400 block: fan_in 400, fan_out 300
+    reference = torch.empty(300, 400)
+    gain = math.sqrt(2)
+    init = {
+        "glorot_normal": lambda t: nn.init.xavier_normal_(t, gain=gain),
+        "glorot_uniform": lambda t: nn.init.xavier_uniform_(t, gain=gain),
+        "he_normal": lambda t: nn.init.kaiming_normal_(t, a=0, mode="fan_in", nonlinearity="relu"),
+        "he_uniform": lambda t: nn.init.kaiming_uniform_(t, a=0, mode="fan_in", nonlinearity="relu"),
+        "normal": lambda t: nn.init.normal_(t, 0.0, 0.1),
+        "uniform": lambda t: nn.init.uniform_(t, -0.1, 0.1),
+    }[scheme]
+    torch.manual_seed(0)
+    init(reference)
+    assert float(w.std()) == pytest.approx(float(reference.std()), rel=0.02)
+    assert float(w.abs().max()) == pytest.approx(float(reference.abs().max()), rel=0.15)
+    assert float(net.bias_in.detach().abs().sum()) == 0.0
+
+
+def test_initialize_is_seeded_per_copy():
+    dag = graphs.to_dag(graphs.watts_strogatz(20, 2, 0.5, seed=0))
+    a = initialize(SparseDAGNet(dag, copies=3), ["normal", "he_uniform", "glorot_normal"], seed=7)
+    b = initialize(SparseDAGNet(dag, copies=1), "he_uniform", seed=7)
+    assert not torch.equal(a.weight_in[1], b.weight_in[0])  # copy 1 uses its own stream
+    c = initialize(SparseDAGNet(dag, copies=3), ["normal", "he_uniform", "glorot_normal"], seed=7)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), c.parameters()))
+    with pytest.raises(ValueError, match="unknown initialisation"):
+        initialize(a, "xavier", seed=0)
+    with pytest.raises(ValueError, match="one per copy"):
+        initialize(a, ["normal", "normal"], seed=0)
+
+
+def test_deep_graph_hundreds_of_layers():
+    dag = graphs.to_dag(graphs.watts_strogatz(500, 10, 0.5, seed=0))
+    net = SparseDAGNet(dag, copies=2)
+    assert net.n_layers > 100
+    out = net(torch.rand(4, 784))
+    out.sum().backward()
+    assert torch.isfinite(out).all() and out.shape == (2, 4, 10)
