@@ -1,0 +1,152 @@
+"""Random pruning of a layered network's hidden connections: the study's baseline (Table 2).
+
+A dense network 784 -> 50 -> 100 -> 100 -> 50 -> 10 is written as a layered DAG, so it is the
+same :class:`structrob.model.SparseDAGNet` as the graph-prior networks and goes through the same
+training, attack, property and storage code. Each pruning step removes a fraction of the hidden
+connections still present, chosen uniformly at random with an exact count; the input and output
+connections are never pruned [1]_.
+
+Rule for vertices cut off by pruning: the network keeps its layered structure (the input feeds
+the first hidden layer only, the last hidden layer feeds the output only), it is not rebuilt. A
+hidden vertex outside the first layer that loses all its incoming connections outputs the
+constant ``relu(bias)``; one outside the last layer that loses all its outgoing connections no
+longer reaches the output. Both are counted per step (:func:`cut_off_vertices`) and stay in the
+hidden DAG whose graph properties are reported.
+
+References
+----------
+.. [1] M. Ben Amor, J. Stier, M. Granitzer, "Correlation analysis between the robustness of
+   sparse neural networks and their random hidden structural priors", 2021.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import networkx as nx
+import torch
+
+from structrob.model import SparseDAGNet
+
+__all__ = ["cut_off_vertices", "dense_layered_dag", "hidden_dag", "n_to_remove", "prune_random"]
+
+
+def dense_layered_dag(widths: Sequence[int]) -> nx.DiGraph:
+    """Fully connected layered DAG: every vertex of layer i feeds every vertex of layer i + 1.
+
+    Vertices are numbered layer by layer from 0, so :func:`structrob.graphs.layers` gives
+    layer i to the i-th block.
+
+    Parameters
+    ----------
+    widths : sequence of int
+        Hidden layer widths, e.g. ``(50, 100, 100, 50)``; at least one, each ``>= 1``.
+
+    Returns
+    -------
+    networkx.DiGraph
+        ``sum(widths)`` vertices, ``sum(w_i * w_{i+1})`` edges.
+
+    Examples
+    --------
+    >>> dag = dense_layered_dag([2, 3, 1])
+    >>> dag.number_of_nodes(), dag.number_of_edges()
+    (6, 9)
+    """
+    widths = list(widths)
+    if not widths or any(not isinstance(w, int) or w < 1 for w in widths):
+        raise ValueError(f"widths must be positive integers, got {widths!r}")
+    dag = nx.DiGraph()
+    dag.add_nodes_from(range(sum(widths)))
+    start = 0
+    for a, b in zip(widths, widths[1:]):
+        dag.add_edges_from((u, v) for u in range(start, start + a) for v in range(start + a, start + a + b))
+        start += a
+    return dag
+
+
+def n_to_remove(n_active: int, fraction: float) -> int:
+    """Exact number of connections a step removes: ``floor(fraction * n_active + 0.5)``.
+
+    Examples
+    --------
+    >>> n_to_remove(20_000, 0.2), n_to_remove(7, 0.2), n_to_remove(0, 0.2)
+    (4000, 1, 0)
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction!r}")
+    return int(fraction * n_active + 0.5)
+
+
+@torch.no_grad()
+def prune_random(net: SparseDAGNet, fraction: float, seed: int) -> list[tuple]:
+    """Remove a fraction of the hidden connections still present, uniformly at random.
+
+    The same connections are removed from every stacked copy (copies share masks). The choice is
+    a seeded permutation of :meth:`SparseDAGNet.hidden_edges` (a fixed order), so the same seed
+    and network prune the same connections.
+
+    Parameters
+    ----------
+    net : SparseDAGNet
+        Modified in place: masks and weights of the removed connections become zero.
+    fraction : float in (0, 1)
+        Share of the currently present hidden connections to remove (:func:`n_to_remove`).
+    seed : int
+
+    Returns
+    -------
+    list of tuple
+        The removed edges ``(u, v)``.
+
+    Examples
+    --------
+    >>> net = SparseDAGNet(dense_layered_dag([4, 5]), n_in=3, n_out=2)
+    >>> len(prune_random(net, 0.2, seed=0)), len(net.hidden_edges())
+    (4, 16)
+    """
+    edges = net.hidden_edges()
+    count = n_to_remove(len(edges), fraction)
+    order = torch.randperm(len(edges), generator=torch.Generator().manual_seed(seed))
+    removed = [edges[i] for i in sorted(order[:count].tolist())]
+    net.remove_edges(removed)
+    return removed
+
+
+def hidden_dag(net: SparseDAGNet) -> nx.DiGraph:
+    """The hidden DAG of the connections still present, with every hidden vertex kept.
+
+    Examples
+    --------
+    >>> net = SparseDAGNet(dense_layered_dag([2, 2]), n_in=3, n_out=2)
+    >>> net.remove_edges([(0, 2)]); sorted(hidden_dag(net).edges())
+    [(0, 3), (1, 2), (1, 3)]
+    """
+    dag = nx.DiGraph()
+    dag.add_nodes_from(net.vertices)
+    dag.add_edges_from(net.hidden_edges())
+    return dag
+
+
+def cut_off_vertices(net: SparseDAGNet) -> dict[str, int]:
+    """Vertices that pruning cut off (see the module docstring for the rule).
+
+    Returns
+    -------
+    dict
+        ``no_input``: vertices outside the first layer without incoming connections;
+        ``no_output``: vertices outside the last layer without outgoing connections.
+
+    Examples
+    --------
+    >>> net = SparseDAGNet(dense_layered_dag([1, 1, 1]), n_in=3, n_out=2)
+    >>> net.remove_edges([(0, 1)]); cut_off_vertices(net)
+    {'no_input': 1, 'no_output': 1}
+    """
+    dag = hidden_dag(net)
+    first = set(net.vertices[: net.offsets[1]])
+    last = set(net.vertices[net.offsets[-2] :])
+    return {
+        "no_input": sum(1 for v in dag if v not in first and dag.in_degree(v) == 0),
+        "no_output": sum(1 for v in dag if v not in last and dag.out_degree(v) == 0),
+    }

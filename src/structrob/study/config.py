@@ -1,0 +1,316 @@
+"""Study configuration: a TOML file validated by pydantic, presets, ``--set`` overrides.
+
+A study's settings split in two: those that change results (graphs, training, attacks,
+pruning, data, seed) and those that only change how it runs (executor, workers, device,
+progress). Only the first part is hashed into unit ids and guarded against changes under an
+existing study directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from structrob.graphs import GENERATORS
+from structrob.model import INIT_SCHEMES
+
+__all__ = [
+    "ConfigError",
+    "StudyConfig",
+    "apply_overrides",
+    "config_hash",
+    "list_presets",
+    "load_config",
+    "load_preset",
+    "preset_text",
+    "science",
+    "to_toml",
+]
+
+RUNTIME_KEYS = ("executor", "workers", "threads", "ray_address", "device", "retries")
+
+
+class ConfigError(ValueError):
+    """A study configuration that cannot be used; the message names the key and what is allowed."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class GraphsConfig(_Strict):
+    """How graph priors are sampled: a generator, a grid of its parameters, a parameter range."""
+
+    generator: Literal["watts_strogatz", "erdos_renyi", "barabasi_albert"] = "watts_strogatz"
+    grid: dict[str, list[float | int]] = Field(
+        default_factory=lambda: {"size": [250, 300, 350, 400, 500], "nei": [2, 4, 6, 8, 10, 20], "p": [0.5, 0.6, 0.7, 0.8, 0.9]}
+    )
+    count: int = Field(100, ge=1, description="graphs to accept")
+    min_parameters: int = Field(50_000, ge=0)
+    max_parameters: int = Field(91_000, ge=1)
+    max_draws: int = Field(20_000, ge=1, description="give up after this many draws")
+
+    @model_validator(mode="after")
+    def _check(self) -> GraphsConfig:
+        if self.min_parameters > self.max_parameters:
+            raise ValueError(f"min_parameters ({self.min_parameters}) exceeds max_parameters ({self.max_parameters})")
+        import inspect
+
+        allowed = [p for p in inspect.signature(GENERATORS[self.generator]).parameters if p != "seed"]
+        unknown = sorted(set(self.grid) - set(allowed))
+        missing = sorted(set(allowed) - set(self.grid))
+        if unknown or missing:
+            raise ValueError(
+                f"grid of {self.generator} needs exactly the keys {allowed}; "
+                + (f"unknown {unknown} " if unknown else "")
+                + (f"missing {missing}" if missing else "")
+            )
+        for key, values in self.grid.items():
+            if not values:
+                raise ValueError(f"grid.{key} is empty; give at least one value")
+        return self
+
+
+class TrainConfig(_Strict):
+    """Training settings (the study's: Adam 1e-3, 30 epochs, batch 128, six initialisations)."""
+
+    inits: list[str] = Field(default_factory=lambda: list(INIT_SCHEMES))
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(128, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    train_images: int | None = Field(None, ge=1, description="first N of a seeded permutation; None = all")
+
+    @field_validator("inits")
+    @classmethod
+    def _inits(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if v not in INIT_SCHEMES]
+        if bad or not value:
+            raise ValueError(f"unknown initialisation(s) {bad}; allowed: {list(INIT_SCHEMES)}")
+        if len(set(value)) != len(value):
+            raise ValueError("initialisations must be distinct")
+        return value
+
+
+class FGSMConfig(_Strict):
+    enabled: bool = True
+    eps: float = Field(0.1, gt=0, le=1)
+    images: int | None = Field(None, ge=1, description="first N test images; None = all 10,000")
+
+
+class MinimalFGSMConfig(_Strict):
+    enabled: bool = True
+    start: float = Field(0.001, ge=0)
+    step: float = Field(0.01, gt=0)
+    max_eps: float = Field(1.0, gt=0, le=1)
+    images: int | None = Field(None, ge=1)
+
+
+class OnePixelConfig(_Strict):
+    enabled: bool = True
+    pop_size: int = Field(500, ge=4)
+    max_iter: int = Field(500, ge=0)
+    images: int = Field(100, ge=1, description="first N correctly classified images of a seeded order")
+    strategy: Literal["rand1", "best1bin"] = "rand1"
+
+
+class PGDConfig(_Strict):
+    enabled: bool = False
+    eps: float = Field(0.1, gt=0, le=1)
+    step_size: float = Field(0.01, gt=0)
+    steps: int = Field(20, ge=1)
+    random_start: bool = True
+    images: int | None = Field(1000, ge=1)
+
+
+class AttacksConfig(_Strict):
+    fgsm: FGSMConfig = Field(default_factory=FGSMConfig)
+    min_fgsm: MinimalFGSMConfig = Field(default_factory=MinimalFGSMConfig)
+    onepixel: OnePixelConfig = Field(default_factory=OnePixelConfig)
+    pgd: PGDConfig = Field(default_factory=PGDConfig)
+
+
+class PruningConfig(_Strict):
+    """The random-pruning baseline: a dense layered net pruned step by step."""
+
+    enabled: bool = False
+    widths: list[int] = Field(default_factory=lambda: [50, 100, 100, 50])
+    steps: int = Field(20, ge=1)
+    fraction: float = Field(0.2, gt=0, lt=1)
+    retrain_epochs: int = Field(2, ge=0)
+
+    @field_validator("widths")
+    @classmethod
+    def _widths(cls, value: list[int]) -> list[int]:
+        if len(value) < 2 or any(w < 1 for w in value):
+            raise ValueError("widths needs at least two positive layer widths, e.g. [50, 100, 100, 50]")
+        return value
+
+
+class StudyConfig(_Strict):
+    """A whole study. Every field has the study's default; presets change a few.
+
+    Examples
+    --------
+    >>> cfg = load_preset("quick")
+    >>> cfg.graphs.generator, cfg.train.inits[:2]
+    ('watts_strogatz', ['glorot_normal', 'glorot_uniform'])
+    """
+
+    name: str = "study"
+    seed: int = 0
+    dataset: Literal["mnist", "fashion_mnist", "kmnist"] = "mnist"
+    priors: bool = Field(True, description="run the graph-prior study (Table 1)")
+    graphs: GraphsConfig = Field(default_factory=GraphsConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    attacks: AttacksConfig = Field(default_factory=AttacksConfig)
+    pruning: PruningConfig = Field(default_factory=PruningConfig)
+    # how it runs (not hashed)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    executor: Literal["local", "ray"] = "local"
+    workers: int | None = Field(None, ge=1, description="worker processes; None = one per core")
+    threads: int = Field(1, ge=1, description="torch threads per worker")
+    ray_address: str | None = None
+    retries: int = Field(2, ge=0, description="extra attempts for a unit that fails")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not value or any(c in value for c in "/\\") or value.startswith("."):
+            raise ValueError("name must be a plain folder name (no '/', not starting with '.')")
+        return value
+
+
+def _format_errors(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "(root)"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        lines.append(f"  {key}: {message}")
+    return "invalid study configuration:\n" + "\n".join(lines)
+
+
+def _validate(data: dict[str, Any]) -> StudyConfig:
+    try:
+        return StudyConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(_format_errors(error)) from None
+
+
+def list_presets() -> list[str]:
+    """Names of the presets that ship with the package.
+
+    Examples
+    --------
+    >>> "quick" in list_presets() and "paper" in list_presets()
+    True
+    """
+    folder = resources.files("structrob.study") / "presets"
+    return sorted(p.name[: -len(".toml")] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def preset_text(name: str) -> str:
+    """The TOML text of a preset (a starting point for a custom study)."""
+    if name not in list_presets():
+        raise ConfigError(f"unknown preset {name!r}; available: {', '.join(list_presets())}")
+    return (resources.files("structrob.study") / "presets" / f"{name}.toml").read_text()
+
+
+def load_preset(name: str) -> StudyConfig:
+    """A shipped preset as a validated config."""
+    return _validate(tomllib.loads(preset_text(name)))
+
+
+def load_config(path: str | Path) -> StudyConfig:
+    """Read and validate a study TOML file."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path} is not valid TOML: {error}") from None
+    return _validate(data)
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text  # a bare string such as cuda or a name
+
+
+def apply_overrides(config: StudyConfig, overrides: list[str]) -> StudyConfig:
+    """Apply ``key.sub=value`` overrides (values in TOML syntax: ``[1, 2]``, ``0.5``, ``true``).
+
+    Examples
+    --------
+    >>> cfg = apply_overrides(load_preset("quick"), ["train.epochs=3", "graphs.grid.nei=[2]"])
+    >>> cfg.train.epochs, cfg.graphs.grid["nei"]
+    (3, [2])
+    """
+    data = config.model_dump()
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key.sub=value, got {item!r}")
+        key, text = item.split("=", 1)
+        parts = key.strip().split(".")
+        node = data
+        for i, part in enumerate(parts[:-1]):
+            if not isinstance(node, dict) or part not in node:
+                where = ".".join(parts[: i + 1])
+                options = sorted(node) if isinstance(node, dict) else []
+                raise ConfigError(f"unknown key {where!r} in --set {item!r}; allowed here: {options}")
+            node = node[part]
+        if not isinstance(node, dict) or (parts[-1] not in node and parts[-2:-1] != ["grid"]):
+            options = sorted(node) if isinstance(node, dict) else []
+            raise ConfigError(f"unknown key {key!r} in --set {item!r}; allowed here: {options}")
+        node[parts[-1]] = _parse_value(text.strip())
+    return _validate(data)
+
+
+def science(config: StudyConfig) -> dict[str, Any]:
+    """The part of the config that changes results (everything but how it runs)."""
+    data = config.model_dump(mode="json")
+    for key in RUNTIME_KEYS + ("name",):
+        data.pop(key, None)
+    return data
+
+
+def config_hash(data: Any) -> str:
+    """Stable sha256 of a JSON-serialisable value (sorted keys), 16 hex digits."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def to_toml(config: StudyConfig) -> str:
+    """Render a config as TOML (round-trips through :func:`load_config`)."""
+
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return json.dumps(v)
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return repr(v)
+
+    def table(prefix: str, data: dict[str, Any], out: list[str]) -> None:
+        scalars = {k: v for k, v in data.items() if not isinstance(v, dict) and v is not None}
+        nested = {k: v for k, v in data.items() if isinstance(v, dict)}
+        if prefix and scalars:
+            out.append(f"\n[{prefix}]")
+        out.extend(f"{k} = {value(v)}" for k, v in scalars.items())
+        for k, v in nested.items():
+            table(f"{prefix}.{k}" if prefix else k, v, out)
+
+    lines: list[str] = []
+    table("", config.model_dump(mode="json"), lines)
+    return "\n".join(lines) + "\n"
