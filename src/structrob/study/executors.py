@@ -9,8 +9,10 @@ A failure (an exception in the unit, a worker that died) comes back as a record 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import hashlib
 import multiprocessing
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -98,9 +100,8 @@ class RayExecutor:
         self._ray = ray
         if not ray.is_initialized():
             if address is None:
-                temp_dir.mkdir(parents=True, exist_ok=True)
                 ray.init(
-                    num_cpus=os.cpu_count(), include_dashboard=False, _temp_dir=str(temp_dir.resolve()),
+                    num_cpus=os.cpu_count(), include_dashboard=False, _temp_dir=_short_path(temp_dir),
                     log_to_driver=False, configure_logging=False,
                 )
                 self._owns = True
@@ -129,6 +130,26 @@ class RayExecutor:
     def close(self) -> None:
         if self._owns:
             self._ray.shutdown()
+
+
+def _short_path(directory: Path) -> str:
+    """``directory`` (created), or a short link to it in the system temp folder.
+
+    Ray puts Unix sockets under its temp folder and a socket path may not exceed 107 bytes, so a
+    study directory deep in a tree is reached through ``<tmp>/structrob-ray-<hash>``; the
+    files themselves stay inside the study directory.
+    """
+    directory = directory.resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    if len(str(directory)) <= 40:
+        return str(directory)
+    digest = hashlib.sha256(str(directory).encode()).hexdigest()[:10]
+    link = Path(tempfile.gettempdir()) / f"structrob-ray-{digest}"
+    if link.is_symlink() and Path(os.readlink(link)) != directory:
+        link.unlink()
+    if not link.is_symlink():
+        link.symlink_to(directory, target_is_directory=True)
+    return str(link)
 
 
 def _ray_unit(spec: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:

@@ -178,7 +178,7 @@ class Store:
         """One row per run with its metrics as columns (``accuracy``, ``fgsm_error_rate``, ...)."""
         frame = self._frame("SELECT * FROM runs ORDER BY study, step, graph_id, copy")
         metrics = pd.DataFrame([json.loads(m) for m in frame.pop("metrics")], index=frame.index)
-        frame = frame.rename(columns={"weights": "weights_path"})
+        frame = frame.rename(columns={"weights": "weights_path"}).astype({"step": "Int64"})
         return pd.concat([frame, metrics], axis=1)
 
     def graphs_frame(self) -> pd.DataFrame:
@@ -189,6 +189,7 @@ class Store:
         params = pd.DataFrame([json.loads(p) for p in frame.pop("params")], index=frame.index)
         props = pd.DataFrame([json.loads(p) for p in frame.pop("properties")], index=frame.index)
         params = params[[c for c in params.columns if c not in frame.columns]]
+        frame = frame.astype({"seed": "Int64", "step": "Int64"})
         return pd.concat([frame, params, props], axis=1)
 
     def draws_frame(self) -> pd.DataFrame:

@@ -100,7 +100,8 @@ def _attack(net: SparseDAGNet, spec: dict[str, Any], test: Any, device: torch.de
     records = []
     for k in range(net.copies):
         results = {name: values[k] for name, values in per_attack.items()}
-        row = robustness.record(results)
+        # measures that do not apply to an attack (None, e.g. FGSM's avg_eps) are left out
+        row = {key: value for key, value in robustness.record(results).items() if value is not None}
         if "fgsm" in results and results["fgsm"].n_zero_grad is not None:
             row["fgsm_n_zero_grad"] = int(results["fgsm"].n_zero_grad)
         records.append(row)

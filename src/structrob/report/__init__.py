@@ -1,0 +1,25 @@
+"""Study report: figures, correlation tables and one self-contained HTML page.
+
+Built from the study store's tables alone; it never trains or attacks, so
+``structrob report DIR`` can regenerate it at any time. :func:`write_report` is the entry
+point; the figure and table functions are public for papers and notebooks.
+
+References
+----------
+.. [1] M. Ben Amor, J. Stier, M. Granitzer, "Correlation analysis between the robustness of
+   sparse neural networks and their random hidden structural priors", 2021.
+"""
+
+from structrob.report.figures import FIGURE_NAMES, ReportFigure, build_figures, save_figure
+from structrob.report.page import correlation_table, render_page, summary_counts, write_report
+
+__all__ = [
+    "FIGURE_NAMES",
+    "ReportFigure",
+    "build_figures",
+    "correlation_table",
+    "render_page",
+    "save_figure",
+    "summary_counts",
+    "write_report",
+]
