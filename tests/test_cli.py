@@ -1,0 +1,45 @@
+"""Tests for the structrob command line."""
+
+import tomllib
+
+import pytest
+
+from structrob.cli import main
+
+
+def test_presets_and_config(capsys):
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    assert "quick" in out and "paper" in out and "pruning" in out
+    assert main(["config", "paper"]) == 0
+    text = capsys.readouterr().out
+    assert tomllib.loads(text)["graphs"]["count"] == 100
+
+
+def test_bad_input_gives_a_clear_message(capsys, tmp_path):
+    assert main(["config", "nope"]) == 2
+    assert "unknown preset 'nope'" in capsys.readouterr().err
+    assert main(["run", "--set", "train.epoch=2", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown key 'train.epoch'" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="not a study directory"):
+        main(["status", str(tmp_path)])
+
+
+def test_run_status_export_report(tmp_path, capsys, mnist_dir):
+    from tests.test_study import TINY
+
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY.replace("count = 4", "count = 3").replace("steps = 2", "steps = 1"))
+    out = tmp_path / "study"
+    code = main(["run", "--config", str(config), "--out", str(out), "--workers", "1", "--quiet", "--data-dir", str(mnist_dir)])
+    text = capsys.readouterr().out
+    assert code == 0, text
+    assert "strongest correlations" in text and "report:" in text
+    assert (out / "report.html").is_file()
+    (out / "report.html").unlink()
+    assert main(["report", str(out)]) == 0
+    assert (out / "report.html").is_file()
+    assert main(["status", str(out)]) == 0
+    assert "prior" in capsys.readouterr().out
+    assert main(["export", str(out), "--format", "csv"]) == 0
+    assert (out / "runs.csv").is_file() and (out / "correlations.csv").is_file()
