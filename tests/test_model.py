@@ -212,7 +212,7 @@ def test_fans_follow_the_masks():
 def test_initialisation_on_a_dense_graph_matches_torch_nn_init_scale(scheme):
     dag, _ = layered_dense_dag([400, 300])
     net = initialize(SparseDAGNet(dag, n_in=500, n_out=10), scheme, seed=0)
-    w = net.hidden_blocks()[0][2][0]  # a 300 x 400 block: fan_in 400, fan_out 300
+    w = net.hidden_blocks()[0][2][0].detach()  # a 300 x 400 block: fan_in 400, fan_out 300
     reference = torch.empty(300, 400)
     gain = math.sqrt(2)
     init = {
