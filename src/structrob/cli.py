@@ -48,7 +48,8 @@ def _headline(correlations, limit: int = 10) -> str:
     table = correlations.loc[correlations["study"] == "prior"] if (correlations["study"] == "prior").any() else correlations
     table = table.dropna(subset=["rho"]).reindex(table["rho"].abs().sort_values(ascending=False).index).dropna(subset=["rho"])
     columns = ["study", "property", "measure", "n_graphs", "rho", "rho_q", "tau", "partial_rho", "strength"]
-    return table[columns].head(limit).to_string(index=False, float_format=lambda v: f"{v:.3f}")
+    table = table[columns].head(limit).astype({"n_graphs": int})
+    return table.to_string(index=False, float_format=lambda v: f"{v:.3f}")
 
 
 def _require_study(directory: Path) -> None:
