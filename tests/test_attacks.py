@@ -495,3 +495,25 @@ def test_measures_of_an_attack_follow_their_definition(dag_net):
         assert m["avg_confidence"] == pytest.approx(float(result.confidence[result.success].mean()))
         assert (result.pred[result.success] != y[result.success]).all()
     assert math.isnan(m["avg_confidence"]) == (m["n_success"] == 0)
+
+
+def test_de_partners_are_distinct_uniform_and_never_the_member_itself():
+    from structrob.attacks import _distinct_others
+
+    u = torch.rand(4000, 5, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    r = _distinct_others(u)  # population of 5: member i draws 3 of the 4 others
+    member = torch.arange(5)[None, :, None]
+    assert (r != member).all() and (r >= 0).all() and (r < 5).all()
+    assert (r[..., 0] != r[..., 1]).all() and (r[..., 0] != r[..., 2]).all() and (r[..., 1] != r[..., 2]).all()
+    for slot in range(3):  # each other member equally likely in every slot: 1/4
+        counts = torch.stack([(r[:, i, slot] == j).float().mean() for i in range(5) for j in range(5) if j != i])
+        assert (counts - 0.25).abs().max() < 0.04
+
+
+def test_one_pixel_with_no_correct_image_returns_an_empty_result():
+    model = linear_model()
+    x, _ = images_and_labels(6)
+    wrong = 1 - model(x).argmax(1)
+    result = OnePixel(pop_size=5, max_iter=2, n_images=3)(model, x, wrong)
+    assert len(result.indices) == 0 and result.adv.shape == (0, 784)
+    assert result.measures()["n_correct"] == 0 and math.isnan(result.measures()["error_rate"])

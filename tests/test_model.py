@@ -250,3 +250,21 @@ def test_deep_graph_hundreds_of_layers():
     out = net(torch.rand(4, 784))
     out.sum().backward()
     assert torch.isfinite(out).all() and out.shape == (2, 4, 10)
+
+
+@pytest.mark.parametrize("copies", [1, 3])
+def test_sparse_inference_path_equals_the_training_path(copies):
+    dag = graphs.to_dag(graphs.watts_strogatz(60, 3, 0.8, seed=5))
+    net = randomize(SparseDAGNet(dag, n_in=9, n_out=4, copies=copies).double(), seed=2)
+    x = torch.rand(11, 9, dtype=torch.float64)
+    dense = net(x)  # parameters require grad: masked dense blocks
+    assert dense.requires_grad
+    with torch.no_grad():
+        sparse = net(x)  # inference: CSR products over the real edges
+    torch.testing.assert_close(sparse, dense.detach(), rtol=0, atol=1e-12)
+    # the CSR structure follows the masks: pruning an edge changes the inference result
+    net.remove_edges(net.hidden_edges()[:7])
+    with torch.no_grad():
+        pruned = net(x)
+    torch.testing.assert_close(pruned, net(x).detach(), rtol=0, atol=1e-12)
+    assert not torch.allclose(pruned, sparse)

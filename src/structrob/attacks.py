@@ -177,7 +177,7 @@ class _Runner:
 
 
 def _prepare(images: Any, labels: Any, runner: _Runner | None = None) -> tuple[Tensor, Tensor, tuple[int, ...]]:
-    """Validated, flattened copies-free views: x [N, 784] (model dtype/device), y [N] int64."""
+    """Validated inputs as x [N, 784] (model dtype and device), y [N] int64, and the per-image shape."""
     if not isinstance(images, Tensor):
         raise TypeError(f"images must be a torch.Tensor of pixels in [0, 1], got {type(images).__name__}")
     if not isinstance(labels, Tensor):
@@ -210,6 +210,8 @@ def _prepare(images: Any, labels: Any, runner: _Runner | None = None) -> tuple[T
 
 
 def _check_labels(y: Tensor, n_classes: int) -> None:
+    if n_classes < 2:
+        raise ValueError(f"the model must output logits for at least 2 classes, got {n_classes}")
     if int(y.max()) >= n_classes:
         raise ValueError(f"labels must be < {n_classes}, the number of classes the model outputs; got {int(y.max())}")
 
@@ -305,7 +307,8 @@ class FGSM:
 
     References
     ----------
-    .. [1] Ben Amor et al., 2021; .. [2] Goodfellow et al., 2015 (see the module docstring).
+    .. [1] Ben Amor et al., 2021 (see the module docstring).
+    .. [2] Goodfellow et al., 2015 (see the module docstring).
 
     Examples
     --------
@@ -328,7 +331,20 @@ class FGSM:
         return f"FGSM(eps={self.eps})"
 
     def __call__(self, model: nn.Module, images: Tensor, labels: Tensor) -> AttackResult | list[AttackResult]:
-        """Attack every image; one result per copy (a list when ``model.copies > 1``)."""
+        """Attack every image.
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+            Classifier of pixels in [0, 1] (single, or stacked with ``model.copies``).
+        images : Tensor [N, 784] or [N, 1, 28, 28], range [0, 1]
+        labels : Tensor int [N]
+            True classes.
+
+        Returns
+        -------
+        AttackResult, or a list of K results for a model with ``copies = K > 1``.
+        """
         with _evaluating(model):
             runner = _Runner(model, ())
             x, y, runner.image_shape = _prepare(images, labels, runner)
@@ -437,7 +453,8 @@ class MinimalFGSM:
 
     References
     ----------
-    .. [1] Ben Amor et al., 2021; .. [2] Goodfellow et al., 2015 (see the module docstring).
+    .. [1] Ben Amor et al., 2021 (see the module docstring).
+    .. [2] Goodfellow et al., 2015 (see the module docstring).
 
     Examples
     --------
@@ -470,7 +487,20 @@ class MinimalFGSM:
         return f"MinimalFGSM(start={self.start}, step={self.step}, max_eps={self.max_eps})"
 
     def __call__(self, model: nn.Module, images: Tensor, labels: Tensor) -> AttackResult | list[AttackResult]:
-        """Minimal eps of every image; one result per copy (a list when ``model.copies > 1``)."""
+        """Minimal eps of every image.
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+            Classifier of pixels in [0, 1] (single, or stacked with ``model.copies``).
+        images : Tensor [N, 784] or [N, 1, 28, 28], range [0, 1]
+        labels : Tensor int [N]
+            True classes.
+
+        Returns
+        -------
+        AttackResult, or a list of K results for a model with ``copies = K > 1``.
+        """
         with _evaluating(model):
             runner = _Runner(model, ())
             x, y, runner.image_shape = _prepare(images, labels, runner)
@@ -582,7 +612,8 @@ class PGD:
 
     References
     ----------
-    .. [5] Kurakin et al., 2017; .. [6] Madry et al., 2018 (see the module docstring).
+    .. [5] Kurakin et al., 2017 (see the module docstring).
+    .. [6] Madry et al., 2018 (see the module docstring).
 
     Examples
     --------
@@ -616,7 +647,20 @@ class PGD:
                 f"random_start={self.random_start}, seed={self.seed})")
 
     def __call__(self, model: nn.Module, images: Tensor, labels: Tensor) -> AttackResult | list[AttackResult]:
-        """Attack every image; one result per copy (a list when ``model.copies > 1``)."""
+        """Attack every image.
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+            Classifier of pixels in [0, 1] (single, or stacked with ``model.copies``).
+        images : Tensor [N, 784] or [N, 1, 28, 28], range [0, 1]
+        labels : Tensor int [N]
+            True classes.
+
+        Returns
+        -------
+        AttackResult, or a list of K results for a model with ``copies = K > 1``.
+        """
         with _evaluating(model):
             runner = _Runner(model, ())
             x, y, runner.image_shape = _prepare(images, labels, runner)
@@ -695,6 +739,10 @@ def select_images(model: nn.Module, images: Tensor, labels: Tensor, n: int = 100
     Returns
     -------
     Tensor int64 [<= n], or a list of K such tensors for a stacked model.
+
+    References
+    ----------
+    .. [1] Ben Amor et al., 2021 (see the module docstring): 100 test images per model.
 
     Examples
     --------
@@ -807,7 +855,8 @@ class OnePixel:
 
     References
     ----------
-    .. [3] Su et al., 2019; .. [4] Storn and Price, 1997 (see the module docstring).
+    .. [3] Su et al., 2019 (see the module docstring).
+    .. [4] Storn and Price, 1997 (see the module docstring).
 
     Examples
     --------
@@ -854,7 +903,20 @@ class OnePixel:
                 f"n_images={self.n_images}, strategy={self.strategy!r})")
 
     def __call__(self, model: nn.Module, images: Tensor, labels: Tensor) -> AttackResult | list[AttackResult]:
-        """Attack the selected images; one result per copy (a list when ``model.copies > 1``)."""
+        """Attack the selected images (see ``n_images``).
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+            Classifier of pixels in [0, 1] (single, or stacked with ``model.copies``).
+        images : Tensor [N, 784] or [N, 1, 28, 28], range [0, 1]
+        labels : Tensor int [N]
+            True classes.
+
+        Returns
+        -------
+        AttackResult, or a list of K results for a model with ``copies = K > 1``.
+        """
         with _evaluating(model), torch.no_grad():
             runner = _Runner(model, ())
             x, y, runner.image_shape = _prepare(images, labels, runner)

@@ -26,6 +26,7 @@ References
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Sequence
 
 import networkx as nx
@@ -258,6 +259,10 @@ class SparseDAGNet(nn.Module):
     def forward_from_input(self, pre0: Tensor) -> Tensor:
         """Logits from the pre-activation of the source vertices.
 
+        With autograd off (inference: evaluation, One-Pixel), the hidden layers run as sparse
+        (CSR) products over the real edges only; otherwise as masked dense blocks with a
+        hand-written backward. Both compute the same function (to float rounding).
+
         Parameters
         ----------
         pre0 : Tensor [K, B, n_sources]
@@ -266,12 +271,58 @@ class SparseDAGNet(nn.Module):
         -------
         Tensor [K, B, n_out]
         """
+        needs_grad = torch.is_grad_enabled() and (pre0.requires_grad or any(p.requires_grad for p in self.parameters()))
+        if not needs_grad:
+            return self._forward_sparse(pre0)
         blocks = self.hidden_blocks()
         flat = [t for reads, mask, weight, bias in blocks for t in (weight, bias)]
         structure = (self.offsets, [(reads, mask) for reads, mask, _, _ in blocks])
         units = _HiddenStack.apply(pre0.transpose(1, 2), structure, *flat)
         sinks = units.index_select(1, self.sink_units)
         return torch.baddbmm(self.bias_out.unsqueeze(2), self.weight_out, sinks).transpose(1, 2)
+
+    def _csr_structure(self) -> list[tuple[Tensor, Tensor, Tensor, Tensor]]:
+        """Per hidden layer: CSR row pointers and columns (unit ids) of its edges, and their slots.
+
+        Cached; rebuilt when a mask changes (pruning, ``load_state_dict``, ``.to()``).
+        """
+        blocks = self.hidden_blocks()
+        key = tuple((mask.data_ptr(), mask._version) for _, mask, _, _ in blocks)
+        if getattr(self, "_csr_key", None) != key:
+            structure = []
+            for reads, mask, _, _ in blocks:
+                rows, cols = mask.nonzero(as_tuple=True)  # row-major order, as CSR needs
+                crow = torch.zeros(mask.shape[0] + 1, dtype=torch.long, device=mask.device)
+                crow[1:] = torch.bincount(rows, minlength=mask.shape[0]).cumsum(0)
+                structure.append((crow, reads[cols], rows, cols))
+            self._csr_cache, self._csr_key = structure, key
+        return self._csr_cache
+
+    def _forward_sparse(self, pre0: Tensor) -> Tensor:
+        """Inference forward over the real edges only (CSR products), unit-major per copy."""
+        structure = self._csr_structure()
+        blocks = self.hidden_blocks()
+        n0 = self.offsets[1]
+        logits = []
+        with warnings.catch_warnings():
+            # torch flags all CSR support as beta; the 2-D CSR @ dense product used here is stable
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            for k in range(pre0.shape[0]):
+                logits.append(self._forward_sparse_copy(k, pre0[k], structure, blocks, n0))
+        return torch.stack(logits)
+
+    def _forward_sparse_copy(self, k: int, pre0: Tensor, structure: list, blocks: list, n0: int) -> Tensor:
+        """Copy ``k``'s logits ``[B, n_out]`` from its source pre-activation ``[B, n0]``."""
+        units = pre0.new_empty(self.n_hidden, pre0.shape[0])
+        units[:n0] = pre0.T.clamp(min=0)
+        for l, ((crow, columns, rows, cols), (_, _, weight, bias)) in enumerate(zip(structure, blocks), start=1):
+            start, stop = self.offsets[l], self.offsets[l + 1]
+            matrix = torch.sparse_csr_tensor(
+                crow, columns, weight[k, rows, cols], size=(stop - start, start), check_invariants=False
+            )
+            torch.addmm(bias[k].unsqueeze(1), matrix, units[:start], out=units[start:stop]).clamp_(min=0)
+        sinks = units.index_select(0, self.sink_units)
+        return torch.addmm(self.bias_out[k].unsqueeze(1), self.weight_out[k], sinks).T
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits for pixels ``x`` in [0, 1] (shapes in the class Notes)."""
@@ -283,8 +334,11 @@ class SparseDAGNet(nn.Module):
                     f"expected inputs of {self.n_in} pixels ([B, {self.n_in}], [B, 1, 28, 28] or "
                     f"[{self.copies}, B, {self.n_in}]), got shape {tuple(x.shape)}"
                 )
-        weight, bias = self.input_layer()
+        weight, bias = self.weight_in, self.bias_in
         x = x.to(weight.dtype)
+        if self.normalize is not None:
+            # normalising the [B, n_in] input is cheaper than folding into [K, n0, n_in] weights
+            x = (x - self.normalize[0]) / self.normalize[1]
         if per_copy:
             pre0 = torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
         else:
@@ -311,34 +365,38 @@ class _HiddenStack(torch.autograd.Function):
         offsets, reads_masks = structure
         K, _, B = pre0.shape
         units = pre0.new_empty(K, offsets[-1], B)
-        units[:, : offsets[1]] = pre0.clamp(min=0)
-        masked = []
+        torch.clamp(pre0, min=0, out=units[:, : offsets[1]])
+        masked, gathered = [], []
         for l, (reads, mask) in enumerate(reads_masks, start=1):
             weight, bias = params[2 * l - 2], params[2 * l - 1]
             wm = weight * mask
-            pre = torch.baddbmm(bias.unsqueeze(2), wm, units.index_select(1, reads))
-            units[:, offsets[l] : offsets[l + 1]] = pre.clamp_(min=0)
+            inputs = units.index_select(1, reads)
+            layer = units[:, offsets[l] : offsets[l + 1]]
+            torch.baddbmm(bias.unsqueeze(2), wm, inputs, out=layer).clamp_(min=0)
             masked.append(wm)
+            gathered.append(inputs)
         ctx.structure = structure
-        ctx.save_for_backward(units, *masked)
+        ctx.save_for_backward(units, *masked, *gathered)
         return units
 
     @staticmethod
     def backward(ctx, grad_units: Tensor):
         offsets, reads_masks = ctx.structure
-        units, *masked = ctx.saved_tensors
+        n_layers = len(reads_masks)
+        units, *saved = ctx.saved_tensors
+        masked, gathered = saved[:n_layers], saved[n_layers:]
         grad = grad_units.clone()
-        grads: list[Tensor | None] = [None] * (2 * len(reads_masks))
-        for l in range(len(reads_masks), 0, -1):
+        grads: list[Tensor | None] = [None] * (2 * n_layers)
+        for l in range(n_layers, 0, -1):
             reads, mask = reads_masks[l - 1]
             start, stop = offsets[l], offsets[l + 1]
-            grad_pre = grad[:, start:stop] * (units[:, start:stop] > 0)
+            grad_pre = torch.ops.aten.threshold_backward(grad[:, start:stop], units[:, start:stop], 0)
             if ctx.needs_input_grad[2 * l]:
-                grads[2 * l - 2] = torch.bmm(grad_pre, units.index_select(1, reads).transpose(1, 2)).mul_(mask)
+                grads[2 * l - 2] = torch.bmm(grad_pre, gathered[l - 1].transpose(1, 2)).mul_(mask)
             if ctx.needs_input_grad[2 * l + 1]:
                 grads[2 * l - 1] = grad_pre.sum(2)
             grad.index_add_(1, reads, torch.bmm(masked[l - 1].transpose(1, 2), grad_pre))
-        grad_pre0 = grad[:, : offsets[1]] * (units[:, : offsets[1]] > 0)
+        grad_pre0 = torch.ops.aten.threshold_backward(grad[:, : offsets[1]], units[:, : offsets[1]], 0)
         return (grad_pre0, None, *grads)
 
 
