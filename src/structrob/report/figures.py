@@ -1096,6 +1096,12 @@ def save_figure(figure: Figure, directory: str | PathLike[str], name: str,
     directory.mkdir(parents=True, exist_ok=True)
     png = directory / f"{name}.png"
     pdf = directory / f"{name}.pdf"
+    for axes in figure.axes:
+        # an offset label ("+1e2") on a near-constant panel reads as a different unit
+        for axis in (axes.xaxis, axes.yaxis):
+            formatter = axis.get_major_formatter()
+            if hasattr(formatter, "set_useOffset"):
+                formatter.set_useOffset(False)
     figure.savefig(png, dpi=dpi, format="png", metadata={"Software": None})
     figure.savefig(pdf, format="pdf", metadata={"CreationDate": None})
     return png, pdf
