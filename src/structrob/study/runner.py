@@ -28,7 +28,10 @@ from structrob.study.plan import Unit, plan_units, sample_graphs
 from structrob.study.store import Store
 from structrob.study.units import resolve_device
 
-__all__ = ["StudyError", "analyse", "environment", "export", "load_run_model", "run_study", "status", "write_study_report"]
+__all__ = [
+    "StudyError", "analyse", "environment", "export", "load_run_model", "run_study", "runs_with_properties", "status",
+    "write_study_report",
+]
 
 
 class StudyError(RuntimeError):
@@ -173,7 +176,14 @@ def _drive(store: Store, config: StudyConfig, todo: list[Unit], executor: Any, d
 
 
 def status(directory: str | os.PathLike[str]) -> pd.DataFrame:
-    """Progress by stage: units done, failed, retrying, per kind."""
+    """Progress by stage: units done, failed, retrying, per kind (``prior`` graphs, ``pruning`` steps).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> status(tempfile.mkdtemp()).columns.tolist()
+    ['kind', 'done', 'failed', 'retry']
+    """
     store = Store(directory)
     units = store.units_frame()
     if units.empty:
@@ -186,7 +196,17 @@ def status(directory: str | os.PathLike[str]) -> pd.DataFrame:
 
 
 def analyse(store: Store, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """The correlation tables of a study: one block per study kind (``prior``: Table 1, ``pruning``: Table 2)."""
+    """The correlation tables of a study: one block per study kind (``prior``: Table 1, ``pruning``: Table 2).
+
+    Each block is :func:`structrob.stats.correlation_table` over that kind's graphs (at least
+    three), controlling for ``dag_parameters`` where it varies.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> analyse(Store(tempfile.mkdtemp())).empty
+    True
+    """
     runs, graphs = store.runs_frame(), store.graphs_frame()
     blocks = []
     for kind in ("prior", "pruning"):
@@ -202,7 +222,14 @@ def analyse(store: Store, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
 
 
 def runs_with_properties(store: Store) -> pd.DataFrame:
-    """Runs joined with their graph's properties (one row per run)."""
+    """Runs joined with their graph's properties (one row per run).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> len(runs_with_properties(Store(tempfile.mkdtemp())))
+    0
+    """
     runs, graphs = store.runs_frame(), store.graphs_frame()
     if runs.empty:
         return runs
@@ -215,6 +242,12 @@ def export(directory: str | os.PathLike[str], fmt: str = "csv") -> list[Path]:
     ``runs``: one row per run with its graph's properties joined; ``graphs``: one row per
     graph; ``draws``: every sampled graph; ``correlations``: one row per study x property x
     measure (rho, tau, p, q, intervals, partial rho, n graphs, strength).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> [p.name for p in export(tempfile.mkdtemp())]
+    ['runs.csv', 'graphs.csv', 'draws.csv', 'correlations.csv']
     """
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"format must be 'csv' or 'parquet', got {fmt!r}")
