@@ -40,6 +40,6 @@ def test_run_status_export_report(tmp_path, capsys, mnist_dir):
     assert main(["report", str(out)]) == 0
     assert (out / "report.html").is_file()
     assert main(["status", str(out)]) == 0
-    assert "prior" in capsys.readouterr().out
+    assert "graph priors" in capsys.readouterr().out
     assert main(["export", str(out), "--format", "csv"]) == 0
     assert (out / "runs.csv").is_file() and (out / "correlations.csv").is_file()

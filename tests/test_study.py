@@ -207,8 +207,11 @@ def test_export_writes_flat_tables(tiny_study):
 
 def test_status_by_stage(tiny_study):
     _, directory = tiny_study
-    table = runner.status(directory).set_index("kind")
-    assert table.loc["prior", "done"] == 4 and table.loc["pruning", "done"] == 3
+    table = runner.status(directory).set_index("stage")
+    assert table.loc["graph priors", ["planned", "done", "pending"]].tolist() == [4, 4, 0]
+    assert table.loc["pruning steps", ["planned", "done", "pending"]].tolist() == [3, 3, 0]
+    draws = Store(directory).draws_frame()
+    assert table.loc["sample graphs", ["planned", "done"]].tolist() == [len(draws), 4]
 
 
 def test_failing_unit_is_retried_recorded_and_does_not_stop_the_study(tmp_path, tiny_config, mnist_dir, monkeypatch):
@@ -230,7 +233,8 @@ def test_failing_unit_is_retried_recorded_and_does_not_stop_the_study(tmp_path, 
     assert len(failed) == 1 and "RuntimeError: boom" in next(iter(failed.values()))
     assert calls.count(sample_graphs(tiny_config)[0].index) == 3  # first try + 2 retries
     assert len(store.graphs_frame()) == 3
-    assert runner.status(tmp_path / "s").set_index("kind").loc["prior", "failed"] == 1
+    table = runner.status(tmp_path / "s").set_index("stage")
+    assert table.loc["graph priors", ["planned", "done", "failed", "pending"]].tolist() == [4, 3, 1, 0]
 
 
 def _run_cli(directory, config_path, mnist_dir, extra=()):

@@ -43,13 +43,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _headline(correlations, limit: int = 10) -> str:
+    """The strongest correlations (by |rho|) of the graph-prior study, else of any study."""
     if correlations.empty:
         return "no correlations yet (fewer than 3 finished graphs)"
-    table = correlations.loc[correlations["study"] == "prior"] if (correlations["study"] == "prior").any() else correlations
-    table = table.dropna(subset=["rho"]).reindex(table["rho"].abs().sort_values(ascending=False).index).dropna(subset=["rho"])
+    prior = correlations[correlations["study"] == "prior"]
+    table = (prior if not prior.empty else correlations).dropna(subset=["rho"])
+    table = table.loc[table["rho"].abs().sort_values(ascending=False).index[:limit]]
     columns = ["study", "property", "measure", "n_graphs", "rho", "rho_q", "tau", "partial_rho", "strength"]
-    table = table[columns].head(limit).astype({"n_graphs": int})
-    return table.to_string(index=False, float_format=lambda v: f"{v:.3f}")
+    return table[columns].astype({"n_graphs": int}).to_string(index=False, float_format=lambda v: f"{v:.3f}")
 
 
 def _require_study(directory: Path) -> None:

@@ -101,10 +101,6 @@ class Unit:
     spec: dict[str, Any] = field(hash=False)
     depends_on: str | None = None
 
-    @property
-    def graph_id(self) -> str:
-        return self.unit_id
-
 
 def plan_units(config: StudyConfig, draws: list[Draw]) -> list[Unit]:
     """The study's units: one per accepted graph, then one per pruning step (chained).

@@ -112,6 +112,7 @@ def run_study(
     draws = sample_graphs(config) if config.priors else []
     store.save_draws(draws)
     units = plan_units(config, draws)
+    store.set_meta(planned={kind: sum(u.kind == kind for u in units) for kind in ("prior", "pruning")})
     done = store.finished_units()
     failed = store.failed_units()
     todo = [u for u in units if u.unit_id not in done and u.unit_id not in failed]
@@ -176,23 +177,38 @@ def _drive(store: Store, config: StudyConfig, todo: list[Unit], executor: Any, d
 
 
 def status(directory: str | os.PathLike[str]) -> pd.DataFrame:
-    """Progress by stage: units done, failed, retrying, per kind (``prior`` graphs, ``pruning`` steps).
+    """Progress by stage: graph sampling, graph-prior units, pruning steps.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per stage: ``planned`` (draws made / units planned), ``done`` (graphs
+        accepted / units finished), ``failed`` (for good), ``retry`` (failed, to be retried)
+        and ``pending`` (planned, not finished or failed).
 
     Examples
     --------
     >>> import tempfile
     >>> status(tempfile.mkdtemp()).columns.tolist()
-    ['kind', 'done', 'failed', 'retry']
+    ['stage', 'planned', 'done', 'failed', 'retry', 'pending']
     """
     store = Store(directory)
+    planned = store.get_meta("planned") or {}
     units = store.units_frame()
-    if units.empty:
-        return pd.DataFrame(columns=["kind", "done", "failed", "retry"])
-    table = units.pivot_table(index="kind", columns="status", values="unit_id", aggfunc="count", fill_value=0)
-    for column in ("done", "failed", "retry"):
-        if column not in table:
-            table[column] = 0
-    return table[["done", "failed", "retry"]].reset_index()
+    draws = store.draws_frame()
+    rows = []
+    if not draws.empty:
+        rows.append({"stage": "sample graphs", "planned": len(draws), "done": int(draws["accepted"].sum()), "failed": 0, "retry": 0})
+    for kind, label in (("prior", "graph priors"), ("pruning", "pruning steps")):
+        mine = units[units["kind"] == kind] if not units.empty else units
+        counts = {state: int((mine["status"] == state).sum()) if not mine.empty else 0 for state in ("done", "failed", "retry")}
+        total = planned.get(kind, sum(counts.values()))
+        if total:
+            rows.append({"stage": label, "planned": total, **counts})
+    table = pd.DataFrame(rows, columns=["stage", "planned", "done", "failed", "retry"])
+    table["pending"] = table["planned"] - table["done"] - table["failed"]
+    table.loc[table["stage"] == "sample graphs", "pending"] = 0
+    return table
 
 
 def analyse(store: Store, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:

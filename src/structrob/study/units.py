@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import time
 import traceback
 from typing import Any
@@ -215,7 +214,6 @@ def run_unit(spec: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
         "weights": [weights_to_bytes(net_cpu.copy(k).state_dict()) for k in range(len(inits))],
         "stacked_weights": weights_to_bytes(net_cpu.state_dict()) if spec["kind"] == "pruning" else None,
         "timings": timings,
-        "pid": os.getpid(),
     }
 
 
