@@ -2,7 +2,6 @@
 
 import types
 
-import networkx as nx
 import pytest
 import torch
 

@@ -220,6 +220,22 @@ def _per_copy(results: list[AttackResult]) -> AttackResult | list[AttackResult]:
     return results[0] if len(results) == 1 else results
 
 
+def _split_copies(
+    image_shape: tuple[int, ...], success: Tensor, adv: Tensor, pred: Tensor, confidence: Tensor,
+    clean_correct: Tensor, eps: Tensor | None = None, n_zero_grad: Tensor | None = None,
+) -> AttackResult | list[AttackResult]:
+    """One result per copy from ``[K, N, ...]`` tensors (a single result when K == 1)."""
+    N = adv.shape[1]
+    return _per_copy([
+        AttackResult(
+            success=success[k], adv=adv[k].reshape(N, *image_shape), pred=pred[k], confidence=confidence[k],
+            clean_correct=clean_correct[k], eps=None if eps is None else eps[k],
+            n_zero_grad=None if n_zero_grad is None else int(n_zero_grad[k]),
+        )
+        for k in range(adv.shape[0])
+    ])
+
+
 def _check_number(name: str, value: Any, low: float, high: float = math.inf, low_open: bool = False) -> float:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     ok = ok and (value > low if low_open else value >= low) and value <= high
@@ -367,13 +383,7 @@ class FGSM:
                 confidence[:, batch] = _softmax_of(logits, pred_b).cpu()
                 clean_correct[:, batch] = (clean_logits.argmax(-1) == yb).cpu()
         success = clean_correct & (pred != y.cpu())
-        return _per_copy([
-            AttackResult(
-                success=success[k], adv=adv[k].reshape(N, *runner.image_shape), pred=pred[k],
-                confidence=confidence[k], clean_correct=clean_correct[k], n_zero_grad=int(zero_grad[k]),
-            )
-            for k in range(K)
-        ])
+        return _split_copies(runner.image_shape, success, adv, pred, confidence, clean_correct, n_zero_grad=zero_grad)
 
 
 def eps_grid(start: float = 0.001, step: float = 0.01, max_eps: float = 1.0) -> np.ndarray:
@@ -504,7 +514,7 @@ class MinimalFGSM:
         with _evaluating(model):
             runner = _Runner(model, ())
             x, y, runner.image_shape = _prepare(images, labels, runner)
-            K, (N, D) = runner.copies, x.shape
+            K, N = runner.copies, x.shape[0]
             first = torch.full((K, N), -1, dtype=torch.long)
             adv = x.cpu().expand(K, -1, -1).clone()
             pred = torch.empty(K, N, dtype=torch.long)
@@ -533,14 +543,7 @@ class MinimalFGSM:
         grid = torch.as_tensor(self.grid, dtype=torch.float64)
         eps = torch.where(first >= 0, grid[first.clamp(min=0)], torch.full_like(grid[:1], math.nan))
         success = first >= 0
-        return _per_copy([
-            AttackResult(
-                success=success[k], adv=adv[k].reshape(N, *runner.image_shape), pred=pred[k],
-                confidence=confidence[k], clean_correct=clean_correct[k], eps=eps[k],
-                n_zero_grad=int(zero_grad[k]),
-            )
-            for k in range(K)
-        ])
+        return _split_copies(runner.image_shape, success, adv, pred, confidence, clean_correct, eps, zero_grad)
 
     def _search(self, runner: _Runner, x: Tensor, y: Tensor, sign: Tensor, active: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """First fooling grid index [K, B] (-1: not fooled) with its prediction and confidence."""
@@ -692,13 +695,7 @@ class PGD:
                 pred[:, batch] = pred_b.cpu()
                 confidence[:, batch] = _softmax_of(logits, pred_b).cpu()
         success = clean_correct & (pred != y.cpu())
-        return _per_copy([
-            AttackResult(
-                success=success[k], adv=adv[k].reshape(N, *runner.image_shape), pred=pred[k],
-                confidence=confidence[k], clean_correct=clean_correct[k],
-            )
-            for k in range(K)
-        ])
+        return _split_copies(runner.image_shape, success, adv, pred, confidence, clean_correct)
 
 
 # ---------------------------------------------------------------------------------------------
