@@ -430,3 +430,39 @@ def test_study_table_layout(table):
     assert labels.loc["dag_density", "accuracy"] == strength(wide.loc["dag_density", "accuracy"])
     with pytest.raises(ValueError, match="twice"):
         study_table(pd.concat([table, table]))
+
+
+# ------------------------------------------------------------ exact small-sample p-values
+
+
+def test_spearman_exact_pvalue_matches_brute_force_over_orderings():
+    import itertools
+
+    from structrob.stats import spearman_exact_pvalue
+
+    rng = np.random.default_rng(4)
+    for n in (4, 6, 7):
+        x = rng.normal(size=n)
+        y = x + rng.normal(size=n)
+        rho = sps.spearmanr(x, y).statistic
+        # independent: scipy's rho for every reordering of y, counted by hand
+        null = [sps.spearmanr(x, y[list(order)]).statistic for order in itertools.permutations(range(n))]
+        expected = np.mean(np.abs(null) >= abs(rho) - 1e-12)
+        assert spearman_exact_pvalue(rho, n) == pytest.approx(expected, rel=1e-12)
+    # hand count: n = 4 has 24 orderings, exactly 2 with |rho| = 1
+    assert spearman_exact_pvalue(-1.0, 4) == pytest.approx(2 / 24)
+    with pytest.raises(ValueError):
+        spearman_exact_pvalue(0.5, 9)
+
+
+def test_small_tables_use_exact_spearman_pvalues():
+    # six perfectly ordered graphs: the t approximation says p = 0, the exact test 2/720
+    runs = pd.DataFrame({"graph_id": range(6), "status": "ok", "fgsm_error_rate": np.arange(6.0)})
+    graphs = pd.DataFrame({"graph_id": range(6), "dag_density": np.arange(6.0) ** 2})
+    row = correlation_table(runs, graphs, control=None, n_boot=0).iloc[0]
+    assert sps.spearmanr(graphs["dag_density"], runs["fgsm_error_rate"]).pvalue == pytest.approx(0.0, abs=1e-12)
+    assert row["rho"] == pytest.approx(1.0) and row["rho_p"] == pytest.approx(2 / 720)
+    # with ties the exact permutation count does not apply: scipy's value is kept
+    tied = graphs.assign(dag_density=[0.0, 0.0, 1.0, 2.0, 3.0, 4.0])
+    row = correlation_table(runs, tied, control=None, n_boot=0).iloc[0]
+    assert row["rho_p"] == pytest.approx(sps.spearmanr(tied["dag_density"], runs["fgsm_error_rate"]).pvalue)

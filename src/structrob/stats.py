@@ -28,7 +28,9 @@ References
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -37,6 +39,7 @@ from scipy import stats as sps
 
 __all__ = [
     "CLEAN_MEASURES",
+    "EXACT_SPEARMAN_MAX_N",
     "MEASURE_SUFFIXES",
     "TABLE_COLUMNS",
     "aggregate",
@@ -46,6 +49,7 @@ __all__ = [
     "iqr_bounds",
     "iqr_filter",
     "partial_spearman",
+    "spearman_exact_pvalue",
     "strength",
     "study_table",
 ]
@@ -322,11 +326,45 @@ def _pairwise_complete(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     return tuple(a[keep] for a in arrays)
 
 
+# Up to this many graphs (n! <= 40,320 orderings) Spearman's p-value is exact: the t
+# approximation gives |rho| = 1 a p-value of 0 on a handful of samples (e.g. pruning steps).
+EXACT_SPEARMAN_MAX_N = 8
+
+
+@lru_cache(maxsize=None)
+def _spearman_null(n: int) -> np.ndarray:
+    """Spearman's rho under every one of the n! orderings of n untied ranks."""
+    orderings = np.array(list(itertools.permutations(range(n))), dtype=np.int64)
+    squared = ((orderings - np.arange(n)) ** 2).sum(1)
+    return 1.0 - 6.0 * squared / (n * (n * n - 1))
+
+
+def spearman_exact_pvalue(rho: float, n: int) -> float:
+    """Exact two-sided p-value of Spearman's rho for n untied pairs: P(|rho_perm| >= |rho|).
+
+    Every one of the n! orderings is equally likely under independence; ``n`` may be at most
+    ``EXACT_SPEARMAN_MAX_N``.
+
+    Examples
+    --------
+    >>> spearman_exact_pvalue(1.0, 4)  # 2 of the 24 orderings reach |rho| = 1
+    0.08333333333333333
+    """
+    if not 2 <= n <= EXACT_SPEARMAN_MAX_N:
+        raise ValueError(f"exact p-values need 2 <= n <= {EXACT_SPEARMAN_MAX_N}, got {n}")
+    null = _spearman_null(n)
+    return float(np.mean(np.abs(null) >= abs(rho) - 1e-12))
+
+
 def _spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     if x.size < _MIN_N or _is_constant(x) or _is_constant(y):
         return float("nan"), float("nan")
     result = sps.spearmanr(x, y)
-    return float(result.statistic), float(result.pvalue)
+    rho, p = float(result.statistic), float(result.pvalue)
+    untied = np.unique(x).size == x.size and np.unique(y).size == y.size
+    if x.size <= EXACT_SPEARMAN_MAX_N and untied:
+        p = spearman_exact_pvalue(rho, x.size)
+    return rho, p
 
 
 def _kendall(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -581,8 +619,10 @@ def correlation_table(
     graph properties on ``graph_id``, and every (property, measure) pair is correlated over the
     graphs where both are present (NaNs dropped pairwise):
 
-    - ``rho``, ``rho_p``: ``scipy.stats.spearmanr``; ``tau``, ``tau_p``:
-      ``scipy.stats.kendalltau`` (tau-b);
+    - ``rho``, ``rho_p``: ``scipy.stats.spearmanr``, with the exact permutation p-value
+      (:func:`spearman_exact_pvalue`) for at most ``EXACT_SPEARMAN_MAX_N`` graphs without
+      ties; ``tau``, ``tau_p``: ``scipy.stats.kendalltau`` (tau-b; scipy's exact p-value for
+      small samples without ties);
     - ``rho_q``, ``tau_q``: :func:`benjamini_hochberg` over the whole table, rho and tau apart;
     - ``*_ci_low``, ``*_ci_high``: :func:`bootstrap_ci` over graphs; every pair with the same
       ``n_graphs`` uses the same resamples (drawn from ``seed``), so each interval equals
