@@ -9,6 +9,7 @@ existing study directory.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import tomllib
 from importlib import resources
@@ -60,8 +61,6 @@ class GraphsConfig(_Strict):
     def _check(self) -> GraphsConfig:
         if self.min_parameters > self.max_parameters:
             raise ValueError(f"min_parameters ({self.min_parameters}) exceeds max_parameters ({self.max_parameters})")
-        import inspect
-
         allowed = [p for p in inspect.signature(GENERATORS[self.generator]).parameters if p != "seed"]
         unknown = sorted(set(self.grid) - set(allowed))
         missing = sorted(set(allowed) - set(self.grid))

@@ -11,6 +11,7 @@ import io
 import math
 import time
 import traceback
+from types import SimpleNamespace
 from typing import Any
 
 import networkx as nx
@@ -51,8 +52,7 @@ def _dataset(spec: dict[str, Any], data_root: str | None) -> tuple[Any, Any]:
         return ds, ds
     order = torch.randperm(ds.train_x.shape[0], generator=torch.Generator().manual_seed(derive_seed(spec["seed"], "train_images")))
     keep = order[:n]
-    subset = type("TrainSubset", (), {"train_x": ds.train_x[keep], "train_y": ds.train_y[keep]})()
-    return subset, ds
+    return SimpleNamespace(train_x=ds.train_x[keep], train_y=ds.train_y[keep]), ds
 
 
 def build_model(spec: dict[str, Any], copies: int) -> tuple[SparseDAGNet, nx.DiGraph, nx.Graph | None]:
