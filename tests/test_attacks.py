@@ -12,6 +12,7 @@ from torch import nn
 from structrob.attacks import FGSM, PGD, AttackResult, MinimalFGSM, OnePixel, eps_grid, select_images
 from structrob.graphs import to_dag, watts_strogatz
 from structrob.model import SparseDAGNet
+from tests.nets import knotted_net, randomize
 
 # -- models -----------------------------------------------------------------------------------
 
@@ -388,7 +389,7 @@ def test_rank1_first_layer_equals_full_forward_on_random_candidates():
     x, _ = images_and_labels(5, seed=8)
     y = torch.zeros(5, dtype=torch.long)
     runner = _Runner(model, (784,))
-    de = _DifferentialEvolution(OnePixel(pop_size=4, chunk_rows=64), runner, x, y, [torch.arange(5)] * 3)
+    de = _DifferentialEvolution(OnePixel(pop_size=4, chunk_rows=64), runner, x, y, [torch.arange(5)] * 3, "rank1")
     g = torch.Generator().manual_seed(1)
     k = torch.tensor([0, 0, 1, 2, 2, 2])
     s = torch.tensor([0, 4, 2, 1, 3, 0])
@@ -405,22 +406,117 @@ def test_rank1_first_layer_equals_full_forward_on_random_candidates():
         torch.testing.assert_close(fast[q], reference, atol=1e-5, rtol=1e-5)
 
 
-def test_one_pixel_rank1_and_generic_paths_agree(dag_net):
+def traced(model, x, selected):
+    """The pixel-line table of ``model`` for the images ``selected`` [K] lists (one per copy)."""
+    from structrob.attacks import _DifferentialEvolution, _Runner
+
+    runner = _Runner(model, (784,))
+    y = torch.zeros(len(x), dtype=torch.long)
+    return _DifferentialEvolution(OnePixel(pop_size=4, chunk_rows=256), runner, x, y, selected, "lines")
+
+
+def test_pixel_lines_hand_worked_knots():
+    x = torch.zeros(2, 784, dtype=torch.float64)
+    x[1, 0] = 0.7  # the clean value of the traced pixel does not matter: the line is t in [0, 1]
+    lines = traced(knotted_net(784), x, [torch.arange(2)]).lines
+    assert lines.n_lines == 2 * 784 and lines.n_pieces == 2 * (4 + 783)  # pixel 0: 4 pieces, others 1
+    for image in range(2):
+        first = int(torch.searchsorted(lines.key, torch.tensor(2.0 * image * 784)))
+        starts = lines.key[first : first + 4] - 2.0 * image * 784
+        torch.testing.assert_close(starts, torch.tensor([0, 0.25, 0.5, 7 / 12], dtype=torch.float64), rtol=0, atol=1e-8)
+        u, slope = lines.table[first : first + 4, 0], lines.table[first : first + 4, 2]
+        torch.testing.assert_close(u, torch.tensor([0.0, 0.0, 0.25, 0.0]), rtol=0, atol=1e-7)
+        torch.testing.assert_close(slope, torch.tensor([0.0, 1.0, -3.0, 0.0]), rtol=0, atol=1e-7)
+    t = torch.tensor([[0.0, 0.1, 0.25, 0.4, 0.5, 0.55, 7 / 12, 0.9, 1.0]], dtype=torch.float64)
+    expected = (t - 0.25).clamp(min=0) - 4 * (t - 0.5).clamp(min=0)
+    for image in range(2):
+        logits = lines.logits(torch.tensor([0]), torch.tensor([image]), torch.zeros(1, 9, dtype=torch.long), t)
+        torch.testing.assert_close(logits[0, :, 0].double(), expected.clamp(min=0)[0], rtol=0, atol=1e-7)
+        torch.testing.assert_close(logits[0, :, 1], -logits[0, :, 0], rtol=0, atol=0)
+
+
+def test_pixel_lines_equal_the_full_forward_pass():
+    net = randomize(SparseDAGNet(to_dag(watts_strogatz(40, 2, 0.7, seed=3)), copies=3), seed=1, scale=0.2)
+    with torch.no_grad():
+        net.weight_in.mul_(3)  # one pixel moves the sources far: several pieces per line
+    x, _ = images_and_labels(6, seed=12, high=0.1)  # dim images, like MNIST's background
+    de = traced(net, x, [torch.tensor([4, 0, 5]), torch.tensor([1]), torch.tensor([2, 3])])
+    assert de.lines.n_lines == 6 * 784 and de.lines.n_pieces > 4 * de.lines.n_lines
+    g = torch.Generator().manual_seed(2)
+    k, s = torch.tensor([0, 0, 0, 1, 2, 2]), torch.tensor([0, 1, 2, 0, 0, 1])
+    pixel = torch.randint(0, 784, (6, 300), generator=g)
+    value = torch.rand(6, 300, generator=g, dtype=torch.float64)
+    value[:, :20], value[:, 20:40] = 0.0, 1.0
+    # exactly on knots: the start of a random piece of each pair's lines
+    for q in range(6):
+        line = (int(k[q]) * de.lines.S + int(s[q])) * 784 + pixel[q, 40:60]
+        first = torch.searchsorted(de.lines.key, line.double() * 2, right=False)
+        last = torch.searchsorted(de.lines.key, line.double() * 2 + 1, right=True)
+        piece = first + ((last - first).double() * torch.rand(20, generator=g, dtype=torch.float64)).long()
+        value[q, 40:60] = de.lines.key[piece] - line.double() * 2
+    value = value.float().double()  # the pixel values the model sees
+    lookup = de.lines.logits(k, s, pixel, value)
+    full = de._logits(k, s, pixel, value, rank1=False)
+    torch.testing.assert_close(lookup, full, rtol=0, atol=2e-5)
+
+
+def test_pixel_lines_refuse_a_line_that_never_ends(monkeypatch):
+    from structrob.attacks import _PixelLines
+
+    monkeypatch.setattr(_PixelLines, "MAX_ROUNDS", 2)
+    with pytest.raises(RuntimeError, match="path='rank1'"):
+        traced(knotted_net(784), torch.zeros(1, 784, dtype=torch.float64), [torch.arange(1)])
+
+
+def test_log_odds_orders_candidates_like_the_true_class_probability():
+    from structrob.attacks import _log_odds
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(200, 10, generator=g) * 3
+    labels = torch.randint(0, 10, (200,), generator=g)
+    p = torch.softmax(logits.double(), 1).gather(1, labels[:, None])[:, 0]
+    torch.testing.assert_close(_log_odds(logits, labels), (p / (1 - p)).log(), rtol=1e-5, atol=1e-5)
+    assert torch.equal(torch.argsort(_log_odds(logits, labels)), torch.argsort(p))
+    # margins 40 and 45: p rounds to exactly 1.0 for both, the log-odds still tell them apart
+    confident = torch.tensor([[40.0, 0.0, 0.0], [45.0, 0.0, 0.0]])
+    assert torch.softmax(confident.double(), 1)[:, 0].tolist() == [1.0, 1.0]
+    odds = _log_odds(confident, torch.tensor([0, 0]))
+    torch.testing.assert_close(odds, torch.tensor([40 - math.log(2), 45 - math.log(2)], dtype=torch.float64))
+
+
+def test_one_pixel_path_choice_and_validation():
+    net = SparseDAGNet(to_dag(watts_strogatz(20, 2, 0.5, seed=0)))
+    assert OnePixel().resolve_path(net) == "lines"  # the study's budget
+    assert OnePixel(pop_size=100, max_iter=20).resolve_path(net) == "rank1"  # tracing would not pay
+    assert OnePixel().resolve_path(Stacked(2)) == "rank1" and OnePixel().resolve_path(linear_model()) == "full"
+    assert OnePixel(path="full").resolve_path(net) == "full"
+    x, y = images_and_labels(3)
+    with pytest.raises(ValueError, match="path must be one of"):
+        OnePixel(path="fast")
+    with pytest.raises(ValueError, match="linear_region"):
+        OnePixel(path="lines", pop_size=4, max_iter=1)(Stacked(1), x, y)
+    with pytest.raises(ValueError, match="forward_from_input"):
+        OnePixel(path="rank1", pop_size=4, max_iter=1)(linear_model(), x, y)
+
+
+@pytest.mark.parametrize("path", ["lines", "rank1"])
+def test_one_pixel_fast_paths_and_the_generic_path_agree(dag_net, path):
     net, x, y = dag_net
-    fast = OnePixel(pop_size=30, max_iter=15, n_images=8, seed=3)(net, x, y)
-    full = OnePixel(pop_size=30, max_iter=15, n_images=8, seed=3, rank1=False)(net, x, y)
+    fast = OnePixel(pop_size=30, max_iter=15, n_images=8, seed=3, path=path)(net, x, y)
+    full = OnePixel(pop_size=30, max_iter=15, n_images=8, seed=3, path="full")(net, x, y)
     assert sum(int(r.success.sum()) for r in fast) > 0
     for a, b in zip(fast, full):
         assert torch.equal(a.pixel, b.pixel) and torch.equal(a.iterations, b.iterations)
         assert torch.equal(a.success, b.success) and torch.equal(a.adv, b.adv)
 
 
-def test_one_pixel_copies_equal_single_models(dag_net):
+@pytest.mark.parametrize("path", ["lines", "rank1"])
+def test_one_pixel_copies_equal_single_models(dag_net, path):
     net, x, y = dag_net
-    stacked = OnePixel(pop_size=30, max_iter=10, n_images=6, seed=1)(net, x, y)
+    stacked = OnePixel(pop_size=30, max_iter=10, n_images=6, seed=1, path=path)(net, x, y)
     assert isinstance(stacked, list) and len(stacked) == 3
     for k in range(3):
-        alone = OnePixel(pop_size=30, max_iter=10, n_images=6, seed=1)(net.copy(k), x, y)
+        alone = OnePixel(pop_size=30, max_iter=10, n_images=6, seed=1, path=path)(net.copy(k), x, y)
         assert torch.equal(alone.indices, stacked[k].indices)
         assert torch.equal(alone.pixel, stacked[k].pixel) and torch.equal(alone.iterations, stacked[k].iterations)
         assert torch.equal(alone.success, stacked[k].success)

@@ -9,6 +9,7 @@ from torch import nn
 
 from structrob import graphs
 from structrob.model import INIT_SCHEMES, SparseDAGNet, _fans, initialize
+from tests.nets import knotted_net, randomize
 
 
 def layered_dense_dag(widths):
@@ -21,17 +22,6 @@ def layered_dense_dag(widths):
     for a, b in zip(ids, ids[1:]):
         dag.add_edges_from((u, v) for u in a for v in b)
     return dag, ids
-
-
-def randomize(net, seed=0, scale=0.3):
-    """Random weights and biases (biases too, so no unit sits exactly on the ReLU kink)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype) * scale)
-        for _, mask, weight, _ in net.hidden_blocks():
-            weight.mul_(mask)
-    return net
 
 
 def unit_by_unit(net, x):
@@ -268,3 +258,70 @@ def test_sparse_inference_path_equals_the_training_path(copies):
         pruned = net(x)
     torch.testing.assert_close(pruned, net(x).detach(), rtol=0, atol=1e-12)
     assert not torch.allclose(pruned, sparse)
+
+
+def test_inference_follows_in_place_weight_updates_of_fused_adam():
+    # fused Adam updates parameters without bumping their version: nothing may be cached on it
+    net = SparseDAGNet(graphs.to_dag(graphs.watts_strogatz(60, 3, 0.8, seed=5)), n_in=9, n_out=4, copies=2)
+    x = torch.rand(11, 9, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        before = net(x)
+    optimizer = torch.optim.Adam(net.parameters(), lr=0.1, fused=True)
+    net(x).sum().backward()
+    optimizer.step()
+    with torch.no_grad():
+        after = net(x)
+    torch.testing.assert_close(after, net(x).detach(), rtol=0, atol=1e-5)
+    assert (after - before).abs().max() > 0.1
+
+
+@pytest.mark.parametrize(
+    "t, reach, value, slope",
+    [(0.0, 0.25, 0.0, 0.0), (0.3, 0.2, 0.05, 1.0), (0.55, 7 / 12 - 0.55, 0.1, -3.0), (0.6, math.inf, 0.0, 0.0)],
+)
+def test_linear_region_hand_worked_knots(t, reach, value, slope):
+    net = knotted_net()
+    pre0 = torch.tensor([[[t - 0.25, t - 0.5]]], dtype=torch.float64)
+    logits, slopes, reaches = net.linear_region(pre0, torch.ones_like(pre0))
+    assert float(reaches[0, 0]) == pytest.approx(reach, abs=1e-12)
+    torch.testing.assert_close(logits[0, 0], torch.tensor([value, -value], dtype=torch.float64), rtol=0, atol=1e-12)
+    torch.testing.assert_close(slopes[0, 0], torch.tensor([slope, -slope], dtype=torch.float64), rtol=0, atol=1e-12)
+
+
+def activation_pattern(net, pre0):
+    """Sign pattern [K, B, H] of every unit's pre-activation, one unit at a time (reference)."""
+    pre = {i: pre0[:, :, i] for i in range(net.offsets[1])}
+    for l, (reads, mask, w, b) in enumerate(net.hidden_blocks(), start=1):
+        for r in range(mask.shape[0]):
+            acc = b[:, r][:, None].expand_as(pre[0])
+            for j in range(mask.shape[1]):
+                if mask[r, j]:
+                    acc = acc + w[:, r, j][:, None] * pre[int(reads[j])].clamp(min=0)
+            pre[net.offsets[l] + r] = acc
+    return torch.stack([pre[i] > 0 for i in range(net.n_hidden)], -1)
+
+
+def test_linear_region_is_affine_up_to_the_first_pattern_change():
+    dag = graphs.to_dag(graphs.watts_strogatz(30, 2, 0.6, seed=4))
+    net = randomize(SparseDAGNet(dag, n_in=5, n_out=3, copies=2).double(), seed=3)
+    g = torch.Generator().manual_seed(1)
+    pre0 = torch.randn(2, 6, net.offsets[1], generator=g, dtype=torch.float64)
+    direction = torch.randn(2, 6, net.offsets[1], generator=g, dtype=torch.float64)
+    with torch.no_grad():
+        logits, slope, reach = net.linear_region(pre0, direction)
+        torch.testing.assert_close(logits, net.forward_from_input(pre0), rtol=0, atol=1e-12)
+        assert torch.isfinite(reach).all() and (reach > 0).all()
+        # a dense grid on [0, 2 reach]: the reference pattern is constant before reach and
+        # has changed one grid step after it (reach is the first change, not a bound on it);
+        # the affine form is exact before reach
+        steps = torch.linspace(0, 2, 2001, dtype=torch.float64)
+        for k in range(2):
+            for b in range(6):
+                s = steps * reach[k, b]
+                line = pre0[k, b] + s[:, None] * direction[k, b]
+                pattern = activation_pattern(net.copy(k), line[None])[0]
+                inside = s < reach[k, b]
+                assert (pattern[inside] == pattern[0]).all()
+                assert not (pattern[~inside][1] == pattern[0]).all()
+                exact = net.copy(k).forward_from_input(line[None])[0]
+                torch.testing.assert_close(exact[inside], logits[k, b] + s[inside, None] * slope[k, b], rtol=0, atol=1e-10)

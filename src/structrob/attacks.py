@@ -152,6 +152,9 @@ class _Runner:
         self.has_rank1 = callable(getattr(model, "input_layer", None)) and callable(
             getattr(model, "forward_from_input", None)
         )
+        self.has_lines = callable(getattr(model, "input_layer", None)) and callable(
+            getattr(model, "linear_region", None)
+        )
 
     def _check(self, out: Tensor, rows: int) -> Tensor:
         if out.dim() != 3 or out.shape[:2] != (self.copies, rows):
@@ -249,6 +252,27 @@ def _check_int(name: str, value: Any, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     return value
+
+
+def _log_odds(logits: Tensor, classes: Tensor) -> Tensor:
+    """Log-odds ``log(p / (1 - p))`` of the softmax probability p of ``classes`` [...], float64.
+
+    Equals ``z_c - logsumexp_{j != c} z_j``: strictly increasing in p, so minimising it is
+    minimising p, and it keeps ordering candidates long after p itself rounds to 1 (in float64
+    from a margin of about 37, in float32 from about 17).
+
+    Examples
+    --------
+    >>> import torch
+    >>> z = torch.tensor([[2.0, 0.0, 0.0]])
+    >>> p = torch.softmax(z, 1)[0, 0]
+    >>> bool(torch.isclose(_log_odds(z, torch.tensor([0]))[0], (p / (1 - p)).log().double()))
+    True
+    """
+    index = classes.unsqueeze(-1)
+    own = logits.gather(-1, index).squeeze(-1)
+    others = torch.logsumexp(logits.scatter(-1, index, -math.inf), dim=-1)
+    return (own - others).double()
 
 
 def _softmax_of(logits: Tensor, classes: Tensor) -> Tensor:
@@ -782,14 +806,20 @@ def _distinct_others(u: Tensor) -> Tensor:
     the v-th element of the set left, found by stepping over the excluded values in order.
     """
     P, m = u.shape[-2], u.shape[-1]
-    excluded = torch.arange(P).expand(*u.shape[:-1]).unsqueeze(-1)
+    excluded = [torch.arange(P).expand(*u.shape[:-1])]  # kept sorted per element
+    drawn = []
     for t in range(m):
         left = P - 1 - t
         v = (u[..., t] * left).floor().long().clamp_(max=left - 1)
-        for column in torch.sort(excluded, dim=-1).values.unbind(-1):
-            v = v + (v >= column).long()
-        excluded = torch.cat([excluded, v.unsqueeze(-1)], dim=-1)
-    return excluded[..., 1:]
+        for column in excluded:  # ascending
+            v = v + (v >= column)
+        drawn.append(v)
+        carry, merged = v, []
+        for column in excluded:  # insert v, keeping the list sorted
+            merged.append(torch.minimum(column, carry))
+            carry = torch.maximum(column, carry)
+        excluded = [*merged, carry]
+    return torch.stack(drawn, dim=-1)
 
 
 class OnePixel:
@@ -798,8 +828,10 @@ class OnePixel:
     A candidate is ``(row, col, intensity)``: coordinates are continuous in [0, 28] (the pixel
     is ``(min(floor(row), 27), min(floor(col), 27))``), intensity in [0, 255] (the pixel is
     set to ``intensity / 255``). The initial population draws coordinates uniformly and
-    intensity from N(128, 127) clipped to [0, 255]. Fitness, minimised: softmax probability of
-    the true class. Strategies [4]_:
+    intensity from N(128, 127) clipped to [0, 255]. Fitness, minimised: softmax probability p
+    of the true class, evaluated as its log-odds ``log(p / (1 - p))`` (strictly increasing in
+    p, so every comparison and hence the search is the same, but it does not round to a tie
+    between confident candidates as p does). Strategies [4]_:
 
     - ``"rand1"`` (Su et al.): ``trial_i = x_r1 + F (x_r2 - x_r3)``, no crossover;
     - ``"best1bin"``: ``mutant_i = x_best + F (x_r1 - x_r2)``, binomial crossover with the
@@ -814,10 +846,25 @@ class OnePixel:
     the modified image. A candidate the confirmation rejects (float rounding only) is not a
     success and the search goes on.
 
-    Every active image's whole population is evaluated in one batched forward pass per
-    generation (chunked by ``chunk_rows``), fooled images drop out, and for a model with
-    ``input_layer()`` / ``forward_from_input()`` the first pre-activation of a candidate is the
-    clean one plus ``W1[:, pixel] * (new - old)`` (rank-1; no 784-wide product).
+    Every active image's whole population is evaluated in one batch per generation and fooled
+    images drop out. How a candidate's logits are computed (``path``):
+
+    - ``"lines"``: a one-pixel change moves the input along a line, and a ReLU network is
+      piecewise affine along any line. For a model with ``input_layer()`` and
+      ``linear_region()`` (:class:`structrob.model.SparseDAGNet`) each (image, pixel) line is
+      traced once, piece by piece, in float64 (about 6 pieces per line for the study's
+      networks), and every candidate is then read off that table: a look-up and one
+      ``C``-wide multiply-add, exact up to float32 rounding of the stored logits. The table
+      holds about ``images x 784 x pieces x 88`` bytes per copy (some 40 MB for 100 images).
+    - ``"rank1"``: for a model with ``input_layer()`` and ``forward_from_input()`` the first
+      pre-activation of a candidate is the clean one plus ``W1[:, pixel] * (new - old)``
+      (no 784-wide product), then the rest of the network runs per candidate.
+    - ``"full"``: a forward pass of every modified image, for any model.
+    - ``"auto"`` (default): ``"lines"`` when available and the budget
+      ``pop_size * (max_iter + 1)`` is at least ``LINES_MIN_QUERIES`` (40 x 784) candidates
+      per image, where tracing pays for itself; else ``"rank1"`` when available, else ``"full"``.
+
+    Whatever the path, every success is confirmed by a plain forward pass.
 
     Parameters
     ----------
@@ -838,10 +885,11 @@ class OnePixel:
         F, in (0, 2].
     crossover : float
         CR of ``best1bin``, in [0, 1] (unused by ``rand1``).
-    rank1 : bool or None
-        Use the rank-1 first-layer path; None: when the model offers it.
+    path : {"auto", "lines", "rank1", "full"}
+        How candidates are evaluated (above); all give the same search up to float rounding.
     chunk_rows : int
-        Most rows (candidates x copies) per forward pass.
+        Most rows (candidates x copies) per forward pass; the line tracing takes
+        ``chunk_rows // 4`` lines per copy per pass.
 
     Returns
     -------
@@ -868,6 +916,10 @@ class OnePixel:
     """
 
     STRATEGIES = ("rand1", "best1bin")
+    PATHS = ("auto", "lines", "rank1", "full")
+    # "auto" tabulates the pixel lines when a search may evaluate at least this many candidates
+    # per image; tracing costs about as much as evaluating 10-30 candidates per pixel
+    LINES_MIN_QUERIES = 40 * N_PIXELS
 
     def __init__(
         self,
@@ -878,7 +930,7 @@ class OnePixel:
         strategy: str = "rand1",
         mutation: float = 0.5,
         crossover: float = 0.7,
-        rank1: bool | None = None,
+        path: str = "auto",
         chunk_rows: int = 8192,
     ) -> None:
         if strategy not in self.STRATEGIES:
@@ -890,14 +942,30 @@ class OnePixel:
         self.n_images = None if n_images is None else _check_int("n_images", n_images, 1)
         self.mutation = _check_number("mutation", mutation, 0.0, 2.0, low_open=True)
         self.crossover = _check_number("crossover", crossover, 0.0, 1.0)
-        if rank1 not in (None, True, False):
-            raise ValueError(f"rank1 must be None, True or False, got {rank1!r}")
-        self.rank1 = rank1
+        if path not in self.PATHS:
+            raise ValueError(f"path must be one of {self.PATHS}, got {path!r}")
+        self.path = path
         self.chunk_rows = _check_int("chunk_rows", chunk_rows, 1)
 
     def __repr__(self) -> str:
         return (f"OnePixel(pop_size={self.pop_size}, max_iter={self.max_iter}, seed={self.seed}, "
-                f"n_images={self.n_images}, strategy={self.strategy!r})")
+                f"n_images={self.n_images}, strategy={self.strategy!r}, path={self.path!r})")
+
+    def resolve_path(self, model: nn.Module) -> str:
+        """The evaluation path ``path="auto"`` takes for ``model`` (see the class Notes).
+
+        Examples
+        --------
+        >>> import torch
+        >>> OnePixel().resolve_path(torch.nn.Linear(784, 10))
+        'full'
+        """
+        if self.path != "auto":
+            return self.path
+        runner = _Runner(model, ())
+        if runner.has_lines and self.pop_size * (self.max_iter + 1) >= self.LINES_MIN_QUERIES:
+            return "lines"
+        return "rank1" if runner.has_rank1 else "full"
 
     def __call__(self, model: nn.Module, images: Tensor, labels: Tensor) -> AttackResult | list[AttackResult]:
         """Attack the selected images (see ``n_images``).
@@ -917,16 +985,120 @@ class OnePixel:
         with _evaluating(model), torch.no_grad():
             runner = _Runner(model, ())
             x, y, runner.image_shape = _prepare(images, labels, runner)
-            if self.rank1 and not runner.has_rank1:
-                raise ValueError("rank1=True needs a model with input_layer() and forward_from_input(); use rank1=None")
+            if self.path == "rank1" and not runner.has_rank1:
+                raise ValueError("path='rank1' needs a model with input_layer() and forward_from_input(); use path='auto'")
+            if self.path == "lines" and not runner.has_lines:
+                raise ValueError("path='lines' needs a model with input_layer() and linear_region(); use path='auto'")
             selected = _select(_clean_correct(runner, x, y, self.chunk_rows), self.n_images, self.seed)
-            return _per_copy(_DifferentialEvolution(self, runner, x, y, selected).run())
+            return _per_copy(_DifferentialEvolution(self, runner, x, y, selected, self.resolve_path(model)).run())
+
+
+class _PixelLines:
+    """Exact logits of every one-pixel change of the attacked images, tabulated once.
+
+    For a piecewise-affine model (ReLU units between affine maps, e.g.
+    :class:`structrob.model.SparseDAGNet`), the logits of image i with pixel p set to t are a
+    continuous piecewise-affine function of t in [0, 1]: a line through input space crosses
+    few linear regions (a handful for the study's networks). Each (copy, image, pixel) line is
+    traced piece by piece with ``model.linear_region`` (one pass per piece, float64), starting
+    each piece ``GAP`` past the previous boundary so the new activation pattern is read without
+    ambiguity. A candidate then costs a binary search and one ``C``-wide multiply-add instead
+    of a forward pass, whatever the network's depth. A piece shorter than ``GAP`` would be
+    read from its neighbour; as the logits are continuous, that moves them by at most
+    ``GAP`` times the change of slope.
+
+    Tables live on the CPU: per piece its start, its logits there and their slope (float32).
+    """
+
+    GAP = 1e-9
+    MAX_ROUNDS = 100_000
+    CELLS = 32
+
+    def __init__(self, runner: _Runner, x: Tensor, image: Tensor, valid: Tensor, chunk_rows: int) -> None:
+        K, S = image.shape
+        self.S = S
+        device = x.device
+        weight, bias = runner.model.input_layer()
+        weight, bias = weight.detach().double(), bias.detach().double()
+        x64 = x.double()
+        image_d, valid_d = image.to(device), valid.to(device)
+        columns = weight.transpose(1, 2).contiguous()  # [K, 784, n0]: d pre0 / d pixel
+        clean_pre = torch.baddbmm(bias.unsqueeze(1), x64[image_d], weight.transpose(1, 2))  # [K, S, n0]
+        L = S * N_PIXELS
+        t = torch.zeros(K, L, dtype=torch.float64, device=device)
+        alive = valid_d.repeat_interleave(N_PIXELS, dim=1)
+        copy_index = torch.arange(K, device=device)[:, None]
+        per_chunk = max(1, chunk_rows // 4)  # lines per copy per pass (values and slopes, float64)
+        parts: list[tuple[Tensor, Tensor, Tensor, Tensor]] = []
+        rounds = 0
+        while bool(alive.any()):
+            rounds += 1
+            if rounds > self.MAX_ROUNDS:
+                raise RuntimeError(
+                    f"One-Pixel line tracing did not finish after {self.MAX_ROUNDS} pieces on one line; "
+                    "use OnePixel(path='rank1')"
+                )
+            index, ok = _padded_slots(alive)
+            for part in _batches(index.shape[1], per_chunk):
+                lines, keep = index[:, part], ok[:, part]
+                slot, pixel = lines // N_PIXELS, lines % N_PIXELS
+                t0 = t.gather(1, lines)
+                at = t0 + ((1 - t0) / 2).clamp_(max=self.GAP)
+                old = x64[image_d.gather(1, slot), pixel]
+                direction = columns[copy_index, pixel]
+                pre0 = torch.addcmul(clean_pre[copy_index, slot], direction, (at - old).unsqueeze(-1))
+                logits, slope, reach = runner.model.linear_region(pre0, direction)
+                start = torch.addcmul(logits, slope, (t0 - at).unsqueeze(-1))
+                kk, aa = keep.nonzero(as_tuple=True)
+                line = lines[kk, aa]
+                end = (at + reach)[kk, aa]
+                parts.append(((kk * L + line).cpu(), t0[kk, aa].cpu(), start[kk, aa].float().cpu(), slope[kk, aa].float().cpu()))
+                t[kk, line] = end
+                alive[kk, line] = end < 1
+        line, start_t, value, slope = (torch.cat(column) for column in zip(*parts))
+        # key = 2 * line + t orders all pieces at once (t in [0, 1], so lines never overlap);
+        # an inf sentinel ends the last line
+        key = line.double() * 2 + start_t
+        order = torch.argsort(key)
+        self.key = torch.cat([key[order], key.new_full((1,), math.inf)])
+        self.table = torch.cat([value, slope], dim=1)[order]  # [pieces, 2C]: logits at start, slope
+        self.n_classes = value.shape[1]
+        self.n_pieces, self.n_lines = len(order), int(valid.sum()) * N_PIXELS
+        # cell g of a line covers t in [g / CELLS, (g + 1) / CELLS); its entry is the last piece
+        # starting at or before g / CELLS, so a look-up starts at most a few pieces early
+        line, start_t = line[order], start_t[order]
+        first = torch.zeros(K * L + 1, dtype=torch.long)
+        first[1:] = torch.bincount(line, minlength=K * L).cumsum(0)
+        later = torch.ones(len(order), dtype=torch.bool)
+        later[first[:-1][first[:-1] < first[1:]]] = False  # every line's first piece starts at 0
+        cell = (start_t[later] * self.CELLS).ceil().long()
+        inside = cell < self.CELLS
+        count = torch.zeros(K * L, self.CELLS, dtype=torch.int32)
+        count.view(-1).index_add_(0, line[later][inside] * self.CELLS + cell[inside], torch.ones(int(inside.sum()), dtype=torch.int32))
+        self.cell = (first[:-1, None] + count.cumsum(1)).to(torch.int32).view(-1)
+
+    def logits(self, k: Tensor, s: Tensor, pixel: Tensor, t: Tensor) -> Tensor:
+        """Logits float32 [Q, R, C] of pairs (k[q], s[q]) with pixel[q, r] set to t[q, r] in [0, 1]."""
+        line = ((k * self.S + s).unsqueeze(1) * N_PIXELS + pixel).flatten()
+        t = t.flatten()
+        query = line.double() * 2 + t
+        cell = (t * self.CELLS).long().clamp_(max=self.CELLS - 1)
+        piece = self.cell.index_select(0, line * self.CELLS + cell).long()
+        moving = torch.arange(len(piece))
+        while len(moving):  # step over the few pieces that start inside the cell, before t
+            ahead = self.key.index_select(0, piece[moving] + 1) <= query[moving]
+            moving = moving[ahead]
+            piece[moving] += 1
+        row = self.table.index_select(0, piece)
+        C = self.n_classes
+        offset = (query - self.key.index_select(0, piece)).float().unsqueeze(1)
+        return torch.addcmul(row[:, :C], row[:, C:], offset).view(*pixel.shape, C)
 
 
 class _DifferentialEvolution:
     """State of one One-Pixel call: ``[K, S]`` (copy, slot) pairs, each one image's DE."""
 
-    def __init__(self, attack: OnePixel, runner: _Runner, x: Tensor, y: Tensor, selected: list[Tensor]) -> None:
+    def __init__(self, attack: OnePixel, runner: _Runner, x: Tensor, y: Tensor, selected: list[Tensor], path: str) -> None:
         self.attack, self.runner, self.x = attack, runner, x
         self.labels = y.cpu()
         K, P = runner.copies, attack.pop_size
@@ -950,8 +1122,8 @@ class _DifferentialEvolution:
         self.iterations = torch.full((K, S), attack.max_iter, dtype=torch.long)
         self.pred = torch.zeros(K, S, dtype=torch.long)
         self.confidence = torch.zeros(K, S, dtype=torch.float64)
-        use_rank1 = runner.has_rank1 if attack.rank1 is None else attack.rank1
-        if use_rank1:
+        self.lines = _PixelLines(runner, x, self.image, self.valid, attack.chunk_rows) if path == "lines" else None
+        if path == "rank1":
             weight, bias = runner.model.input_layer()
             weight = weight.detach().to(x.dtype)
             self.columns = weight.transpose(1, 2).contiguous()  # [K, 784, n0]: W1[:, pixel] per copy
@@ -1013,12 +1185,16 @@ class _DifferentialEvolution:
         return out[k, slot]
 
     def _evaluate(self, k: Tensor, s: Tensor, candidates: Tensor) -> tuple[Tensor, Tensor]:
-        """Fitness (true-class probability, float64) and predicted class of candidates [Q, P, 3]."""
+        """Fitness (true-class log-odds, float64, minimised) and predicted class of candidates [Q, P, 3]."""
         pixel, value = self._decode(candidates)
-        logits = self._logits(k, s, pixel, value, rank1=self.columns is not None)
-        labels = self.labels[self.image[k, s]]
-        fitness = _softmax_of(logits, labels[:, None].expand(-1, candidates.shape[1]))
-        return fitness, logits.argmax(-1)
+        if self.lines is not None:
+            # the pixel value the model sees (its dtype), as the confirmation pass sets it
+            logits = self.lines.logits(k, s, pixel, value.to(self.x.dtype).double())
+        else:
+            logits = self._logits(k, s, pixel, value, rank1=self.columns is not None)
+        labels = self.labels[self.image[k, s]].to(logits.device)
+        fitness = _log_odds(logits, labels[:, None].expand(-1, candidates.shape[1]))
+        return fitness.cpu(), logits.argmax(-1).cpu()
 
     def _confirm(self, k: Tensor, s: Tensor, candidates: Tensor, pred: Tensor, generation: int) -> None:
         """Accept, per pair, a misclassified candidate that a plain forward pass confirms.

@@ -298,31 +298,121 @@ class SparseDAGNet(nn.Module):
             self._csr_cache, self._csr_key = structure, key
         return self._csr_cache
 
-    def _forward_sparse(self, pre0: Tensor) -> Tensor:
-        """Inference forward over the real edges only (CSR products), unit-major per copy."""
-        structure = self._csr_structure()
-        blocks = self.hidden_blocks()
-        n0 = self.offsets[1]
-        logits = []
+    def _csr_layers(self, k: int, dtype: torch.dtype) -> list[tuple[Tensor, Tensor]]:
+        """Copy ``k``'s hidden layers as ``(CSR matrix [n_l, offset_l], bias [n_l, 1])`` in ``dtype``.
+
+        Built from the current weights at every call: optimisers update parameters in place
+        without a reliable version bump (fused Adam), so the weights are never cached.
+        """
+        layers = []
         with warnings.catch_warnings():
             # torch flags all CSR support as beta; the 2-D CSR @ dense product used here is stable
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-            for k in range(pre0.shape[0]):
-                logits.append(self._forward_sparse_copy(k, pre0[k], structure, blocks, n0))
-        return torch.stack(logits)
+            for l, ((crow, columns, rows, cols), (_, _, weight, bias)) in enumerate(
+                zip(self._csr_structure(), self.hidden_blocks()), start=1
+            ):
+                start, stop = self.offsets[l], self.offsets[l + 1]
+                values = weight.detach()[k, rows, cols].to(dtype)
+                matrix = torch.sparse_csr_tensor(crow, columns, values, size=(stop - start, start), check_invariants=False)
+                layers.append((matrix, bias.detach()[k].to(dtype).unsqueeze(1)))
+        return layers
 
-    def _forward_sparse_copy(self, k: int, pre0: Tensor, structure: list, blocks: list, n0: int) -> Tensor:
+    def _forward_sparse(self, pre0: Tensor) -> Tensor:
+        """Inference forward over the real edges only (CSR products), unit-major per copy."""
+        return torch.stack([self._forward_sparse_copy(k, pre0[k]) for k in range(pre0.shape[0])])
+
+    def _forward_sparse_copy(self, k: int, pre0: Tensor) -> Tensor:
         """Copy ``k``'s logits ``[B, n_out]`` from its source pre-activation ``[B, n0]``."""
+        n0 = self.offsets[1]
         units = pre0.new_empty(self.n_hidden, pre0.shape[0])
         units[:n0] = pre0.T.clamp(min=0)
-        for l, ((crow, columns, rows, cols), (_, _, weight, bias)) in enumerate(zip(structure, blocks), start=1):
+        for l, (matrix, bias) in enumerate(self._csr_layers(k, pre0.dtype), start=1):
             start, stop = self.offsets[l], self.offsets[l + 1]
-            matrix = torch.sparse_csr_tensor(
-                crow, columns, weight[k, rows, cols], size=(stop - start, start), check_invariants=False
-            )
-            torch.addmm(bias[k].unsqueeze(1), matrix, units[:start], out=units[start:stop]).clamp_(min=0)
+            torch.addmm(bias, matrix, units[:start], out=units[start:stop]).clamp_(min=0)
         sinks = units.index_select(0, self.sink_units)
         return torch.addmm(self.bias_out[k].unsqueeze(1), self.weight_out[k], sinks).T
+
+    @torch.no_grad()
+    def linear_region(self, pre0: Tensor, direction: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The affine piece of the network along a line, and how far along the line it holds.
+
+        The network is piecewise affine (ReLU units, affine output): on the line
+        ``pre0 + s * direction`` through the source pre-activations, for ``s`` from 0 up to the
+        first point where some unit's pre-activation changes sign, the logits are exactly
+        ``logits + s * slope``. This gives exact logits for a whole segment of inputs from one
+        pass, e.g. every value of one pixel (``direction`` = that pixel's column of
+        :meth:`input_layer`), which One-Pixel uses to tabulate its search space.
+
+        Computed in the dtype of ``pre0`` (use float64 for tracing many pieces: the sign of a
+        unit just past its crossing must survive rounding). A unit is active when its
+        pre-activation is > 0, as in :meth:`forward`.
+
+        Parameters
+        ----------
+        pre0 : Tensor [K, B, n_sources]
+            Source pre-activations at the start of the segment (copy k reads ``pre0[k]``).
+        direction : Tensor [K, B, n_sources]
+            Derivative of the source pre-activations along the line.
+
+        Returns
+        -------
+        logits : Tensor [K, B, n_out]
+            Logits at the start (``forward_from_input(pre0)`` up to rounding).
+        slope : Tensor [K, B, n_out]
+            Derivative of the logits along the line on this piece.
+        reach : Tensor [K, B]
+            Largest ``s >= 0`` up to which no unit changes sign (``inf`` if none ever does):
+            the affine form is exact on ``[0, reach]``.
+
+        Examples
+        --------
+        >>> import networkx as nx, torch
+        >>> net = SparseDAGNet(nx.DiGraph([(2, 1), (1, 0)]), n_in=3, n_out=2).double()
+        >>> pre0, direction = torch.rand(1, 4, 1, dtype=torch.float64), torch.rand(1, 4, 1, dtype=torch.float64)
+        >>> logits, slope, reach = net.linear_region(pre0, direction)
+        >>> s = torch.minimum(reach, torch.tensor(1.0))[..., None] / 2  # inside the piece
+        >>> torch.allclose(net.forward_from_input(pre0 + s * direction), logits + s * slope)
+        True
+        """
+        if pre0.shape != direction.shape or pre0.dim() != 3 or pre0.shape[0] != self.copies:
+            raise ValueError(
+                f"pre0 and direction must both be [{self.copies}, B, {self.offsets[1]}], got "
+                f"{tuple(pre0.shape)} and {tuple(direction.shape)}"
+            )
+        out = [self._linear_region_copy(k, pre0[k], direction[k]) for k in range(pre0.shape[0])]
+        return tuple(torch.stack(parts) for parts in zip(*out))  # type: ignore[return-value]
+
+    def _linear_region_copy(self, k: int, pre0: Tensor, direction: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Copy ``k``: logits [B, C], slope [B, C], reach [B] (see :meth:`linear_region`)."""
+        dtype, B, n0 = pre0.dtype, pre0.shape[0], self.offsets[1]
+        # unit-major rows, values in columns :B and directional derivatives in B:, so one sparse
+        # product per layer carries both
+        units = pre0.new_empty(self.n_hidden, 2 * B)
+        units[:n0, :B] = pre0.T
+        units[:n0, B:] = direction.T
+        nearest = pre0.new_zeros(B)  # min over units of change / value, where negative
+
+        def settle(rows: Tensor) -> None:
+            value = rows[:, :B]
+            # A unit changes sign at distance -value / change, i.e. where change / value < 0;
+            # a quotient of -inf (value -0 or +0 moving out) counts as a change at distance 0,
+            # a spare piece, never a missed one, and 0/0 (no signal at all) as no change.
+            quotient = torch.div(rows[:, B:], value).nan_to_num_(nan=0.0, posinf=math.inf, neginf=-math.inf)
+            torch.minimum(nearest, quotient.amin(0), out=nearest)
+            rows.view(rows.shape[0], 2, B).mul_((value > 0).unsqueeze(1))
+
+        settle(units[:n0])
+        for l, (matrix, bias) in enumerate(self._csr_layers(k, dtype), start=1):
+            start, stop = self.offsets[l], self.offsets[l + 1]
+            torch.mm(matrix, units[:start], out=units[start:stop])
+            units[start:stop, :B] += bias
+            settle(units[start:stop])
+        sinks = units.index_select(0, self.sink_units)
+        weight_out = self.weight_out[k].detach().to(dtype)
+        logits = torch.addmm(self.bias_out[k].detach().to(dtype).unsqueeze(1), weight_out, sinks[:, :B]).T
+        slope = (weight_out @ sinks[:, B:]).T
+        reach = torch.where(nearest < 0, -1 / nearest, math.inf)
+        return logits, slope, reach
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits for pixels ``x`` in [0, 1] (shapes in the class Notes)."""
