@@ -3,15 +3,18 @@
 Every ratio is measured in one run, on the same trained study-range network and the same images:
 
 1. One-Pixel at the study's budget (population 500, 500 generations, 100 images):
-   structrob's batched DE (all images' populations in one forward pass per generation, fooled
-   images dropped, rank-1 first layer) against the usual recipe, one DE per image with the
-   population batched through a full forward pass (scipy's ``differential_evolution``,
+   structrob's batched DE (all images' populations in one batch per generation, fooled images
+   dropped) with its default evaluation path (``path="auto"``: the exact pixel-line tables) and
+   with the rank-1 first-layer path (a forward pass per candidate, the previous default), against
+   the usual recipe, one DE per image with the population batched through a full forward pass
+   (scipy's ``differential_evolution``,
    vectorised, DE/rand/1 with F = 0.5 and no crossover, stopped when the best candidate fools
    the model, as in Su et al.'s code). The baseline runs on the first ``--baseline-images`` of
    the same 100 images at the full budget; its time per model is extrapolated linearly to 100
    images (stated in the output). The worst case per model (no early stop) is measured on
    images that no search fooled, repeated to 100, as the time of the initial population plus
    500 generations (generation time from runs of 10 and 50 generations, fastest of three each).
+   Finally the study's case: a model of six stacked copies attacked in one call, per model.
 2. Minimal-eps FGSM on the 10,000 test images: structrob (only images not yet fooled, several
    eps per pass) against re-predicting the whole batch at every eps of the grid, from the same
    gradient signs; the per-image eps must be identical.
@@ -40,16 +43,17 @@ from scipy.optimize import differential_evolution
 from structrob.attacks import MinimalFGSM, OnePixel, _input_gradient, _Runner, eps_grid
 from structrob.data import load
 from structrob.graphs import to_dag, watts_strogatz
-from structrob.model import SparseDAGNet
+from structrob.model import INIT_SCHEMES, SparseDAGNet, initialize
 from structrob.train import evaluate, fit
 
 SIDE = 28
 
 
-def study_model(graph_seed: int, epochs: int, limit: int | None) -> tuple[SparseDAGNet, dict]:
+def study_model(graph_seed: int, epochs: int, limit: int | None, copies: int = 1) -> tuple[SparseDAGNet, dict]:
     """A Watts-Strogatz (500, nei 2, p 0.9) network of the study's parameter range, trained."""
     data = load("mnist", download=False)
-    net = SparseDAGNet(to_dag(watts_strogatz(500, 2, 0.9, seed=graph_seed)))
+    net = initialize(SparseDAGNet(to_dag(watts_strogatz(500, 2, 0.9, seed=graph_seed)), copies=copies),
+                     list(INIT_SCHEMES[:copies]) if copies > 1 else "glorot_uniform", seed=0)
     train = data if limit is None else type("Subset", (), {"train_x": data.train_x[:limit], "train_y": data.train_y[:limit]})
     start = time.perf_counter()
     fit(net, train, epochs=epochs, batch_size=128, lr=1e-3, seed=0)
@@ -112,7 +116,11 @@ def note_load(name: str) -> None:
 def bench_one_pixel(net, x, y, args) -> dict:
     pop, iters, n_images = args.pop_size, args.max_iter, args.n_images
     note_load("one_pixel_structrob")
-    ours, t_ours = timed(lambda: OnePixel(pop_size=pop, max_iter=iters, seed=0, n_images=n_images)(net, x, y))
+    attack = OnePixel(pop_size=pop, max_iter=iters, seed=0, n_images=n_images)
+    ours, t_ours = timed(lambda: attack(net, x, y))
+    note_load("one_pixel_rank1")
+    rank1, t_rank1 = timed(lambda: OnePixel(pop_size=pop, max_iter=iters, seed=0, n_images=n_images, path="rank1")(net, x, y))
+    same_outcome = int(((ours.success == rank1.success) & (ours.pixel == rank1.pixel).all(1)).sum())
     chosen = ours.indices
     m = min(args.baseline_images, len(chosen))
     base_fooled, base_seconds = [], []
@@ -134,28 +142,44 @@ def bench_one_pixel(net, x, y, args) -> dict:
         for g in (short, long_):  # the fastest of three runs: other processes only ever add time
             times, fooled = [], 0
             for _ in range(3):
-                res, t = timed(lambda g=g: OnePixel(pop_size=pop, max_iter=g, seed=0, n_images=None)(net, x[repeat], y[repeat]))
+                # the study's budget decides the path, whatever the number of generations timed
+                worst_attack = OnePixel(pop_size=pop, max_iter=g, seed=0, n_images=None, path=attack.resolve_path(net))
+                res, t = timed(lambda: worst_attack(net, x[repeat], y[repeat]))
                 times.append(t)
                 fooled += int(res.success.sum())
             runs[g] = (min(times), fooled)
         per_generation = (runs[long_][0] - runs[short][0]) / (long_ - short)
         worst = {"measured": True, "images": len(repeat), "distinct_images": len(hard),
-                 "seconds_per_generation": per_generation,
+                 "seconds_per_generation": per_generation, "seconds_before_generations": runs[short][0] - short * per_generation,
                  "fooled_during_measurement": runs[short][1] + runs[long_][1],
                  "seconds_per_model": runs[short][0] + (iters - short) * per_generation}
     base_hard = [s for s, f in zip(base_seconds, base_fooled) if not f]
     return {
         "budget": {"pop_size": pop, "max_iter": iters, "images": len(chosen)},
-        "structrob": {"seconds_per_model": t_ours, "success_rate": float(ours.success.float().mean()),
+        "structrob": {"path": attack.resolve_path(net), "seconds_per_model": t_ours,
+                      "success_rate": float(ours.success.float().mean()),
                       "success_on_baseline_images": float(ours.success[:m].float().mean()),
                       "mean_generations": float(ours.iterations.float().mean())},
+        "structrob_rank1": {"seconds_per_model": t_rank1, "success_rate": float(rank1.success.float().mean()),
+                            "same_outcome_as_default_path": same_outcome},
         "baseline": {"images_run": m, "seconds_on_those": float(np.sum(base_seconds)),
                      "seconds_per_model_extrapolated": t_base_model,
                      "success_rate_on_those": float(np.mean(base_fooled)),
                      "worst_case_seconds_per_model": float(np.mean(base_hard)) * len(chosen) if base_hard else None},
         "speedup": t_base_model / t_ours,
+        "speedup_rank1": t_base_model / t_rank1,
         "worst_case": worst,
     }
+
+
+def bench_stacked(graph_seed: int, epochs: int, limit: int | None, args, copies: int = 6) -> dict:
+    """The study's unit: six stacked copies attacked in one call; seconds per model."""
+    net, info = study_model(graph_seed, epochs, limit, copies=copies)
+    x, y = info.pop("test_x"), info.pop("test_y")
+    note_load("one_pixel_stacked")
+    results, seconds = timed(lambda: OnePixel(pop_size=args.pop_size, max_iter=args.max_iter, seed=0, n_images=args.n_images)(net, x, y))
+    return {"copies": copies, "seconds": seconds, "seconds_per_model": seconds / copies,
+            "success_rates": [float(r.success.float().mean()) for r in results]}
 
 
 # -- minimal-eps FGSM baseline: re-predict the whole batch at every eps --------------------------
@@ -214,7 +238,9 @@ def main() -> None:
     x, y = info.pop("test_x"), info.pop("test_y")
     one_pixel = bench_one_pixel(net, x, y, args)
     min_eps = bench_minimal_eps(net, x[:n_fgsm], y[:n_fgsm], repeats)
-    report = {"quick": args.quick, "model": info, "one_pixel": one_pixel, "minimal_eps_fgsm": min_eps,
+    stacked = bench_stacked(args.graph_seed, epochs, limit, args)
+    report = {"quick": args.quick, "model": info, "one_pixel": one_pixel, "one_pixel_stacked": stacked,
+              "minimal_eps_fgsm": min_eps,
               "machine": {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
                           "platform": platform.platform(), "load_average_before": LOAD,
                           "load_average_end": os.getloadavg()}}
@@ -229,8 +255,14 @@ def main() -> None:
     print("| measurement | structrob | baseline | ratio |")
     print("|---|---|---|---|")
     print(f"| One-Pixel, pop {b['pop_size']}, {b['max_iter']} generations, {b['images']} images: s per model "
-          f"| {op['structrob']['seconds_per_model']:.1f} | {op['baseline']['seconds_per_model_extrapolated']:.1f} "
-          f"(from {op['baseline']['images_run']} images) | {op['speedup']:.1f}x |")
+          f"({op['structrob']['path']} path) | {op['structrob']['seconds_per_model']:.1f} "
+          f"| {op['baseline']['seconds_per_model_extrapolated']:.1f} (from {op['baseline']['images_run']} images) "
+          f"| {op['speedup']:.1f}x |")
+    print(f"| One-Pixel, rank-1 path: s per model | {op['structrob_rank1']['seconds_per_model']:.1f} | | "
+          f"{op['speedup_rank1']:.1f}x |")
+    print(f"| One-Pixel, {stacked['copies']} stacked copies in one call: s per model | {stacked['seconds_per_model']:.1f} | | |")
+    print(f"| Same outcome (success and pixel) on both paths | {op['structrob_rank1']['same_outcome_as_default_path']} "
+          f"of {b['images']} images | | |")
     print(f"| One-Pixel success rate (on the baseline's images) | {op['structrob']['success_rate']:.2f} "
           f"({op['structrob']['success_on_baseline_images']:.2f}) | ({op['baseline']['success_rate_on_those']:.2f}) | |")
     worst_base = op["baseline"]["worst_case_seconds_per_model"]

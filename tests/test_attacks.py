@@ -606,10 +606,13 @@ def test_de_partners_are_distinct_uniform_and_never_the_member_itself():
         assert (counts - 0.25).abs().max() < 0.04
 
 
-def test_one_pixel_with_no_correct_image_returns_an_empty_result():
-    model = linear_model()
+@pytest.mark.parametrize("path", ["auto", "lines"])
+def test_one_pixel_with_no_correct_image_returns_an_empty_result(path):
+    model = SparseDAGNet(to_dag(watts_strogatz(20, 2, 0.5, seed=0))) if path == "lines" else linear_model()
     x, _ = images_and_labels(6)
-    wrong = 1 - model(x).argmax(1)
-    result = OnePixel(pop_size=5, max_iter=2, n_images=3)(model, x, wrong)
+    with torch.no_grad():
+        logits = model(x)
+    wrong = (logits.argmax(1) + 1) % logits.shape[1]
+    result = OnePixel(pop_size=5, max_iter=2, n_images=3, path=path)(model, x, wrong)
     assert len(result.indices) == 0 and result.adv.shape == (0, 784)
     assert result.measures()["n_correct"] == 0 and math.isnan(result.measures()["error_rate"])

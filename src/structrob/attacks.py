@@ -10,8 +10,9 @@ A model holding ``K = model.copies > 1`` stacked copies (:class:`structrob.model
 is attacked per copy in one call and gives a list of K results, each equal to attacking that
 copy alone. The generic path needs only ``model(x) -> logits [B, C]`` (K == 1) or, for K > 1,
 ``model(x [B, 784]) -> [K, B, C]`` and ``model(x [K, B, 784]) -> [K, B, C]`` (copy k reads
-``x[k]``). One-Pixel additionally uses ``model.input_layer()`` and
-``model.forward_from_input(pre0)`` when present (the rank-1 first-layer path).
+``x[k]``). One-Pixel additionally uses ``model.input_layer()`` with
+``model.linear_region(pre0, direction)`` (exact pixel-line tables) or with
+``model.forward_from_input(pre0)`` (the rank-1 first-layer path) when present.
 
 Measures (error rate, average confidence, average eps) are computed by
 :mod:`structrob.robustness` from the result (``result.measures()``).
@@ -1055,6 +1056,9 @@ class _PixelLines:
                 parts.append(((kk * L + line).cpu(), t0[kk, aa].cpu(), start[kk, aa].float().cpu(), slope[kk, aa].float().cpu()))
                 t[kk, line] = end
                 alive[kk, line] = end < 1
+        if not parts:  # no image to attack
+            C = runner.model.linear_region(clean_pre[:, :0], clean_pre[:, :0])[0].shape[-1]
+            parts.append((torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.float64), torch.zeros(0, C), torch.zeros(0, C)))
         line, start_t, value, slope = (torch.cat(column) for column in zip(*parts))
         # key = 2 * line + t orders all pieces at once (t in [0, 1], so lines never overlap);
         # an inf sentinel ends the last line
@@ -1075,7 +1079,7 @@ class _PixelLines:
         inside = cell < self.CELLS
         count = torch.zeros(K * L, self.CELLS, dtype=torch.int32)
         count.view(-1).index_add_(0, line[later][inside] * self.CELLS + cell[inside], torch.ones(int(inside.sum()), dtype=torch.int32))
-        self.cell = (first[:-1, None] + count.cumsum(1)).to(torch.int32).view(-1)
+        self.cell = count.cumsum(1, dtype=torch.int32).add_(first[:-1, None].to(torch.int32)).view(-1)
 
     def logits(self, k: Tensor, s: Tensor, pixel: Tensor, t: Tensor) -> Tensor:
         """Logits float32 [Q, R, C] of pairs (k[q], s[q]) with pixel[q, r] set to t[q, r] in [0, 1]."""
