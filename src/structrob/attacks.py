@@ -1003,12 +1003,14 @@ class _PixelLines:
     few linear regions (a handful for the study's networks). Each (copy, image, pixel) line is
     traced piece by piece with ``model.linear_region`` (one pass per piece, float64), starting
     each piece ``GAP`` past the previous boundary so the new activation pattern is read without
-    ambiguity. A candidate then costs a binary search and one ``C``-wide multiply-add instead
-    of a forward pass, whatever the network's depth. A piece shorter than ``GAP`` would be
+    ambiguity. A candidate then costs a cell look-up (each line's [0, 1] is cut into ``CELLS``
+    cells that point at their first piece) and one ``C``-wide multiply-add instead of a forward
+    pass, whatever the network's depth. A piece shorter than ``GAP`` would be
     read from its neighbour; as the logits are continuous, that moves them by at most
     ``GAP`` times the change of slope.
 
-    Tables live on the CPU: per piece its start, its logits there and their slope (float32).
+    Tables live on the CPU: per piece its key ``2 * line + start`` (float64), its logits at the
+    start and their slope (float32); per line and cell the first piece to look at (int32).
     """
 
     GAP = 1e-9
