@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from structrob.attacks import FGSM, PGD, AttackResult, MinimalFGSM, OnePixel, eps_grid, select_images
+from structrob.attacks import FGSM, PGD, AttackResult, ExactOnePixel, MinimalFGSM, OnePixel, eps_grid, select_images
 from structrob.graphs import to_dag, watts_strogatz
 from structrob.model import SparseDAGNet
 from tests.nets import knotted_net, randomize
@@ -466,6 +466,66 @@ def test_pixel_lines_refuse_a_line_that_never_ends(monkeypatch):
     monkeypatch.setattr(_PixelLines, "MAX_ROUNDS", 2)
     with pytest.raises(RuntimeError, match="path='rank1'"):
         traced(knotted_net(784), torch.zeros(1, 784, dtype=torch.float64), [torch.arange(1)])
+
+
+def many_pieces_net(copies: int = 1) -> SparseDAGNet:
+    """A random SparseDAGNet whose pixel lines cross several linear regions on dim images."""
+    net = randomize(SparseDAGNet(to_dag(watts_strogatz(40, 2, 0.7, seed=3)), copies=copies), seed=1, scale=0.2)
+    with torch.no_grad():
+        net.weight_in.mul_(3)
+    return net
+
+
+def test_exact_one_pixel_hand_worked():
+    net = knotted_net(784)
+    with torch.no_grad():
+        net.bias_out[0] = torch.tensor([0.0, 0.1])  # clean (t = 0): logits (0, 0.1), class 1
+    x, y = torch.zeros(1, 784, dtype=torch.float64), torch.tensor([1])
+    result = ExactOnePixel(n_images=None)(net, x, y)
+    # u peaks at 1/4 for t = 1/2: logits (0.25, -0.15), the lowest class-1 probability of all
+    assert result.success.tolist() == [True] and result.pred.tolist() == [0]
+    assert result.pixel[0].tolist() == [0.0, 0.0, 127.5]
+    assert float(result.confidence[0]) == pytest.approx(1 / (1 + math.exp(-0.4)), abs=1e-6)
+    assert int(result.n_queries[0]) == 5 + 783 * 2  # pixel 0: 0, 1/4, 1/2, 7/12, 1; the others: 0, 1
+
+
+def test_exact_one_pixel_beats_a_brute_force_grid():
+    net = many_pieces_net()
+    x, _ = images_and_labels(6, seed=12)
+    with torch.no_grad():
+        y = net(x).argmax(1)
+    result = ExactOnePixel(n_images=None)(net, x, y)
+    assert result.success.tolist() == [False, True, True, False, True, True]  # both kinds of verdict
+    grid = torch.arange(257, dtype=torch.float32) / 256
+    for i, image in enumerate(result.indices.tolist()):
+        candidates = x[image].repeat(784 * 257, 1)
+        candidates[torch.arange(784 * 257), torch.arange(784).repeat_interleave(257)] = grid.repeat(784)
+        with torch.no_grad():
+            p_true = torch.softmax(net(candidates).double(), 1)
+        fooled = p_true.argmax(1) != y[image]
+        assert bool(result.success[i]) == bool(fooled.any())  # the grid's verdict, exactly
+        if not result.success[i]:  # the reported change is the global minimum: no grid point is lower
+            assert float(result.confidence[i]) <= float(p_true[:, y[image]].min()) + 1e-6
+        with torch.no_grad():  # and the reported change is real
+            own = torch.softmax(net(result.adv[i : i + 1]).double(), 1)[0, result.pred[i]]
+        assert float(own) == pytest.approx(float(result.confidence[i]), abs=1e-6)
+
+
+def test_exact_one_pixel_finds_everything_the_de_finds():
+    net = many_pieces_net(copies=2)
+    x, _ = images_and_labels(40, seed=13, high=0.1)
+    with torch.no_grad():
+        y = net(x)[0].argmax(1)
+    exact = ExactOnePixel(n_images=20, seed=2)(net, x, y)
+    de = OnePixel(pop_size=40, max_iter=30, n_images=20, seed=2)(net, x, y)
+    assert sum(int(r.success.sum()) for r in de) > 0
+    for e, d in zip(exact, de):
+        assert torch.equal(e.indices, d.indices)
+        assert bool((e.success | ~d.success).all())
+        neither = ~e.success & ~d.success
+        assert bool((e.confidence[neither] <= d.confidence[neither] + 1e-6).all())
+    with pytest.raises(ValueError, match="linear_region"):
+        ExactOnePixel()(linear_model(), *images_and_labels(3))
 
 
 def test_log_odds_orders_candidates_like_the_true_class_probability():

@@ -47,7 +47,7 @@ from torch import Tensor, nn
 
 from structrob import robustness
 
-__all__ = ["FGSM", "PGD", "AttackResult", "MinimalFGSM", "OnePixel", "eps_grid", "select_images"]
+__all__ = ["FGSM", "PGD", "AttackResult", "ExactOnePixel", "MinimalFGSM", "OnePixel", "eps_grid", "select_images"]
 
 SIDE = 28  # MNIST images are SIDE x SIDE; One-Pixel needs the grid
 N_PIXELS = SIDE * SIDE
@@ -994,6 +994,98 @@ class OnePixel:
             return _per_copy(_DifferentialEvolution(self, runner, x, y, selected, self.resolve_path(model)).run())
 
 
+class ExactOnePixel:
+    """Exact one-pixel attack: every one-pixel change of each image, searched completely.
+
+    The threat model of :class:`OnePixel` (Su et al. [3]_: one pixel set to any intensity in
+    [0, 255]) searched exhaustively instead of by differential evolution. Along one pixel's
+    line the logits of a ReLU network are continuous and piecewise affine in the pixel value
+    t in [0, 1]. On each affine piece the true class's log-odds ``z_y - logsumexp_{c != y} z_c``
+    is concave in t and the largest rival margin ``max_{c != y} z_c - z_y`` is convex, so both
+    reach their extremes at the ends of the piece. Hence the lowest true-class probability over
+    ALL one-pixel changes, and whether any one-pixel change flips the decision, are decided by
+    the ends of the pieces, which tracing every (image, pixel) line yields (as ``OnePixel``'s
+    ``path="lines"``, :meth:`structrob.model.SparseDAGNet.linear_region`).
+
+    The piece ends are evaluated from the table (float32 logits); every misclassified one is
+    confirmed by a plain forward pass, and ``success`` means a confirmed one exists. The result
+    is exact up to float rounding: a piece end whose margin is within rounding of zero may be
+    rejected by the confirmation. It costs one tracing and no search, less than ``OnePixel``
+    at the study's budget. ``OnePixel`` with the same ``seed`` and ``n_images`` attacks the same
+    images, so its error rate can be read against this one's, the true one-pixel error rate of
+    those images (the images a DE fools are among those this attack fools).
+
+    Parameters
+    ----------
+    seed : int
+        Seeds the image order (as :class:`OnePixel`).
+    n_images : int or None
+        Per copy, the first ``n_images`` correctly classified images of the seeded order
+        (:func:`select_images`); None: every correctly classified image, in the given order.
+    chunk_rows : int
+        Bounds memory as in :class:`OnePixel`.
+
+    Returns
+    -------
+    AttackResult
+        As :class:`OnePixel`'s. On a success ``pixel`` is the misclassified piece end of
+        lowest true-class probability; otherwise the one-pixel change of lowest true-class
+        probability (the global minimum), and ``confidence`` its true-class probability.
+        ``iterations`` is 0 and ``n_queries`` the number of piece ends evaluated.
+
+    References
+    ----------
+    .. [3] Su et al., 2019 (see the module docstring).
+
+    Examples
+    --------
+    >>> import torch, networkx as nx
+    >>> from structrob.model import SparseDAGNet
+    >>> net = SparseDAGNet(nx.DiGraph([(2, 1), (1, 0), (2, 0)]))
+    >>> images = torch.rand(5, 784, generator=torch.Generator().manual_seed(0))
+    >>> labels = net(images).argmax(1)
+    >>> result = ExactOnePixel(n_images=2)(net, images, labels)
+    >>> result.indices.shape, bool((result.n_queries >= 784).all())
+    (torch.Size([2]), True)
+    """
+
+    def __init__(self, seed: int = 0, n_images: int | None = 100, chunk_rows: int = 8192) -> None:
+        self.seed = _check_int("seed", seed, 0)
+        self.n_images = None if n_images is None else _check_int("n_images", n_images, 1)
+        self.chunk_rows = _check_int("chunk_rows", chunk_rows, 1)
+
+    def __repr__(self) -> str:
+        return f"ExactOnePixel(seed={self.seed}, n_images={self.n_images})"
+
+    def __call__(self, model: nn.Module, images: Tensor, labels: Tensor) -> AttackResult | list[AttackResult]:
+        """Search every one-pixel change of the selected images.
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+            A piecewise-affine classifier with ``input_layer()`` and ``linear_region()``
+            (:class:`structrob.model.SparseDAGNet`), single or stacked.
+        images : Tensor [N, 784] or [N, 1, 28, 28], range [0, 1]
+        labels : Tensor int [N]
+            True classes.
+
+        Returns
+        -------
+        AttackResult, or a list of K results for a model with ``copies = K > 1``.
+        """
+        with _evaluating(model), torch.no_grad():
+            runner = _Runner(model, ())
+            if not runner.has_lines:
+                raise ValueError(
+                    "ExactOnePixel needs a ReLU network with input_layer() and linear_region() "
+                    "(structrob.model.SparseDAGNet); use OnePixel for other models"
+                )
+            x, y, runner.image_shape = _prepare(images, labels, runner)
+            selected = _select(_clean_correct(runner, x, y, self.chunk_rows), self.n_images, self.seed)
+            search = OnePixel(pop_size=4, max_iter=0, seed=self.seed, n_images=self.n_images, path="lines", chunk_rows=self.chunk_rows)
+            return _per_copy(_DifferentialEvolution(search, runner, x, y, selected, "lines").exhaustive())
+
+
 class _PixelLines:
     """Exact logits of every one-pixel change of the attacked images, tabulated once.
 
@@ -1082,6 +1174,23 @@ class _PixelLines:
         count = torch.zeros(K * L, self.CELLS, dtype=torch.int32)
         count.view(-1).index_add_(0, line[later][inside] * self.CELLS + cell[inside], torch.ones(int(inside.sum()), dtype=torch.int32))
         self.cell = count.cumsum(1, dtype=torch.int32).add_(first[:-1, None].to(torch.int32)).view(-1)
+
+    def ends(self) -> tuple[Tensor, Tensor, Tensor]:
+        """Both ends of every piece: line id [M], t [M] and logits float32 [M, C], by line then t.
+
+        A piece's end is the next piece's start (the logits are continuous), so these are every
+        piece's start plus each line's t = 1.
+        """
+        key = self.key[:-1]
+        line = torch.div(key, 2, rounding_mode="floor").long()
+        start = key - 2 * line
+        C = self.n_classes
+        last = torch.ones(len(line), dtype=torch.bool)
+        last[:-1] = line[1:] != line[:-1]
+        at_one = torch.addcmul(self.table[last, :C], self.table[last, C:], (1 - start[last]).float().unsqueeze(1))
+        order = torch.argsort(torch.cat([key, line[last].double() * 2 + 1]), stable=True)
+        return (torch.cat([line, line[last]])[order], torch.cat([start, torch.ones(int(last.sum()), dtype=torch.float64)])[order],
+                torch.cat([self.table[:, :C], at_one])[order])
 
     def logits(self, k: Tensor, s: Tensor, pixel: Tensor, t: Tensor) -> Tensor:
         """Logits float32 [Q, R, C] of pairs (k[q], s[q]) with pixel[q, r] set to t[q, r] in [0, 1]."""
@@ -1286,7 +1395,31 @@ class _DifferentialEvolution:
             self.fitness[k, s] = torch.where(better, fitness, self.fitness[k, s])
         return self._results()
 
-    def _results(self) -> list[AttackResult]:
+    def exhaustive(self) -> list[AttackResult]:
+        """Every piece end of every traced line as one population (see :class:`ExactOnePixel`)."""
+        assert self.lines is not None
+        line, t, logits = self.lines.ends()
+        L = self.lines.S * N_PIXELS
+        k, s, pixel = line // L, (line % L) // N_PIXELS, line % N_PIXELS
+        pair = k * self.lines.S + s
+        counts = torch.bincount(pair, minlength=self.valid.numel())
+        rank = torch.arange(len(pair)) - (torch.cumsum(counts, 0) - counts)[pair]  # position within its pair
+        K, S = self.valid.shape
+        width = max(1, int(counts.max()) if len(counts) else 1)
+        labels = self.labels[self.image[k, s]]
+        # padding: pixel (0, 0) at intensity 0 with infinite fitness, never misclassified
+        self.population = torch.zeros(K, S, width, 3, dtype=torch.float64)
+        self.fitness = torch.full((K, S, width), math.inf, dtype=torch.float64)
+        pred = self.labels[self.image].unsqueeze(-1).repeat(1, 1, width)
+        self.population[k, s, rank] = torch.stack([(pixel // SIDE).double(), (pixel % SIDE).double(), t * 255], dim=1)
+        self.fitness[k, s, rank] = _log_odds(logits, labels)
+        pred[k, s, rank] = logits.argmax(-1)
+        kk, ss = self.valid.nonzero(as_tuple=True)
+        if len(kk):
+            self._confirm(kk, ss, self.population[kk, ss], pred[kk, ss], 0)
+        return self._results(queries=counts.view(K, S))
+
+    def _results(self, queries: Tensor | None = None) -> list[AttackResult]:
         # Images never fooled report their best candidate, checked by a plain forward pass.
         k, s = (self.valid & ~self.success).nonzero(as_tuple=True)
         if len(k):
@@ -1313,6 +1446,7 @@ class _DifferentialEvolution:
             results.append(AttackResult(
                 success=pred != labels[index], adv=adv.reshape(n, *self.runner.image_shape), pred=pred,
                 confidence=self.confidence[kk, :n], clean_correct=torch.ones(n, dtype=torch.bool), indices=index,
-                pixel=pixel_out, iterations=self.iterations[kk, :n], n_queries=P * (self.iterations[kk, :n] + 1),
+                pixel=pixel_out, iterations=self.iterations[kk, :n],
+                n_queries=P * (self.iterations[kk, :n] + 1) if queries is None else queries[kk, :n].clone(),
             ))
         return results
