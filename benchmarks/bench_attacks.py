@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from scipy.optimize import differential_evolution
 
-from structrob.attacks import MinimalFGSM, OnePixel, _input_gradient, _Runner, eps_grid
+from structrob.attacks import ExactOnePixel, MinimalFGSM, OnePixel, _input_gradient, _Runner, eps_grid
 from structrob.data import load
 from structrob.graphs import to_dag, watts_strogatz
 from structrob.model import INIT_SCHEMES, SparseDAGNet, initialize
@@ -121,6 +121,10 @@ def bench_one_pixel(net, x, y, args) -> dict:
     note_load("one_pixel_rank1")
     rank1, t_rank1 = timed(lambda: OnePixel(pop_size=pop, max_iter=iters, seed=0, n_images=n_images, path="rank1")(net, x, y))
     same_outcome = int(((ours.success == rank1.success) & (ours.pixel == rank1.pixel).all(1)).sum())
+    note_load("one_pixel_exact")
+    exact, t_exact = timed(lambda: ExactOnePixel(seed=0, n_images=n_images)(net, x, y))
+    assert torch.equal(exact.indices, ours.indices)
+    unfooled = ~exact.success & ~ours.success
     chosen = ours.indices
     m = min(args.baseline_images, len(chosen))
     base_fooled, base_seconds = [], []
@@ -162,6 +166,11 @@ def bench_one_pixel(net, x, y, args) -> dict:
                       "mean_generations": float(ours.iterations.float().mean())},
         "structrob_rank1": {"seconds_per_model": t_rank1, "success_rate": float(rank1.success.float().mean()),
                             "same_outcome_as_default_path": same_outcome},
+        "exact": {"seconds_per_model": t_exact, "success_rate": float(exact.success.float().mean()),
+                  "de_successes_also_exact": int((exact.success & ours.success).sum()),
+                  "mean_piece_ends_per_image": float(exact.n_queries.float().mean()),
+                  "unfooled_mean_true_probability_exact": float(exact.confidence[unfooled].mean()),
+                  "unfooled_mean_true_probability_de": float(ours.confidence[unfooled].mean())},
         "baseline": {"images_run": m, "seconds_on_those": float(np.sum(base_seconds)),
                      "seconds_per_model_extrapolated": t_base_model,
                      "success_rate_on_those": float(np.mean(base_fooled)),
@@ -261,6 +270,12 @@ def main() -> None:
     print(f"| One-Pixel, rank-1 path: s per model | {op['structrob_rank1']['seconds_per_model']:.1f} | | "
           f"{op['speedup_rank1']:.1f}x |")
     print(f"| One-Pixel, {stacked['copies']} stacked copies in one call: s per model | {stacked['seconds_per_model']:.1f} | | |")
+    ex = op["exact"]
+    print(f"| Exact one-pixel search (ExactOnePixel), same images: s per model | {ex['seconds_per_model']:.1f} | | |")
+    print(f"| Success rate: exact (true one-pixel error rate) vs DE | {ex['success_rate']:.2f} vs "
+          f"{op['structrob']['success_rate']:.2f} | | |")
+    print(f"| Unfooled images, mean lowest true-class probability: exact vs DE | "
+          f"{ex['unfooled_mean_true_probability_exact']:.6f} vs {ex['unfooled_mean_true_probability_de']:.6f} | | |")
     print(f"| Same outcome (success and pixel) on both paths | {op['structrob_rank1']['same_outcome_as_default_path']} "
           f"of {b['images']} images | | |")
     print(f"| One-Pixel success rate (on the baseline's images) | {op['structrob']['success_rate']:.2f} "
