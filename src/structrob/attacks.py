@@ -1,4 +1,4 @@
-"""Adversarial attacks on (stacked) MNIST classifiers: FGSM, minimal-eps FGSM, One-Pixel, PGD.
+"""Adversarial attacks on (stacked) MNIST classifiers: FGSM, minimal-eps FGSM, One-Pixel (DE and exact), PGD.
 
 Attacks are configured once and called like torchattacks: ``attack(model, images, labels)``
 with pixels in [0, 1] (``[N, 784]`` or ``[N, 1, 28, 28]``) and integer labels ``[N]``. Every
