@@ -394,9 +394,10 @@ class SparseDAGNet(nn.Module):
 
         def settle(rows: Tensor) -> None:
             value = rows[:, :B]
-            # A unit changes sign at distance -value / change, i.e. where change / value < 0;
-            # a quotient of -inf (value -0 or +0 moving out) counts as a change at distance 0,
-            # a spare piece, never a missed one, and 0/0 (no signal at all) as no change.
+            # A unit changes sign at distance -value / change, i.e. where change / value < 0.
+            # 0/0 (no signal at all) is no change; a quotient of -inf (a value of exactly 0)
+            # is a change at distance 0, a spare piece at worst. Only a value of exactly +0
+            # moving up (+inf) goes uncounted, which takes an exact float64 cancellation.
             quotient = torch.div(rows[:, B:], value).nan_to_num_(nan=0.0, posinf=math.inf, neginf=-math.inf)
             torch.minimum(nearest, quotient.amin(0), out=nearest)
             rows.view(rows.shape[0], 2, B).mul_((value > 0).unsqueeze(1))
