@@ -47,8 +47,9 @@ here: the per-(source, target)-layer dense weights, the mask multiplied into the
 every forward, the sum then one ReLU, the plain training loop. Differences, all in the
 baseline's favour or required by this project's definitions: only pairs with at least one edge
 get a matrix (the study keeps one for every earlier layer, even empty ones, so its model does
-more matmuls than this baseline; on the default graph 55 of the 66 layer pairs have an edge); every layer holding sinks feeds the output through a masked
-matrix (the study reads only the last layer; the project's model feeds every sink); the
+more matmuls than this baseline; on the default graph 55 of the 66 layer pairs have an
+edge); every layer holding sinks feeds the output through a masked matrix (the study
+reads only the last layer; the project's model feeds every sink); the
 normalisation is the model's first step; Adam is fused like ``fit``'s. No code was copied.
 
 Usage
@@ -106,7 +107,8 @@ class PairwiseMaskedNet(nn.Module):
     >>> dag = nx.DiGraph([(3, 1), (2, 1), (1, 0), (3, 0)])  # the skip edge 3 -> 0 spans two layers
     >>> net = SparseDAGNet(dag, n_in=5, n_out=2, copies=2)
     >>> x = torch.rand(4, 5)
-    >>> torch.allclose(PairwiseMaskedNet(dag, n_in=5, n_out=2).load_copy(net, 1)(x), net(x)[1], atol=1e-6)
+    >>> baseline = PairwiseMaskedNet(dag, n_in=5, n_out=2).load_copy(net, 1)
+    >>> torch.allclose(baseline(x), net(x)[1], atol=1e-6)
     True
     """
 
@@ -138,7 +140,9 @@ class PairwiseMaskedNet(nn.Module):
             for s in sorted(masks):
                 self.pairs[l].append(s)
                 self.register_buffer(f"mask_{s}_{l}", masks[s])
-                self.register_parameter(f"weight_{s}_{l}", nn.Parameter(torch.zeros(self.sizes[l], self.sizes[s])))
+                self.register_parameter(
+                    f"weight_{s}_{l}", nn.Parameter(torch.zeros(self.sizes[l], self.sizes[s]))
+                )
             self.register_parameter(f"bias_{l}", nn.Parameter(torch.zeros(self.sizes[l])))
         self.sink_layers = sorted({self.place[v][0] for v in dag.nodes if dag.out_degree(v) == 0})
         for l in self.sink_layers:
@@ -147,7 +151,9 @@ class PairwiseMaskedNet(nn.Module):
                 if dag.out_degree(v) == 0:
                     mask[:, i] = 1.0
             self.register_buffer(f"mask_out_{l}", mask)
-            self.register_parameter(f"weight_out_{l}", nn.Parameter(torch.zeros(n_out, self.sizes[l])))
+            self.register_parameter(
+                f"weight_out_{l}", nn.Parameter(torch.zeros(n_out, self.sizes[l]))
+            )
         self.bias_out = nn.Parameter(torch.zeros(n_out))
 
     def forward(self, x: Tensor) -> Tensor:
@@ -169,7 +175,7 @@ class PairwiseMaskedNet(nn.Module):
 
     @torch.no_grad()
     def load_copy(self, net: SparseDAGNet, k: int) -> PairwiseMaskedNet:
-        """Take copy ``k`` of ``net``'s weights, mapping units to this model through the vertices."""
+        """Take copy ``k`` of ``net``'s weights, mapping units through the vertices."""
         self.input.weight.copy_(net.weight_in[k])
         self.input.bias.copy_(net.bias_in[k])
         unit_place = [self.place[v] for v in net.vertices]
@@ -188,7 +194,9 @@ class PairwiseMaskedNet(nn.Module):
 
 def train_plain(model: nn.Module, x: Tensor, y: Tensor, batch_size: int, seed: int) -> float:
     """One epoch of the plain loop (Adam as in ``fit``); returns the wall time in seconds."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8, fused=True)
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8, fused=True
+    )
     order = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(seed))
     model.train()
     start = time.perf_counter()
@@ -204,7 +212,9 @@ def train_plain(model: nn.Module, x: Tensor, y: Tensor, batch_size: int, seed: i
 def train_stacked(net: SparseDAGNet, x: Tensor, y: Tensor, batch_size: int, seed: int) -> float:
     """One epoch of ``structrob.train.fit``; returns the wall time in seconds."""
     start = time.perf_counter()
-    history = fit(net, types.SimpleNamespace(train_x=x, train_y=y), epochs=1, batch_size=batch_size, seed=seed)
+    history = fit(
+        net, types.SimpleNamespace(train_x=x, train_y=y), epochs=1, batch_size=batch_size, seed=seed
+    )
     seconds = time.perf_counter() - start
     failed = [h["error"] for h in history if h["failed"]]
     if failed:
@@ -267,11 +277,15 @@ def check_same_function(net: SparseDAGNet, dag: nx.DiGraph, x: Tensor) -> float:
             pairwise = PairwiseMaskedNet(dag).load_copy(net, k)(x)
             scale = max(1.0, float(stacked[k].abs().max()))
             worst = max(worst, float((pairwise - stacked[k]).abs().max()) / scale)
-    assert worst <= 1e-5, f"pairwise baseline differs from SparseDAGNet by {worst:.3g} (relative); fix before timing"
+    assert worst <= 1e-5, (
+        f"pairwise baseline differs from SparseDAGNet by {worst:.3g} (relative); fix before timing"
+    )
     return worst
 
 
-def profile_stacked(net: SparseDAGNet, x: Tensor, y: Tensor, batch_size: int, steps: int = 50) -> str:
+def profile_stacked(
+    net: SparseDAGNet, x: Tensor, y: Tensor, batch_size: int, steps: int = 50
+) -> str:
     """torch.profiler table (CPU time) of ``steps`` training steps of the stacked model."""
     from torch.profiler import ProfilerActivity, profile
 
@@ -288,13 +302,23 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--p", type=float, default=0.9)
     parser.add_argument("--graph-seed", type=int, default=1)
     parser.add_argument("--init-seed", type=int, default=0)
-    parser.add_argument("--batches", type=int, default=None, help="time only the first N batches of the epoch")
+    parser.add_argument(
+        "--batches", type=int, default=None, help="time only the first N batches of the epoch"
+    )
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: all cores)")
-    parser.add_argument("--repeats", type=int, default=3, help="alternating timed runs of each side")
+    parser.add_argument(
+        "--threads", type=int, default=os.cpu_count(), help="torch threads (default: all cores)"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="alternating timed runs of each side"
+    )
     parser.add_argument("--warmup", type=int, default=20, help="warm-up steps per side")
-    parser.add_argument("--data", default=None, help="MNIST folder (default: STRUCTROB_DATA / cache)")
-    parser.add_argument("--profile", action="store_true", help="print a torch.profiler table of the stacked model")
+    parser.add_argument(
+        "--data", default=None, help="MNIST folder (default: STRUCTROB_DATA / cache)"
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="print a torch.profiler table of the stacked model"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "train.json")
     args = parser.parse_args(argv)
     for name in ("batches", "batch_size", "threads", "repeats"):
@@ -328,10 +352,15 @@ def main(argv: list[str] | None = None) -> dict:
     stacked_s, pairwise_s, stacked_others, pairwise_others = [], [], [], []
     for _ in range(args.repeats):
         # Every repeat trains the six initial models afresh (copies of the untouched originals).
-        seconds, others = measure(train_stacked, copy.deepcopy(net), x, y, args.batch_size, args.init_seed)
+        seconds, others = measure(
+            train_stacked, copy.deepcopy(net), x, y, args.batch_size, args.init_seed
+        )
         stacked_s.append(seconds)
         stacked_others.append(others)
-        runs = [measure(train_plain, copy.deepcopy(m), x, y, args.batch_size, args.init_seed) for m in baselines]
+        runs = [
+            measure(train_plain, copy.deepcopy(m), x, y, args.batch_size, args.init_seed)
+            for m in baselines
+        ]
         pairwise_s.append(sum(seconds for seconds, _ in runs))
         shares = [others for _, others in runs if others is not None]
         pairwise_others.append(max(shares) if shares else None)
@@ -347,15 +376,31 @@ def main(argv: list[str] | None = None) -> dict:
     useful = best_stacked * flop_per_model_epoch / 1e9
     result = {
         "graph": {
-            "generator": "watts_strogatz", "size": args.size, "nei": args.nei, "p": args.p,
-            "graph_seed": args.graph_seed, "parameters": n_params, "layers": 1 + max(graphs.layers(dag).values()),
-            "sources": n_sources, "sinks": n_sinks, "edges": n_edges, "unmasked_weights": weights,
+            "generator": "watts_strogatz",
+            "size": args.size,
+            "nei": args.nei,
+            "p": args.p,
+            "graph_seed": args.graph_seed,
+            "parameters": n_params,
+            "layers": 1 + max(graphs.layers(dag).values()),
+            "sources": n_sources,
+            "sinks": n_sinks,
+            "edges": n_edges,
+            "unmasked_weights": weights,
         },
         "setup": {
-            "models": copies, "inits": list(INIT_SCHEMES), "batch_size": args.batch_size, "images": n_images,
-            "full_epoch": args.batches is None, "optimizer": "Adam(lr=1e-3, fused=True)", "repeats": args.repeats,
-            "threads": torch.get_num_threads(), "torch": torch.__version__, "machine": platform.machine(),
-            "cpu_count": os.cpu_count(), "python": platform.python_version(),
+            "models": copies,
+            "inits": list(INIT_SCHEMES),
+            "batch_size": args.batch_size,
+            "images": n_images,
+            "full_epoch": args.batches is None,
+            "optimizer": "Adam(lr=1e-3, fused=True)",
+            "repeats": args.repeats,
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "machine": platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "python": platform.python_version(),
         },
         "equivalence_max_relative_error": error,
         "stacked_model_epochs_per_s": stacked_rate,
@@ -371,7 +416,10 @@ def main(argv: list[str] | None = None) -> dict:
         "useful_gflops_stacked": useful,
         "useful_gflops_pairwise": best_pairwise * flop_per_model_epoch / 1e9,
         "fraction_of_peak_stacked": useful / peak_gflops,
-        "fraction_of_peak_stacked_minimal_flops": best_stacked * minimal_per_model_epoch / 1e9 / peak_gflops,
+        "fraction_of_peak_stacked_minimal_flops": best_stacked
+        * minimal_per_model_epoch
+        / 1e9
+        / peak_gflops,
         "target_10x_met": best_stacked / best_pairwise >= 10,
         "target_within_5x_of_peak_met": useful / peak_gflops >= 0.2,
     }
@@ -382,30 +430,50 @@ def main(argv: list[str] | None = None) -> dict:
         return f"{max(rates):.3f} (median {statistics.median(rates):.3f}, min {min(rates):.3f})"
 
     g = result["graph"]
-    scope = "one full epoch" if args.batches is None else f"first {args.batches} batches, scaled to epochs"
+    scope = (
+        "one full epoch"
+        if args.batches is None
+        else f"first {args.batches} batches, scaled to epochs"
+    )
     print(
         f"\nGraph: WS(size={args.size}, nei={args.nei}, p={args.p}, seed={args.graph_seed}): "
-        f"{g['parameters']} parameters, {g['layers']} layers, {n_sources} sources, {n_edges} edges, {n_sinks} sinks. "
-        f"{copies} initialisations, batch {args.batch_size}, {scope}, {torch.get_num_threads()} threads, "
-        f"{args.repeats} alternating repeats (best, median, min). Same logits before timing: max rel. error {error:.1e}.\n"
+        f"{g['parameters']} parameters, {g['layers']} layers, {n_sources} sources, "
+        f"{n_edges} edges, {n_sinks} sinks. {copies} initialisations, batch {args.batch_size}, "
+        f"{scope}, {torch.get_num_threads()} threads, {args.repeats} alternating repeats "
+        f"(best, median, min). Same logits before timing: max rel. error {error:.1e}.\n"
     )
     print("| quantity | value |\n|---|---|")
     print(f"| stacked SparseDAGNet (fit), model-epochs/s | {spread(stacked_rate)} |")
     print(f"| pairwise masked baseline, model-epochs/s | {spread(pairwise_rate)} |")
-    print(f"| ratio (best / best) | {result['ratio_best']:.1f}x (per repeat: {', '.join(f'{r:.1f}' for r in result['ratio_per_repeat'])}) |")
-    print(f"| float32 matmul peak, GFLOP/s | {peak_gflops:.0f} ({', '.join(f'{n}: {r:.0f}' for n, r in peak.items())}) |")
+    per_repeat = ", ".join(f"{r:.1f}" for r in result["ratio_per_repeat"])
+    print(f"| ratio (best / best) | {result['ratio_best']:.1f}x (per repeat: {per_repeat}) |")
+    peaks = ", ".join(f"{n}: {r:.0f}" for n, r in peak.items())
+    print(f"| float32 matmul peak, GFLOP/s | {peak_gflops:.0f} ({peaks}) |")
     print(f"| useful work, stacked, GFLOP/s (6 x weights x images) | {useful:.1f} |")
-    print(f"| fraction of peak, stacked | {result['fraction_of_peak_stacked']:.1%} (minimal-FLOP count: {result['fraction_of_peak_stacked_minimal_flops']:.1%}) |")
+    minimal = result["fraction_of_peak_stacked_minimal_flops"]
+    print(
+        f"| fraction of peak, stacked | {result['fraction_of_peak_stacked']:.1%} "
+        f"(minimal-FLOP count: {minimal:.1%}) |"
+    )
     print(f"| useful work, pairwise, GFLOP/s | {result['useful_gflops_pairwise']:.1f} |")
+
     def share(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.0%}"
 
-    print("\n| repeat | stacked model-epochs/s | others' CPU share | pairwise model-epochs/s | others' CPU share (max) |")
+    print(
+        "\n| repeat | stacked model-epochs/s | others' CPU share "
+        "| pairwise model-epochs/s | others' CPU share (max) |"
+    )
     print("|---|---|---|---|---|")
-    for i, (a, sa, b, sb) in enumerate(zip(stacked_rate, stacked_others, pairwise_rate, pairwise_others), start=1):
+    for i, (a, sa, b, sb) in enumerate(
+        zip(stacked_rate, stacked_others, pairwise_rate, pairwise_others), start=1
+    ):
         print(f"| {i} | {a:.3f} | {share(sa)} | {b:.3f} | {share(sb)} |")
-    print(f"\nTarget >= 10x the pairwise model: {'met' if result['target_10x_met'] else 'NOT met'}. "
-          f"Target within 5x of peak (>= 20%): {'met' if result['target_within_5x_of_peak_met'] else 'NOT met'}.")
+    print(
+        f"\nTarget >= 10x the pairwise model: {'met' if result['target_10x_met'] else 'NOT met'}. "
+        "Target within 5x of peak (>= 20%): "
+        f"{'met' if result['target_within_5x_of_peak_met'] else 'NOT met'}."
+    )
     print(f"JSON written to {args.out}")
     if args.profile:
         print(profile_stacked(net, x, y, args.batch_size))

@@ -31,7 +31,9 @@ def mnist_dir() -> Path:
     """
     root = _mirror()
     if root is None:
-        message = "MNIST mirror not found: set STRUCTROB_DATA to a folder with the four IDX .gz files"
+        message = (
+            "MNIST mirror not found: set STRUCTROB_DATA to a folder with the four IDX .gz files"
+        )
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)

@@ -96,8 +96,14 @@ def test_layers_equals_longest_path_and_needs_no_recursion():
     random_dag = graphs.to_dag(graphs.watts_strogatz(200, 4, 0.5, seed=3))
     layer = graphs.layers(random_dag)
     for v in random_dag:
-        longest = max((nx.shortest_path_length(random_dag, s, v) for s in graphs.sources(random_dag)
-                       if nx.has_path(random_dag, s, v)), default=0)
+        longest = max(
+            (
+                nx.shortest_path_length(random_dag, s, v)
+                for s in graphs.sources(random_dag)
+                if nx.has_path(random_dag, s, v)
+            ),
+            default=0,
+        )
         assert layer[v] >= longest
     assert max(layer.values()) == nx.dag_longest_path_length(random_dag)
 
@@ -114,7 +120,10 @@ def test_count_parameters_hand_worked():
 
 def test_study_grid_lands_in_parameter_range():
     # DESIGN facts: nei = 2, sizes 400-500 give networks of 50k-80k parameters
-    counts = [graphs.count_parameters(graphs.to_dag(graphs.watts_strogatz(500, 2, 0.9, seed=s))) for s in range(5)]
+    counts = [
+        graphs.count_parameters(graphs.to_dag(graphs.watts_strogatz(500, 2, 0.9, seed=s)))
+        for s in range(5)
+    ]
     assert all(50_000 <= c <= 91_000 for c in counts), counts
     dense = graphs.count_parameters(graphs.to_dag(graphs.watts_strogatz(500, 10, 0.9, seed=0)))
     assert dense < 50_000

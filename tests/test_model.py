@@ -43,7 +43,15 @@ def unit_by_unit(net, x):
 def test_dense_layered_graph_equals_sequential_of_linear_relu():
     dag, ids = layered_dense_dag([5, 7, 4])
     net = randomize(SparseDAGNet(dag, n_in=6, n_out=3, normalize=None).double())
-    seq = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 7), nn.ReLU(), nn.Linear(7, 4), nn.ReLU(), nn.Linear(4, 3)).double()
+    seq = nn.Sequential(
+        nn.Linear(6, 5),
+        nn.ReLU(),
+        nn.Linear(5, 7),
+        nn.ReLU(),
+        nn.Linear(7, 4),
+        nn.ReLU(),
+        nn.Linear(4, 3),
+    ).double()
     unit = net.index
     with torch.no_grad():
         seq[0].weight.copy_(net.weight_in[0][[unit[v] for v in ids[0]]])
@@ -77,7 +85,9 @@ def test_sparse_graph_with_skip_edges_matches_unit_by_unit_reference(seed):
     got = torch.autograd.grad((out * probe).sum(), params)
     want = torch.autograd.grad((ref * probe).sum(), params, allow_unused=True)
     for (name, _), a, b in zip(net.named_parameters(), got, want):
-        torch.testing.assert_close(a, torch.zeros_like(a) if b is None else b, rtol=0, atol=1e-12, msg=name)
+        torch.testing.assert_close(
+            a, torch.zeros_like(a) if b is None else b, rtol=0, atol=1e-12, msg=name
+        )
 
 
 def test_one_relu_after_the_sum_not_per_branch():
@@ -109,8 +119,12 @@ def test_parameter_count_equals_graph_formula():
         dag = graphs.to_dag(graphs.watts_strogatz(300, nei, 0.8, seed=seed))
         net = SparseDAGNet(dag, copies=2)
         assert net.count_parameters() == graphs.count_parameters(dag)
-        trainable_unmasked = sum(int((p[0] != 0).sum()) for n, p in net.named_parameters() if n.startswith("weight"))
-        trainable_unmasked += sum(p[0].numel() for n, p in net.named_parameters() if n.startswith("bias"))
+        trainable_unmasked = sum(
+            int((p[0] != 0).sum()) for n, p in net.named_parameters() if n.startswith("weight")
+        )
+        trainable_unmasked += sum(
+            p[0].numel() for n, p in net.named_parameters() if n.startswith("bias")
+        )
         assert trainable_unmasked == graphs.count_parameters(dag)
 
 
@@ -209,7 +223,9 @@ def test_initialisation_on_a_dense_graph_matches_torch_nn_init_scale(scheme):
         "glorot_normal": lambda t: nn.init.xavier_normal_(t, gain=gain),
         "glorot_uniform": lambda t: nn.init.xavier_uniform_(t, gain=gain),
         "he_normal": lambda t: nn.init.kaiming_normal_(t, a=0, mode="fan_in", nonlinearity="relu"),
-        "he_uniform": lambda t: nn.init.kaiming_uniform_(t, a=0, mode="fan_in", nonlinearity="relu"),
+        "he_uniform": lambda t: nn.init.kaiming_uniform_(
+            t, a=0, mode="fan_in", nonlinearity="relu"
+        ),
         "normal": lambda t: nn.init.normal_(t, 0.0, 0.1),
         "uniform": lambda t: nn.init.uniform_(t, -0.1, 0.1),
     }[scheme]
@@ -262,7 +278,9 @@ def test_sparse_inference_path_equals_the_training_path(copies):
 
 def test_inference_follows_in_place_weight_updates_of_fused_adam():
     # fused Adam updates parameters without bumping their version: nothing may be cached on it
-    net = SparseDAGNet(graphs.to_dag(graphs.watts_strogatz(60, 3, 0.8, seed=5)), n_in=9, n_out=4, copies=2)
+    net = SparseDAGNet(
+        graphs.to_dag(graphs.watts_strogatz(60, 3, 0.8, seed=5)), n_in=9, n_out=4, copies=2
+    )
     x = torch.rand(11, 9, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         before = net(x)
@@ -277,15 +295,24 @@ def test_inference_follows_in_place_weight_updates_of_fused_adam():
 
 @pytest.mark.parametrize(
     "t, reach, value, slope",
-    [(0.0, 0.25, 0.0, 0.0), (0.3, 0.2, 0.05, 1.0), (0.55, 7 / 12 - 0.55, 0.1, -3.0), (0.6, math.inf, 0.0, 0.0)],
+    [
+        (0.0, 0.25, 0.0, 0.0),
+        (0.3, 0.2, 0.05, 1.0),
+        (0.55, 7 / 12 - 0.55, 0.1, -3.0),
+        (0.6, math.inf, 0.0, 0.0),
+    ],
 )
 def test_linear_region_hand_worked_knots(t, reach, value, slope):
     net = knotted_net()
     pre0 = torch.tensor([[[t - 0.25, t - 0.5]]], dtype=torch.float64)
     logits, slopes, reaches = net.linear_region(pre0, torch.ones_like(pre0))
     assert float(reaches[0, 0]) == pytest.approx(reach, abs=1e-12)
-    torch.testing.assert_close(logits[0, 0], torch.tensor([value, -value], dtype=torch.float64), rtol=0, atol=1e-12)
-    torch.testing.assert_close(slopes[0, 0], torch.tensor([slope, -slope], dtype=torch.float64), rtol=0, atol=1e-12)
+    torch.testing.assert_close(
+        logits[0, 0], torch.tensor([value, -value], dtype=torch.float64), rtol=0, atol=1e-12
+    )
+    torch.testing.assert_close(
+        slopes[0, 0], torch.tensor([slope, -slope], dtype=torch.float64), rtol=0, atol=1e-12
+    )
 
 
 def activation_pattern(net, pre0):
@@ -324,4 +351,6 @@ def test_linear_region_is_affine_up_to_the_first_pattern_change():
                 assert (pattern[inside] == pattern[0]).all()
                 assert not (pattern[~inside][1] == pattern[0]).all()
                 exact = net.copy(k).forward_from_input(line[None])[0]
-                torch.testing.assert_close(exact[inside], logits[k, b] + s[inside, None] * slope[k, b], rtol=0, atol=1e-10)
+                torch.testing.assert_close(
+                    exact[inside], logits[k, b] + s[inside, None] * slope[k, b], rtol=0, atol=1e-10
+                )

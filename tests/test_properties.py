@@ -345,6 +345,7 @@ def test_rejects_bad_inputs(monkeypatch):
         graph_properties(dag, backend="scipy")
 
     real_find_spec = importlib.util.find_spec
+
     def find_spec_without_igraph(name, *args):
         return None if name == "igraph" else real_find_spec(name, *args)
 

@@ -41,7 +41,9 @@ def test_same_seed_prunes_the_same_connections_and_input_output_are_kept():
     b = SparseDAGNet(pruning.dense_layered_dag([5, 8, 6]), n_in=4, n_out=3)
     assert pruning.prune_random(a, 0.3, seed=7) == pruning.prune_random(b, 0.3, seed=7)
     c = SparseDAGNet(pruning.dense_layered_dag([5, 8, 6]), n_in=4, n_out=3)
-    assert pruning.prune_random(c, 0.3, seed=8) != pruning.prune_random(SparseDAGNet(pruning.dense_layered_dag([5, 8, 6]), n_in=4, n_out=3), 0.3, seed=7)
+    assert pruning.prune_random(c, 0.3, seed=8) != pruning.prune_random(
+        SparseDAGNet(pruning.dense_layered_dag([5, 8, 6]), n_in=4, n_out=3), 0.3, seed=7
+    )
     assert torch.all(a.weight_in != 0) and torch.all(a.weight_out != 0)
 
 
@@ -49,7 +51,13 @@ def test_pruned_weights_and_gradients_stay_zero_through_retraining():
     g = torch.Generator().manual_seed(0)
     x = torch.rand(200, 6, generator=g)
     data = types.SimpleNamespace(train_x=x, train_y=(x.sum(1) > 3).long())
-    net = initialize(SparseDAGNet(pruning.dense_layered_dag([6, 6, 4]), n_in=6, n_out=2, copies=3, normalize=None), "he_normal", seed=0)
+    net = initialize(
+        SparseDAGNet(
+            pruning.dense_layered_dag([6, 6, 4]), n_in=6, n_out=2, copies=3, normalize=None
+        ),
+        "he_normal",
+        seed=0,
+    )
     removed = pruning.prune_random(net, 0.4, seed=1)
     fit(net, data, epochs=2, batch_size=20, seed=0)
     for u, v in removed:

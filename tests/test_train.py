@@ -87,7 +87,9 @@ def test_macro_f1_against_hand_computation():
         fn = np.sum((p != c) & (y == c))
         precision, recall = tp / (tp + fp), tp / (tp + fn)
         scores.append(2 * precision * recall / (precision + recall))
-    assert macro_f1(torch.tensor(p), torch.tensor(y), 4) == pytest.approx(np.mean(scores), abs=1e-12)
+    assert macro_f1(torch.tensor(p), torch.tensor(y), 4) == pytest.approx(
+        np.mean(scores), abs=1e-12
+    )
     # a class never predicted nor present scores 0
     assert macro_f1(torch.tensor([0, 1]), torch.tensor([0, 1]), 3) == pytest.approx(2 / 3)
 

@@ -1,4 +1,4 @@
-"""structrob: does the graph structure of a sparse neural network predict its adversarial robustness?
+"""structrob: does a sparse neural network's graph structure predict its adversarial robustness?
 
 Data flows one way: ``graphs -> model -> train -> attacks -> study store -> stats -> report``.
 """

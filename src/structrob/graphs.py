@@ -20,6 +20,8 @@ from typing import Any
 
 import networkx as nx
 
+from structrob.validation import check_int, check_probability
+
 __all__ = [
     "GENERATORS",
     "barabasi_albert",
@@ -33,18 +35,6 @@ __all__ = [
     "to_dag",
     "watts_strogatz",
 ]
-
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def _check_probability(name: str, value: Any) -> float:
-    if not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
-        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
-    return float(value)
 
 
 def watts_strogatz(size: int, nei: int, p: float, seed: int | None = None) -> nx.Graph:
@@ -76,9 +66,9 @@ def watts_strogatz(size: int, nei: int, p: float, seed: int | None = None) -> nx
     >>> g.number_of_edges(), sorted(g[0])
     (20, [1, 2, 8, 9])
     """
-    _check_int("nei", nei, 1)
-    _check_int("size", size, 2 * nei + 1)
-    p = _check_probability("p", p)
+    check_int("nei", nei, 1)
+    check_int("size", size, 2 * nei + 1)
+    p = check_probability("p", p)
     return nx.watts_strogatz_graph(size, 2 * nei, p, seed=seed)
 
 
@@ -103,8 +93,8 @@ def erdos_renyi(n: int, p: float, seed: int | None = None) -> nx.Graph:
     >>> erdos_renyi(5, 1.0, seed=0).number_of_edges()
     10
     """
-    _check_int("n", n, 1)
-    p = _check_probability("p", p)
+    check_int("n", n, 1)
+    p = check_probability("p", p)
     return nx.gnp_random_graph(n, p, seed=seed)
 
 
@@ -130,8 +120,8 @@ def barabasi_albert(n: int, m: int, seed: int | None = None) -> nx.Graph:
     >>> barabasi_albert(10, 2, seed=0).number_of_edges()
     16
     """
-    _check_int("m", m, 1)
-    _check_int("n", n, m + 1)
+    check_int("m", m, 1)
+    check_int("n", n, m + 1)
     return nx.barabasi_albert_graph(n, m, seed=seed)
 
 
@@ -173,7 +163,9 @@ def from_edgelist(path: str | PathLike[str], directed: bool = False) -> nx.Graph
         try:
             u, v = int(fields[0]), int(fields[1])
         except ValueError:
-            raise ValueError(f"{path}:{number}: vertex ids must be integers, got {line!r}") from None
+            raise ValueError(
+                f"{path}:{number}: vertex ids must be integers, got {line!r}"
+            ) from None
         graph.add_edge(u, v)
     return graph
 
@@ -237,7 +229,9 @@ def to_dag(graph: nx.Graph) -> nx.DiGraph:
         raise ValueError("the graph has no vertices")
     loops = list(nx.selfloop_edges(graph))
     if loops:
-        raise ValueError(f"the graph has self-loops (e.g. at vertex {loops[0][0]!r}); remove them first")
+        raise ValueError(
+            f"the graph has self-loops (e.g. at vertex {loops[0][0]!r}); remove them first"
+        )
     index = {node: i for i, node in enumerate(graph.nodes)}
     dag = nx.DiGraph()
     dag.add_nodes_from((i, {"label": node}) for node, i in index.items())
@@ -333,7 +327,9 @@ def count_parameters(dag: nx.DiGraph, n_in: int = 784, n_out: int = 10) -> int:
     11
     """
     if not isinstance(dag, nx.DiGraph):
-        raise TypeError(f"count_parameters takes a networkx.DiGraph (see to_dag), got {type(dag).__name__}")
+        raise TypeError(
+            f"count_parameters takes a networkx.DiGraph (see to_dag), got {type(dag).__name__}"
+        )
     return (
         n_in * len(sources(dag))
         + dag.number_of_edges()

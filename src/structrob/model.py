@@ -35,6 +35,8 @@ import torch
 from torch import Tensor, nn
 
 from structrob.graphs import layers as graph_layers
+from structrob.seeds import derive_seed
+from structrob.validation import check_int
 
 __all__ = ["INIT_SCHEMES", "MNIST_MEAN", "MNIST_STD", "SparseDAGNet", "initialize"]
 
@@ -102,10 +104,11 @@ class SparseDAGNet(nn.Module):
     ) -> None:
         super().__init__()
         if not isinstance(dag, nx.DiGraph) or dag.number_of_nodes() == 0:
-            raise ValueError("dag must be a non-empty networkx.DiGraph (see structrob.graphs.to_dag)")
+            raise ValueError(
+                "dag must be a non-empty networkx.DiGraph (see structrob.graphs.to_dag)"
+            )
         for name, value in (("n_in", n_in), ("n_out", n_out), ("copies", copies)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_int(name, value, 1)
         if normalize is not None and not normalize[1] > 0:
             raise ValueError(f"normalize must be (mean, std) with std > 0, got {normalize!r}")
         self.n_in, self.n_out, self.copies = n_in, n_out, copies
@@ -137,7 +140,9 @@ class SparseDAGNet(nn.Module):
                     self.edge_slot[(u, v)] = (l, i, j)
             self.register_buffer(f"reads_{l}", torch.tensor(reads, dtype=torch.long))
             self.register_buffer(f"mask_{l}", mask)
-            self.register_parameter(f"weight_{l}", nn.Parameter(torch.zeros(copies, len(units), len(reads))))
+            self.register_parameter(
+                f"weight_{l}", nn.Parameter(torch.zeros(copies, len(units), len(reads)))
+            )
             self.register_parameter(f"bias_{l}", nn.Parameter(torch.zeros(copies, len(units))))
         sinks = [self.index[v] for v in self.vertices if dag.out_degree(v) == 0]
         self.register_buffer("sink_units", torch.tensor(sinks, dtype=torch.long))
@@ -154,12 +159,19 @@ class SparseDAGNet(nn.Module):
         ``weight`` is ``[K, n_l, len(reads)]`` and must be multiplied by ``mask``.
         """
         return [
-            (getattr(self, f"reads_{l}"), getattr(self, f"mask_{l}"), getattr(self, f"weight_{l}"), getattr(self, f"bias_{l}"))
+            (
+                getattr(self, f"reads_{l}"),
+                getattr(self, f"mask_{l}"),
+                getattr(self, f"weight_{l}"),
+                getattr(self, f"bias_{l}"),
+            )
             for l in range(1, self.n_layers)
         ]
 
     def count_parameters(self) -> int:
-        """Trainable, unmasked parameters of ONE copy (equals :func:`structrob.graphs.count_parameters`).
+        """Trainable, unmasked parameters of ONE copy.
+
+        Equals :func:`structrob.graphs.count_parameters` of the DAG.
 
         Examples
         --------
@@ -167,7 +179,12 @@ class SparseDAGNet(nn.Module):
         >>> SparseDAGNet(nx.DiGraph([(1, 0)]), n_in=4, n_out=2).count_parameters()
         11
         """
-        total = (self.weight_in[0].numel() + self.bias_in[0].numel() + self.weight_out[0].numel() + self.bias_out[0].numel())
+        total = (
+            self.weight_in[0].numel()
+            + self.bias_in[0].numel()
+            + self.weight_out[0].numel()
+            + self.bias_out[0].numel()
+        )
         for _, mask, _, bias in self.hidden_blocks():
             total += int(mask.count_nonzero()) + bias[0].numel()
         return total
@@ -182,7 +199,11 @@ class SparseDAGNet(nn.Module):
         [(2, 1), (1, 0)]
         """
         masks = {l: getattr(self, f"mask_{l}") for l in range(1, self.n_layers)}
-        present = [(slot, edge) for edge, slot in self.edge_slot.items() if masks[slot[0]][slot[1], slot[2]] != 0]
+        present = [
+            (slot, edge)
+            for edge, slot in self.edge_slot.items()
+            if masks[slot[0]][slot[1], slot[2]] != 0
+        ]
         return [edge for _, edge in sorted(present, key=lambda item: item[0])]
 
     @torch.no_grad()
@@ -271,7 +292,9 @@ class SparseDAGNet(nn.Module):
         -------
         Tensor [K, B, n_out]
         """
-        needs_grad = torch.is_grad_enabled() and (pre0.requires_grad or any(p.requires_grad for p in self.parameters()))
+        needs_grad = torch.is_grad_enabled() and (
+            pre0.requires_grad or any(p.requires_grad for p in self.parameters())
+        )
         if not needs_grad:
             return self._forward_sparse(pre0)
         blocks = self.hidden_blocks()
@@ -299,7 +322,7 @@ class SparseDAGNet(nn.Module):
         return self._csr_cache
 
     def _csr_layers(self, k: int, dtype: torch.dtype) -> list[tuple[Tensor, Tensor]]:
-        """Copy ``k``'s hidden layers as ``(CSR matrix [n_l, offset_l], bias [n_l, 1])`` in ``dtype``.
+        """Copy ``k``'s hidden layers as ``(CSR [n_l, offset_l], bias [n_l, 1])`` in ``dtype``.
 
         Built from the current weights at every call: optimisers update parameters in place
         without a reliable version bump (fused Adam), so the weights are never cached.
@@ -313,7 +336,9 @@ class SparseDAGNet(nn.Module):
             ):
                 start, stop = self.offsets[l], self.offsets[l + 1]
                 values = weight.detach()[k, rows, cols].to(dtype)
-                matrix = torch.sparse_csr_tensor(crow, columns, values, size=(stop - start, start), check_invariants=False)
+                matrix = torch.sparse_csr_tensor(
+                    crow, columns, values, size=(stop - start, start), check_invariants=False
+                )
                 layers.append((matrix, bias.detach()[k].to(dtype).unsqueeze(1)))
         return layers
 
@@ -368,7 +393,8 @@ class SparseDAGNet(nn.Module):
         --------
         >>> import networkx as nx, torch
         >>> net = SparseDAGNet(nx.DiGraph([(2, 1), (1, 0)]), n_in=3, n_out=2).double()
-        >>> pre0, direction = torch.rand(1, 4, 1, dtype=torch.float64), torch.rand(1, 4, 1, dtype=torch.float64)
+        >>> pre0 = torch.rand(1, 4, 1, dtype=torch.float64)
+        >>> direction = torch.rand(1, 4, 1, dtype=torch.float64)
         >>> logits, slope, reach = net.linear_region(pre0, direction)
         >>> s = torch.minimum(reach, torch.tensor(1.0))[..., None] / 2  # inside the piece
         >>> torch.allclose(net.forward_from_input(pre0 + s * direction), logits + s * slope)
@@ -382,7 +408,9 @@ class SparseDAGNet(nn.Module):
         out = [self._linear_region_copy(k, pre0[k], direction[k]) for k in range(pre0.shape[0])]
         return tuple(torch.stack(parts) for parts in zip(*out))  # type: ignore[return-value]
 
-    def _linear_region_copy(self, k: int, pre0: Tensor, direction: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def _linear_region_copy(
+        self, k: int, pre0: Tensor, direction: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """Copy ``k``: logits [B, C], slope [B, C], reach [B] (see :meth:`linear_region`)."""
         dtype, B, n0 = pre0.dtype, pre0.shape[0], self.offsets[1]
         # unit-major rows, values in columns :B and directional derivatives in B:, so one sparse
@@ -398,7 +426,9 @@ class SparseDAGNet(nn.Module):
             # 0/0 (no signal at all) is no change; a quotient of -inf (a value of exactly 0)
             # is a change at distance 0, a spare piece at worst. Only a value of exactly +0
             # moving up (+inf) goes uncounted, which takes an exact float64 cancellation.
-            quotient = torch.div(rows[:, B:], value).nan_to_num_(nan=0.0, posinf=math.inf, neginf=-math.inf)
+            quotient = torch.div(rows[:, B:], value).nan_to_num_(
+                nan=0.0, posinf=math.inf, neginf=-math.inf
+            )
             torch.minimum(nearest, quotient.amin(0), out=nearest)
             rows.view(rows.shape[0], 2, B).mul_((value > 0).unsqueeze(1))
 
@@ -410,7 +440,9 @@ class SparseDAGNet(nn.Module):
             settle(units[start:stop])
         sinks = units.index_select(0, self.sink_units)
         weight_out = self.weight_out[k].detach().to(dtype)
-        logits = torch.addmm(self.bias_out[k].detach().to(dtype).unsqueeze(1), weight_out, sinks[:, :B]).T
+        logits = torch.addmm(
+            self.bias_out[k].detach().to(dtype).unsqueeze(1), weight_out, sinks[:, :B]
+        ).T
         slope = (weight_out @ sinks[:, B:]).T
         reach = torch.where(nearest < 0, -1 / nearest, math.inf)
         return logits, slope, reach
@@ -481,13 +513,17 @@ class _HiddenStack(torch.autograd.Function):
         for l in range(n_layers, 0, -1):
             reads, mask = reads_masks[l - 1]
             start, stop = offsets[l], offsets[l + 1]
-            grad_pre = torch.ops.aten.threshold_backward(grad[:, start:stop], units[:, start:stop], 0)
+            grad_pre = torch.ops.aten.threshold_backward(
+                grad[:, start:stop], units[:, start:stop], 0
+            )
             if ctx.needs_input_grad[2 * l]:
                 grads[2 * l - 2] = torch.bmm(grad_pre, gathered[l - 1].transpose(1, 2)).mul_(mask)
             if ctx.needs_input_grad[2 * l + 1]:
                 grads[2 * l - 1] = grad_pre.sum(2)
             grad.index_add_(1, reads, torch.bmm(masked[l - 1].transpose(1, 2), grad_pre))
-        grad_pre0 = torch.ops.aten.threshold_backward(grad[:, : offsets[1]], units[:, : offsets[1]], 0)
+        grad_pre0 = torch.ops.aten.threshold_backward(
+            grad[:, : offsets[1]], units[:, : offsets[1]], 0
+        )
         return (grad_pre0, None, *grads)
 
 
@@ -504,7 +540,9 @@ def _fans(net: SparseDAGNet) -> tuple[np.ndarray, np.ndarray]:
     return fan_in, fan_out
 
 
-def _sample(scheme: str, fan_in: np.ndarray, fan_out: np.ndarray, shape: tuple, generator: torch.Generator) -> Tensor:
+def _sample(
+    scheme: str, fan_in: np.ndarray, fan_out: np.ndarray, shape: tuple, generator: torch.Generator
+) -> Tensor:
     """Weights of one block; ``fan_in`` broadcasts over rows (targets), ``fan_out`` over columns."""
     fan_in = torch.as_tensor(fan_in, dtype=torch.float64).reshape(-1, 1).clamp(min=1)
     fan_out = torch.as_tensor(fan_out, dtype=torch.float64).reshape(1, -1).clamp(min=1)
@@ -526,17 +564,6 @@ def _sample(scheme: str, fan_in: np.ndarray, fan_out: np.ndarray, shape: tuple, 
     return (torch.rand(shape, generator=generator, dtype=torch.float64) * 2 - 1) * scale
 
 
-def copy_seed(seed: int, copy: int) -> int:
-    """Seed of copy ``copy`` derived from ``seed`` (numpy SeedSequence, independent streams).
-
-    Examples
-    --------
-    >>> copy_seed(0, 1) == copy_seed(0, 1) != copy_seed(0, 2)
-    True
-    """
-    return int(np.random.SeedSequence(entropy=seed, spawn_key=(copy,)).generate_state(1, np.uint64)[0] >> 1)
-
-
 @torch.no_grad()
 def initialize(net: SparseDAGNet, schemes: str | Sequence[str], seed: int = 0) -> SparseDAGNet:
     """Initialise every copy's weights with its scheme; biases are set to zero.
@@ -555,8 +582,8 @@ def initialize(net: SparseDAGNet, schemes: str | Sequence[str], seed: int = 0) -
     schemes : str or sequence of str
         One scheme for all copies, or one per copy (length K), from ``INIT_SCHEMES``.
     seed : int
-        Copy k draws from its own generator seeded with ``copy_seed(seed, k)``, so its weights
-        do not depend on the other copies.
+        Copy k draws from its own generator seeded with ``structrob.seeds.derive_seed(seed, k)``,
+        so its weights do not depend on the other copies.
 
     Returns
     -------
@@ -574,7 +601,8 @@ def initialize(net: SparseDAGNet, schemes: str | Sequence[str], seed: int = 0) -
     Examples
     --------
     >>> import networkx as nx
-    >>> net = initialize(SparseDAGNet(nx.DiGraph([(1, 0)]), n_in=3, n_out=2, copies=2), ["normal", "he_uniform"], seed=1)
+    >>> net = SparseDAGNet(nx.DiGraph([(1, 0)]), n_in=3, n_out=2, copies=2)
+    >>> net = initialize(net, ["normal", "he_uniform"], seed=1)
     >>> float(net.bias_in.detach().abs().sum())
     0.0
     """
@@ -582,7 +610,10 @@ def initialize(net: SparseDAGNet, schemes: str | Sequence[str], seed: int = 0) -
         schemes = [schemes] * net.copies
     schemes = list(schemes)
     if len(schemes) != net.copies:
-        raise ValueError(f"got {len(schemes)} schemes for {net.copies} copies; give one per copy or a single name")
+        raise ValueError(
+            f"got {len(schemes)} schemes for {net.copies} copies; "
+            "give one per copy or a single name"
+        )
     for scheme in schemes:
         if scheme not in INIT_SCHEMES:
             raise ValueError(f"unknown initialisation {scheme!r}; choose from {list(INIT_SCHEMES)}")
@@ -590,14 +621,22 @@ def initialize(net: SparseDAGNet, schemes: str | Sequence[str], seed: int = 0) -
     n0 = net.offsets[1]
     blocks = net.hidden_blocks()
     for k, scheme in enumerate(schemes):
-        gen = torch.Generator().manual_seed(copy_seed(seed, k))
-        net.weight_in[k] = _sample(scheme, fan_in[:n0], np.full(net.n_in, n0), net.weight_in.shape[1:], gen)
+        gen = torch.Generator().manual_seed(derive_seed(seed, k))
+        net.weight_in[k] = _sample(
+            scheme, fan_in[:n0], np.full(net.n_in, n0), net.weight_in.shape[1:], gen
+        )
         for l, (reads, mask, weight, _) in enumerate(blocks, start=1):
             rows = fan_in[net.offsets[l] : net.offsets[l + 1]]
             cols = fan_out[reads.cpu().numpy()]
             weight[k] = _sample(scheme, rows, cols, weight.shape[1:], gen).to(mask) * mask
         n_sinks = net.sink_units.numel()
-        net.weight_out[k] = _sample(scheme, np.full(net.n_out, n_sinks), fan_out[net.sink_units.cpu().numpy()], net.weight_out.shape[1:], gen)
+        net.weight_out[k] = _sample(
+            scheme,
+            np.full(net.n_out, n_sinks),
+            fan_out[net.sink_units.cpu().numpy()],
+            net.weight_out.shape[1:],
+            gen,
+        )
     for name, param in net.named_parameters():
         if name.startswith("bias"):
             param.zero_()

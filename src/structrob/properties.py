@@ -66,9 +66,7 @@ _SHARED_DEFINITIONS = {
         "mean over vertices of networkx betweenness_centrality (normalized=True, "
         "endpoints=False): {betweenness}"
     ),
-    "avg_closeness": (
-        "mean over vertices of networkx closeness_centrality: {closeness}"
-    ),
+    "avg_closeness": ("mean over vertices of networkx closeness_centrality: {closeness}"),
     "avg_edge_betweenness": (
         "mean over edges of networkx edge_betweenness_centrality (normalized=True): "
         "{edge_betweenness} (0 for a graph without edges)"

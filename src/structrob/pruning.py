@@ -27,6 +27,7 @@ import networkx as nx
 import torch
 
 from structrob.model import SparseDAGNet
+from structrob.validation import check_int
 
 __all__ = ["cut_off_vertices", "dense_layered_dag", "hidden_dag", "n_to_remove", "prune_random"]
 
@@ -54,13 +55,16 @@ def dense_layered_dag(widths: Sequence[int]) -> nx.DiGraph:
     (6, 9)
     """
     widths = list(widths)
-    if not widths or any(not isinstance(w, int) or w < 1 for w in widths):
-        raise ValueError(f"widths must be positive integers, got {widths!r}")
+    if not widths:
+        raise ValueError("widths must name at least one hidden layer width, got []")
+    widths = [check_int(f"widths[{i}]", w, 1) for i, w in enumerate(widths)]
     dag = nx.DiGraph()
     dag.add_nodes_from(range(sum(widths)))
     start = 0
     for a, b in zip(widths, widths[1:]):
-        dag.add_edges_from((u, v) for u in range(start, start + a) for v in range(start + a, start + a + b))
+        dag.add_edges_from(
+            (u, v) for u in range(start, start + a) for v in range(start + a, start + a + b)
+        )
         start += a
     return dag
 

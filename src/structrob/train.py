@@ -20,6 +20,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from structrob.validation import check_int
+
 __all__ = ["evaluate", "fit", "macro_f1", "predict"]
 
 
@@ -85,8 +87,7 @@ def fit(
     ([2, 2], [False, False])
     """
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        check_int(name, value, 1)
     if not lr > 0:
         raise ValueError(f"lr must be positive, got {lr!r}")
     device = _device(net)
@@ -124,7 +125,8 @@ def fit(
             if not bool(finite[active].all()):
                 newly = active & ~finite
                 for k in newly.nonzero().flatten().tolist():
-                    errors[k] = f"non-finite training loss ({float(losses[k].detach())}) in epoch {epoch + 1}"
+                    value = float(losses[k].detach())
+                    errors[k] = f"non-finite training loss ({value}) in epoch {epoch + 1}"
                 active &= finite
             optimizer.zero_grad(set_to_none=True)
             loss = torch.where(active, losses, torch.zeros_like(losses)).sum()
@@ -147,7 +149,12 @@ def fit(
     net.train(was_training)
     seconds = time.perf_counter() - start
     return [
-        {"loss": history[k], "failed": errors[k] is not None, "error": errors[k], "seconds": seconds}
+        {
+            "loss": history[k],
+            "failed": errors[k] is not None,
+            "error": errors[k],
+            "seconds": seconds,
+        }
         for k in range(copies)
     ]
 
@@ -177,7 +184,10 @@ def predict(net: nn.Module, x: Tensor, batch_size: int = 10_000) -> Tensor:
     was_training = net.training
     net.eval()
     try:
-        chunks = [_per_copy(net(x[i : i + batch_size].to(device))) for i in range(0, x.shape[0], batch_size)]
+        chunks = [
+            _per_copy(net(x[i : i + batch_size].to(device)))
+            for i in range(0, x.shape[0], batch_size)
+        ]
     finally:
         net.train(was_training)
     return torch.cat(chunks, dim=1)
@@ -201,7 +211,8 @@ def macro_f1(pred: Tensor, target: Tensor, n_classes: int) -> float:
     Examples
     --------
     >>> import torch
-    >>> round(macro_f1(torch.tensor([0, 0, 1, 1]), torch.tensor([0, 1, 1, 1]), 2), 4)  # (2/3 + 4/5) / 2
+    >>> # (2/3 + 4/5) / 2
+    >>> round(macro_f1(torch.tensor([0, 0, 1, 1]), torch.tensor([0, 1, 1, 1]), 2), 4)
     0.7333
     """
     confusion = torch.bincount(target.long() * n_classes + pred.long(), minlength=n_classes**2)
@@ -212,7 +223,9 @@ def macro_f1(pred: Tensor, target: Tensor, n_classes: int) -> float:
     return float(f1.mean())
 
 
-def evaluate(net: nn.Module, x: Tensor, y: Tensor, batch_size: int = 10_000) -> list[dict[str, float]]:
+def evaluate(
+    net: nn.Module, x: Tensor, y: Tensor, batch_size: int = 10_000
+) -> list[dict[str, float]]:
     """Clean accuracy and macro F1 of every copy on ``(x, y)``.
 
     Parameters

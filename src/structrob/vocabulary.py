@@ -117,7 +117,8 @@ DEFINITIONS: tuple[tuple[str, str], ...] = (
     ("average confidence", MEASURES["avg_confidence"].definition),
     (
         "minimal eps",
-        "first eps in 0.001 + 0.01 k (k = 0, 1, ...) that misclassifies; censored if none up to max",
+        "first eps in 0.001 + 0.01 k (k = 0, 1, ...) that misclassifies; "
+        "censored if none up to max",
     ),
     ("average eps", MEASURES["avg_eps"].definition),
     ("F1", MEASURES["f1_macro"].definition),
