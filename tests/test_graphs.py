@@ -127,3 +127,91 @@ def test_study_grid_lands_in_parameter_range():
     assert all(50_000 <= c <= 91_000 for c in counts), counts
     dense = graphs.count_parameters(graphs.to_dag(graphs.watts_strogatz(500, 10, 0.9, seed=0)))
     assert dense < 50_000
+
+
+def _rewiring_statistics(graph: nx.Graph, size: int, nei: int) -> list[float]:
+    """Kept-lattice fraction, isolated vertices, degree variance, DAG sources, max degree."""
+    ring = [min((u - v) % size, (v - u) % size) for u, v in graph.edges]
+    degrees = np.array([d for _, d in graph.degree()])
+    return [
+        np.mean(np.array(ring) <= nei),
+        float((degrees == 0).sum()),
+        float(degrees.var()),
+        float(len(graphs.sources(graphs.to_dag(graph)))),
+        float(degrees.max()),
+    ]
+
+
+def test_endpoint_rewiring_matches_igraph_in_distribution():
+    igraph = pytest.importorskip("igraph")
+    import random
+
+    size, nei, p, n = 100, 2, 0.5, 300
+    ours = np.array(
+        [
+            _rewiring_statistics(
+                graphs.watts_strogatz(size, nei, p, seed=s, rewiring="endpoints"), size, nei
+            )
+            for s in range(n)
+        ]
+    )
+    theirs = []
+    for s in range(n):
+        random.seed(s)  # python-igraph draws from Python's `random`
+        g = nx.Graph()
+        g.add_nodes_from(range(size))
+        g.add_edges_from(igraph.Graph.Watts_Strogatz(1, size, nei, p).get_edgelist())
+        theirs.append(_rewiring_statistics(g, size, nei))
+    theirs = np.array(theirs)
+    networkx = np.array(
+        [_rewiring_statistics(graphs.watts_strogatz(size, nei, p, seed=s), size, nei)
+         for s in range(n)]
+    )  # fmt: skip
+    se = np.sqrt((ours.var(0) + theirs.var(0)) / n)
+    # every statistic agrees with igraph's to within 4 standard errors ...
+    assert np.all(np.abs(ours.mean(0) - theirs.mean(0)) < 4 * se + 1e-12)
+    # ... and the test can tell the rules apart: networkx's keeps about half the lattice
+    # (1 - p), igraph's about (1 - p)^2 + what lands back on it, and leaves isolated vertices
+    assert abs(theirs[:, 0].mean() - 0.27) < 0.02 and abs(networkx[:, 0].mean() - 0.5) < 0.02
+    assert networkx[:, 1].sum() == 0 and ours[:, 1].mean() > 0.5
+
+
+def test_endpoint_rewiring_is_simple_seeded_and_keeps_edge_count():
+    a = graphs.watts_strogatz(60, 3, 0.8, seed=4, rewiring="endpoints")
+    b = graphs.watts_strogatz(60, 3, 0.8, seed=4, rewiring="endpoints")
+    assert sorted(a.edges) == sorted(b.edges) and a.number_of_edges() == 180
+    assert nx.number_of_selfloops(a) == 0 and set(a.nodes) == set(range(60))
+    lattice = graphs.watts_strogatz(60, 3, 0.0, seed=4, rewiring="endpoints")
+    assert sorted(map(sorted, lattice.edges)) == sorted(
+        map(sorted, graphs.watts_strogatz(60, 3, 0.0, seed=0).edges)
+    )
+    with pytest.raises(ValueError, match="rewiring"):
+        graphs.watts_strogatz(60, 3, 0.8, seed=4, rewiring="both")
+
+
+def _sinks_example() -> nx.DiGraph:
+    # 5 -> 4 -> 3 -> 2 (depth 3); 5 -> 1 (sink 1 at depth 1, below the last layer);
+    # 0 isolated (a source and a sink)
+    dag = nx.DiGraph([(5, 4), (4, 3), (3, 2), (5, 1)])
+    dag.add_node(0)
+    return dag
+
+
+def test_sinks_last_layering_hand_worked():
+    dag = _sinks_example()
+    assert graphs.layers(dag) == {5: 0, 0: 0, 4: 1, 1: 1, 3: 2, 2: 3}
+    assert graphs.layers(dag, sinks="last") == {5: 0, 0: 3, 4: 1, 1: 3, 3: 2, 2: 3}
+    # one layer when there are no edges: the isolated vertices stay input-fed
+    empty = nx.DiGraph()
+    empty.add_nodes_from([0, 1])
+    assert graphs.layers(empty, sinks="last") == {0: 0, 1: 0}
+    with pytest.raises(ValueError, match="sinks"):
+        graphs.layers(dag, sinks="first")
+
+
+def test_sinks_last_parameter_count_hand_worked():
+    dag = _sinks_example()
+    # own: sources {5, 0}: 784 * 2 + 4 edges + 10 * sinks {2, 1, 0} + 6 biases + 10
+    assert graphs.count_parameters(dag) == 1568 + 4 + 30 + 6 + 10
+    # last: layer 0 is {5} alone; vertex 0 reads no input
+    assert graphs.count_parameters(dag, sinks="last") == 784 + 4 + 30 + 6 + 10

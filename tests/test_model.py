@@ -354,3 +354,16 @@ def test_linear_region_is_affine_up_to_the_first_pattern_change():
                 torch.testing.assert_close(
                     exact[inside], logits[k, b] + s[inside, None] * slope[k, b], rtol=0, atol=1e-10
                 )
+
+
+def test_sinks_last_model_matches_hand_count_and_isolated_unit_is_constant():
+    dag = nx.DiGraph([(5, 4), (4, 3), (3, 2), (5, 1)])
+    dag.add_node(0)  # isolated: with sinks="last" a constant unit relu(b) in the last layer
+    net = SparseDAGNet(dag, sinks="last")
+    assert net.count_parameters() == graphs.count_parameters(dag, sinks="last") == 834
+    assert net.layer_sizes == [1, 1, 1, 3]
+    assert net.weight_in.shape == (1, 1, 784)  # only vertex 5 reads the input
+    last = net.hidden_blocks()[-1]
+    row = net.index[0] - net.offsets[3]
+    assert last[1][row].sum() == 0  # vertex 0 reads nothing: relu(bias), whatever the image
+    assert int(net.sink_units.numel()) == 3

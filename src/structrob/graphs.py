@@ -19,11 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
+import numpy as np
 
 from structrob.validation import check_int, check_probability
 
 __all__ = [
     "GENERATORS",
+    "REWIRING",
+    "SINKS",
     "barabasi_albert",
     "count_parameters",
     "erdos_renyi",
@@ -37,12 +40,31 @@ __all__ = [
 ]
 
 
-def watts_strogatz(size: int, nei: int, p: float, seed: int | None = None) -> nx.Graph:
+REWIRING = ("edges", "endpoints")
+SINKS = ("own", "last")
+
+
+def watts_strogatz(
+    size: int, nei: int, p: float, seed: int | None = None, rewiring: str = "edges"
+) -> nx.Graph:
     """Watts-Strogatz small-world graph with the study's parametrisation.
 
     A ring of ``size`` vertices, each joined to every vertex within ring distance ``nei``
     (degree ``2 * nei``, igraph's definition; networkx's ``k`` equals ``2 * nei``), whose
-    edges are then rewired with probability ``p`` [2]_.
+    edges are then rewired with probability ``p`` [2]_, never creating a self-loop or a
+    multi-edge. Two rewiring rules are offered:
+
+    - ``"edges"`` (networkx's ``watts_strogatz_graph``): each lattice edge ``(u, v)`` has its
+      far end ``v`` moved, with probability ``p``, to a vertex drawn uniformly from those not
+      yet joined to ``u``.
+    - ``"endpoints"`` (python-igraph's ``Graph.Watts_Strogatz(1, size, nei, p)``, which the
+      study's code called [1]_): BOTH ends of every edge are moved, each with probability
+      ``p``. A first pass takes the edges in order of their larger end and moves the smaller
+      one; a second pass takes them in order of their (possibly moved) smaller end and moves
+      the larger one. A moved end goes to a vertex drawn uniformly from all but the kept end,
+      drawn again while it would duplicate an edge; drawing the end it already has leaves the
+      edge as it is. So an edge survives unchanged with probability of about ``(1 - p)^2``
+      rather than ``1 - p``, and vertices can be left isolated.
 
     Parameters
     ----------
@@ -54,6 +76,8 @@ def watts_strogatz(size: int, nei: int, p: float, seed: int | None = None) -> nx
         Rewiring probability in [0, 1].
     seed : int or None
         Seed of the random generator; the same seed gives the same graph.
+    rewiring : {"edges", "endpoints"}
+        Which rewiring rule (above).
 
     Returns
     -------
@@ -65,11 +89,51 @@ def watts_strogatz(size: int, nei: int, p: float, seed: int | None = None) -> nx
     >>> g = watts_strogatz(10, 2, 0.0, seed=0)
     >>> g.number_of_edges(), sorted(g[0])
     (20, [1, 2, 8, 9])
+    >>> watts_strogatz(10, 2, 1.0, seed=0, rewiring="endpoints").number_of_edges()
+    20
     """
     check_int("nei", nei, 1)
     check_int("size", size, 2 * nei + 1)
     p = check_probability("p", p)
-    return nx.watts_strogatz_graph(size, 2 * nei, p, seed=seed)
+    if rewiring == "edges":
+        return nx.watts_strogatz_graph(size, 2 * nei, p, seed=seed)
+    if rewiring != "endpoints":
+        raise ValueError(f"rewiring must be one of {list(REWIRING)}, got {rewiring!r}")
+    return _rewire_endpoints(size, nei, p, np.random.default_rng(seed))
+
+
+def _rewire_endpoints(size: int, nei: int, p: float, rng: np.random.Generator) -> nx.Graph:
+    # ends[e] = [larger, smaller] end of lattice edge e; pass 0 keeps ends[e][0] and moves
+    # ends[e][1], pass 1 the reverse (see watts_strogatz).
+    ends = [[max(u, (u + d) % size), min(u, (u + d) % size)] for u in range(size)
+            for d in range(1, nei + 1)]  # fmt: skip
+    adjacent = [set() for _ in range(size)]
+    for a, b in ends:
+        adjacent[a].add(b)
+        adjacent[b].add(a)
+    for keep in (0, 1):
+        move = 1 - keep
+        order = sorted(range(len(ends)), key=lambda e: (ends[e][keep], e))
+        chosen = rng.random(len(ends)) < p
+        for e in order:
+            if not chosen[e]:
+                continue
+            kept, old = ends[e][keep], ends[e][move]
+            while True:
+                new = int(rng.integers(size - 1))
+                new += new >= kept  # uniform over every vertex but the kept end
+                if new == old or new not in adjacent[kept]:
+                    break
+            if new != old:
+                adjacent[kept].discard(old)
+                adjacent[old].discard(kept)
+                adjacent[kept].add(new)
+                adjacent[new].add(kept)
+                ends[e][move] = new
+    graph = nx.Graph()
+    graph.add_nodes_from(range(size))
+    graph.add_edges_from(map(tuple, ends))
+    return graph
 
 
 def erdos_renyi(n: int, p: float, seed: int | None = None) -> nx.Graph:
@@ -250,15 +314,22 @@ def to_dag(graph: nx.Graph) -> nx.DiGraph:
     return dag
 
 
-def layers(dag: nx.DiGraph) -> dict[int, int]:
+def layers(dag: nx.DiGraph, sinks: str = "own") -> dict[int, int]:
     """Layer of every vertex: 0 for sources, else 1 + the largest layer of its predecessors.
 
     Iterative (a topological sort, no recursion), so graphs hundreds of layers deep are fine.
+    With ``sinks="last"`` every vertex without outgoing edges is then moved to the last
+    (deepest) layer, as the study's code did (``layer_indexing`` in ``utils/common.py`` [1]_):
+    an isolated vertex then reads no input (it is a constant unit ``relu(b)`` feeding the
+    output), and a sink's incoming block ends in the last layer. A graph without edges has
+    one layer either way.
 
     Parameters
     ----------
     dag : networkx.DiGraph
         Acyclic.
+    sinks : {"own", "last"}
+        Where vertices without outgoing edges sit: at their own depth, or in the last layer.
 
     Returns
     -------
@@ -270,11 +341,21 @@ def layers(dag: nx.DiGraph) -> dict[int, int]:
     >>> import networkx as nx
     >>> layers(nx.DiGraph([(2, 1), (1, 0), (2, 0)]))
     {2: 0, 1: 1, 0: 2}
+    >>> dag = nx.DiGraph([(3, 2), (2, 1), (3, 0)]); dag.add_node(4)  # 0 and 4: sinks
+    >>> layers(dag)[0], layers(dag)[4], layers(dag, sinks="last")[0], layers(dag, "last")[4]
+    (1, 0, 2, 2)
     """
+    if sinks not in SINKS:
+        raise ValueError(f"sinks must be one of {list(SINKS)}, got {sinks!r}")
     layer: dict[int, int] = {}
     for vertex in nx.topological_sort(dag):
         preds = dag.pred[vertex]
         layer[vertex] = 1 + max(layer[u] for u in preds) if preds else 0
+    if sinks == "last" and layer:
+        last = max(layer.values())
+        for vertex in dag.nodes:
+            if dag.out_degree(vertex) == 0:
+                layer[vertex] = last
     return layer
 
 
@@ -302,12 +383,16 @@ def sinks(dag: nx.DiGraph) -> list:
     return [v for v in dag.nodes if dag.out_degree(v) == 0]
 
 
-def count_parameters(dag: nx.DiGraph, n_in: int = 784, n_out: int = 10) -> int:
+def count_parameters(
+    dag: nx.DiGraph, n_in: int = 784, n_out: int = 10, sinks: str = "own"
+) -> int:
     """Exact number of trainable parameters of the sparse network built on ``dag``.
 
     ``n_in x sources + edges + n_out x sinks + hidden vertices + n_out``: the input is fully
     connected to every source, every hidden edge is one weight, every sink feeds all outputs,
-    and every hidden vertex and output has one bias.
+    and every hidden vertex and output has one bias. "Sources" are the vertices of layer 0 of
+    :func:`layers` with the same ``sinks``: with ``"last"`` an isolated vertex sits in the last
+    layer and has no input weights (unless the graph has no edges, hence one layer).
 
     Parameters
     ----------
@@ -315,6 +400,8 @@ def count_parameters(dag: nx.DiGraph, n_in: int = 784, n_out: int = 10) -> int:
         Acyclic hidden structure.
     n_in, n_out : int
         Input width (784 for MNIST) and number of classes.
+    sinks : {"own", "last"}
+        Where vertices without outgoing edges sit (see :func:`layers`).
 
     Returns
     -------
@@ -325,15 +412,19 @@ def count_parameters(dag: nx.DiGraph, n_in: int = 784, n_out: int = 10) -> int:
     >>> import networkx as nx
     >>> count_parameters(nx.DiGraph([(1, 0)]), n_in=4, n_out=2)  # 4 + 1 + 2 + 2 + 2
     11
+    >>> dag = nx.DiGraph([(1, 0)]); dag.add_node(2)  # 2 is isolated
+    >>> count_parameters(dag, 4, 2), count_parameters(dag, 4, 2, sinks="last")  # 4 fewer
+    (18, 14)
     """
     if not isinstance(dag, nx.DiGraph):
         raise TypeError(
             f"count_parameters takes a networkx.DiGraph (see to_dag), got {type(dag).__name__}"
         )
+    n_input_fed = sum(1 for layer in layers(dag, sinks).values() if layer == 0)
     return (
-        n_in * len(sources(dag))
+        n_in * n_input_fed
         + dag.number_of_edges()
-        + n_out * len(sinks(dag))
+        + n_out * sum(1 for v in dag.nodes if dag.out_degree(v) == 0)
         + dag.number_of_nodes()
         + n_out
     )

@@ -64,6 +64,10 @@ class SparseDAGNet(nn.Module):
     normalize : tuple of float or None
         ``(mean, std)`` applied to the pixels inside the model (MNIST's by default); ``None``
         feeds the pixels unchanged.
+    sinks : {"own", "last"}
+        Where vertices without outgoing edges sit (:func:`structrob.graphs.layers`): ``"last"``
+        is the study code's layering (an isolated vertex reads no input). Layer 0 is fed by
+        the input; every sink feeds the output either way.
 
     Attributes
     ----------
@@ -101,6 +105,7 @@ class SparseDAGNet(nn.Module):
         n_out: int = 10,
         copies: int = 1,
         normalize: tuple[float, float] | None = (MNIST_MEAN, MNIST_STD),
+        sinks: str = "own",
     ) -> None:
         super().__init__()
         if not isinstance(dag, nx.DiGraph) or dag.number_of_nodes() == 0:
@@ -114,7 +119,8 @@ class SparseDAGNet(nn.Module):
         self.n_in, self.n_out, self.copies = n_in, n_out, copies
         self.normalize = None if normalize is None else (float(normalize[0]), float(normalize[1]))
 
-        layer_of = graph_layers(dag)
+        self.sinks = sinks
+        layer_of = graph_layers(dag, sinks)
         self.vertices = sorted(dag.nodes, key=lambda v: (layer_of[v], v))
         self.index = {v: i for i, v in enumerate(self.vertices)}
         sizes = np.bincount([layer_of[v] for v in self.vertices])
