@@ -367,3 +367,70 @@ def test_sinks_last_model_matches_hand_count_and_isolated_unit_is_constant():
     row = net.index[0] - net.offsets[3]
     assert last[1][row].sum() == 0  # vertex 0 reads nothing: relu(bias), whatever the image
     assert int(net.sink_units.numel()) == 3
+
+
+def _skip_dag() -> nx.DiGraph:
+    # layer 0: 0..3 (width 4); layer 1: 4, 5 (width 2); layer 2: 6 (width 1), reading vertex 0
+    # of layer 0 (a skip edge) and vertex 4 of layer 1; 5 is a sink in layer 1
+    dag = nx.DiGraph([(0, 4), (1, 4), (2, 5), (3, 5), (0, 6), (4, 6)])
+    return dag
+
+
+def test_block_fans_are_layer_widths_by_hand():
+    dag = _skip_dag()
+    net = SparseDAGNet(dag, n_in=9, n_out=3, copies=4000, normalize=None)
+    initialize(net, "he_uniform", seed=0, fans="block")
+    # he_uniform bound sqrt(2) * sqrt(3 / fan_in), fan_in = width of the SOURCE layer
+    bound = {4: math.sqrt(6 / 4), 2: math.sqrt(6 / 2), 9: math.sqrt(6 / 9), 3: math.sqrt(6 / 3)}
+    (reads1, mask1, w1, _), (reads2, mask2, w2, _) = net.hidden_blocks()
+    assert net.layer_sizes == [4, 2, 1]
+    for column in range(w1.shape[2]):  # layer 1 reads layer 0 (width 4)
+        observed = w1[:, :, column][:, mask1[:, column] > 0].abs()
+        assert observed.max() <= bound[4] and observed.max() > 0.99 * bound[4]
+    widths = {int(u): net.layer_sizes[0] if u < 4 else net.layer_sizes[1] for u in reads2}
+    for column, unit in enumerate(reads2.tolist()):  # layer 2 reads one unit of each
+        observed = w2[:, 0, column].abs()
+        assert observed.max() <= bound[widths[unit]] and observed.max() > 0.99 * bound[widths[unit]]
+    # input block: fan_in 9 (pixels); output block: fan_in = sinks (vertices 5 and 6)
+    assert net.weight_in.abs().max() <= bound[9] and net.weight_in.abs().max() > 0.99 * bound[9]
+    sinks_bound = math.sqrt(6 / 2)
+    assert net.weight_out.abs().max() <= sinks_bound
+    assert net.weight_out.abs().max() > 0.99 * sinks_bound
+    # the sparse rule uses real degrees instead: vertex 6 has fan_in 2 on both of its columns,
+    # so its weight from layer 0 reaches beyond the block bound sqrt(6 / 4)
+    sparse = SparseDAGNet(dag, n_in=9, n_out=3, copies=4000)
+    initialize(sparse, "he_uniform", fans="sparse")
+    from_layer0 = sparse.weight_2.detach()[:, 0, reads2.tolist().index(0)].abs().max()
+    assert from_layer0 > 1.1 * bound[4] and from_layer0 <= bound[2]
+
+
+def test_glorot_block_fans_match_torch_init_on_a_dense_block():
+    from structrob.pruning import dense_layered_dag
+
+    dag = dense_layered_dag([30, 60])
+    net = initialize(SparseDAGNet(dag, copies=300), "glorot_normal", seed=1, fans="block")
+    reference = torch.empty(300, 60, 30)
+    for k in range(300):
+        nn.init.xavier_normal_(reference[k], gain=nn.init.calculate_gain("relu"))
+    assert abs(float(net.weight_1.detach().std()) / float(reference.std()) - 1) < 0.02
+
+
+def test_hidden_only_layers_and_normal_biases_follow_the_study_code():
+    dag = _skip_dag()
+    net = SparseDAGNet(dag, n_in=784, n_out=10, copies=500)
+    initialize(net, "glorot_uniform", seed=3, fans="block", layers="hidden", bias="normal")
+    # input and output layers: torch's nn.Linear default U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    for param, fan_in in ((net.weight_in, 784), (net.bias_in, 784), (net.weight_out, 2),
+                          (net.bias_out, 2)):  # fmt: skip
+        bound = 1 / math.sqrt(fan_in)
+        assert param.abs().max() <= bound and param.abs().max() > 0.98 * bound
+        assert abs(float(param.std()) / (bound / math.sqrt(3)) - 1) < 0.05
+    hidden_biases = torch.cat([net.bias_1.flatten(), net.bias_2.flatten()])
+    assert abs(float(hidden_biases.std()) - 0.1) < 0.01 and abs(float(hidden_biases.mean())) < 0.01
+    # the defaults stay: zero biases, and the options change no weight of the default path
+    a = initialize(SparseDAGNet(dag, copies=2), "he_normal", seed=5)
+    b = initialize(SparseDAGNet(dag, copies=2), "he_normal", seed=5, bias="zeros", layers="all")
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert float(a.bias_1.abs().sum()) == 0.0
+    with pytest.raises(ValueError, match="fans"):
+        initialize(a, "he_normal", fans="dense")
