@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import html
+import importlib
+import inspect
 import re
 import shutil
 import tomllib
@@ -13,6 +16,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from structrob import stats as structrob_stats
+from structrob import vocabulary
 from structrob.report import (
     FIGURE_NAMES,
     build_figures,
@@ -513,6 +518,172 @@ def test_write_report_rejects_non_frames(tmp_path):
         write_report(tmp_path, [{"run_id": 1}], None, None, None, None)
     with pytest.raises(TypeError, match="meta must be a dict"):
         write_report(tmp_path, None, None, None, None, "quick")
+
+
+# ---------------------------------------------------------------------------------------------
+# one room per concept: names and definitions from the vocabulary, no private imports
+# ---------------------------------------------------------------------------------------------
+
+OWN_MODULES = [
+    "structrob.report",
+    "structrob.report.tables",
+    "structrob.report.figures",
+    "structrob.report.page",
+    "structrob.stats",
+]
+
+
+def _module_path(name: str) -> Path:
+    return Path(importlib.import_module(name).__file__)
+
+
+def test_report_modules_import_no_private_names_of_another():
+    offences = []
+    for name in OWN_MODULES:
+        tree = ast.parse(_module_path(name).read_text(encoding="utf-8"))
+        modules = {}  # local alias -> imported structrob module
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("structrob"):
+                offences += [
+                    f"{name}: from {node.module} import {a.name}"
+                    for a in node.names
+                    if a.name.startswith("_")
+                ]
+                modules.update({a.asname or a.name: node.module for a in node.names})
+            elif isinstance(node, ast.Import):
+                modules.update(
+                    {
+                        a.asname or a.name: a.name
+                        for a in node.names
+                        if a.name.startswith("structrob")
+                    }
+                )
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in modules
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+            ):
+                offences.append(f"{name}: {node.value.id}.{node.attr}")
+    assert offences == []
+
+
+def test_names_are_parsed_only_by_the_vocabulary():
+    from structrob.report import figures, page, tables
+
+    removed = {
+        structrob_stats: ["MEASURE_SUFFIXES", "CLEAN_MEASURES", "_attack_of"],
+        figures: [
+            "ATTACKS",
+            "INITS",
+            "_MEASURES",
+            "_CLEAN_MEASURES",
+            "_split_measure",
+            "_STUDY_TITLES",
+            "correlation_pivot",
+            "measure_label",
+        ],
+        page: ["STUDY_TABLES", "_DEFINITIONS", "_number", "_toml_value", "_of_study"],
+    }
+    for module, names in removed.items():
+        tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+        defined = {
+            node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))
+        }
+        defined |= {
+            target.id
+            for node in tree.body
+            if isinstance(node, (ast.Assign, ast.AnnAssign))
+            for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+            if isinstance(target, ast.Name)
+        }
+        assert sorted(defined & set(names)) == [], module.__name__
+    # the vocabulary's objects are used, not copies of them
+    assert tables.ATTACKS is vocabulary.ATTACKS and figures.INIT_LABELS is vocabulary.INIT_LABELS
+    assert page.DEFINITIONS is vocabulary.DEFINITIONS
+    from structrob.toml_writer import dumps
+
+    assert page.format_config is dumps
+
+
+def test_captions_state_the_vocabulary_definitions_verbatim():
+    captions = {f.name: f.caption for f in build_figures(None, None, None, None)}
+    defined = dict(vocabulary.DEFINITIONS)
+    assert defined["parameters"] in captions["parameters"]
+    for measure in vocabulary.MEASURES.values():
+        assert f"{measure.label} ({measure.unit}): {measure.definition}".lower() in (
+            captions["measures_by_init"].lower()
+        )
+    assert defined["pixels, eps"] in captions["measures_by_init"]
+    for name in ("top_correlations", "heatmap"):
+        assert "* q < .05, ** q < .01, *** q < .001" in captions[name]
+    number, description = vocabulary.ARMS["pruning"]
+    assert captions["pruning"].startswith(f"{description.capitalize()} ({number})")
+    assert "Table 1: graph priors; Table 2: random pruning" in captions["heatmap"]
+
+
+def test_page_states_definitions_and_arm_titles_from_the_vocabulary(report):
+    page = report.read_text(encoding="utf-8")
+    for quantity, definition in vocabulary.DEFINITIONS:
+        assert (
+            f'<th scope="row">{html.escape(quantity)}</th><td>{html.escape(definition)}</td>'
+            in page
+        )
+    for arm, (number, description) in vocabulary.ARMS.items():
+        anchor = f"table{number.split()[-1]}"
+        assert f'<section id="{anchor}"><h2>{number}: {html.escape(description)}</h2>' in page
+        assert (report.parent / "tables" / f"{anchor}_{arm}.csv").is_file()
+    assert f"<th>{vocabulary.ARM}</th>" in page  # the failures table names the arm column
+
+
+def test_correlation_pivot_is_the_stats_pivot_in_report_order():
+    rng = np.random.default_rng(5)
+    graphs = pd.DataFrame(
+        {
+            "graph_id": range(12),
+            "dag_layers": rng.integers(10, 30, 12),
+            "dag_density": rng.uniform(size=12),
+        }
+    )
+    runs = pd.DataFrame(
+        {
+            "graph_id": np.repeat(range(12), 2),
+            "status": "ok",
+            "pgd_error_rate": rng.uniform(size=24),
+            "accuracy": rng.uniform(size=24),
+            "fgsm_avg_confidence": rng.uniform(size=24),
+        }
+    )
+    table = structrob_stats.correlation_table(runs, graphs, control=None, n_boot=0)
+    for value in ("rho", "tau_q"):
+        wide = correlation_pivot(table, "prior", value)
+        expected = structrob_stats.study_table(table, value)
+        assert list(wide.columns) == ["accuracy", "fgsm_avg_confidence", "pgd_error_rate"]
+        assert np.array_equal(wide.to_numpy(), expected[wide.columns].to_numpy(), equal_nan=True)
+        assert list(wide.index) == list(expected.index)
+    assert correlation_pivot(table, "pruning").empty  # a table without arm is the prior arm's
+
+
+def test_of_arm_and_arm_titles():
+    from structrob.report.tables import arm_title, of_arm
+
+    frame = pd.DataFrame({vocabulary.ARM: ["prior", "pruning", "pruning"], "x": [1, 2, 3]})
+    assert of_arm(frame, "pruning")["x"].tolist() == [2, 3]
+    assert of_arm(None, "pruning").empty
+    assert [arm_title(arm) for arm in vocabulary.ARMS] == [
+        f"{number}: {description}" for number, description in vocabulary.ARMS.values()
+    ]
+
+
+def test_every_public_function_has_a_runnable_example():
+    for name in OWN_MODULES:
+        module = importlib.import_module(name)
+        for public in getattr(module, "__all__", []):
+            obj = getattr(module, public)
+            if inspect.isfunction(obj) or inspect.isclass(obj):
+                assert ">>> " in (obj.__doc__ or ""), f"{name}.{public}"
 
 
 # ---------------------------------------------------------------------------------------------
