@@ -1,8 +1,11 @@
-"""Tests of structrob.report: figure statistics, tables, the page, and the page in a real browser."""
+"""Tests of structrob.report: table statistics, tables, figures, the page, and the browser."""
 
 from __future__ import annotations
 
+import ast
 import html
+import importlib
+import inspect
 import re
 import shutil
 import tomllib
@@ -13,46 +16,75 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from structrob.report import FIGURE_NAMES, build_figures, correlation_table, summary_counts, write_report
+from structrob import stats as structrob_stats
+from structrob import vocabulary
+from structrob.report import (
+    FIGURE_NAMES,
+    build_figures,
+    correlation_table,
+    summary_counts,
+    write_report,
+)
 from structrob.report.figures import (
-    correlation_pivot,
     figure_heatmap,
     figure_measures_by_init,
     figure_pruning,
     figure_top_correlations,
+)
+from structrob.report.page import format_config
+from structrob.report.tables import (
+    correlation_pivot,
+    format_estimate,
     measure_columns,
     measure_key,
     measure_label,
-    rank_regression_curve,
     significance_stars,
     strongest_pairs,
 )
-from structrob.report.page import format_config, format_estimate
 
 INITS = ["glorot_normal", "glorot_uniform", "he_normal", "he_uniform", "normal", "uniform"]
 ATTACK_MEASURES = [
-    "fgsm_error_rate", "fgsm_avg_confidence", "min_fgsm_error_rate", "min_fgsm_avg_confidence",
-    "min_fgsm_avg_eps", "onepixel_error_rate", "onepixel_avg_confidence",
+    "fgsm_error_rate",
+    "fgsm_avg_confidence",
+    "min_fgsm_error_rate",
+    "min_fgsm_avg_confidence",
+    "min_fgsm_avg_eps",
+    "onepixel_error_rate",
+    "onepixel_avg_confidence",
 ]
-PROPERTIES = ["dag_density", "dag_layers", "dag_parameters", "dag_diameter", "dag_avg_shortest_path",
-              "prior_avg_betweenness"]
+PROPERTIES = [
+    "dag_density",
+    "dag_layers",
+    "dag_parameters",
+    "dag_diameter",
+    "dag_avg_shortest_path",
+    "prior_avg_betweenness",
+]
 HOSTILE = "<script>alert(1)</script>"
 N_PRIOR, N_STEPS, N_DRAWS = 10, 5, 60
 
 
-def _graph_rows(rng, study, ids, steps):
+def _graph_rows(rng, arm, ids, steps):
     layers = rng.integers(12, 30, len(ids))
-    return pd.DataFrame({
-        "graph_id": ids, "study": study, "step": steps, "generator": "watts_strogatz",
-        "size": rng.choice([400, 450, 500], len(ids)), "nei": 2,
-        "p": rng.choice([0.1, 0.3, 0.5, 0.7, 0.9], len(ids)), "seed": np.arange(len(ids)),
-        "n_parameters": rng.integers(50_000, 91_000, len(ids)),
-        "dag_density": rng.uniform(0.005, 0.02, len(ids)), "dag_layers": layers,
-        "dag_parameters": rng.integers(50_000, 91_000, len(ids)),
-        "dag_diameter": layers - rng.integers(0, 3, len(ids)),
-        "dag_avg_shortest_path": rng.uniform(3, 9, len(ids)),
-        "prior_avg_betweenness": rng.uniform(0.001, 0.01, len(ids)),
-    })
+    return pd.DataFrame(
+        {
+            "graph_id": ids,
+            "arm": arm,
+            "step": steps,
+            "generator": "watts_strogatz",
+            "size": rng.choice([400, 450, 500], len(ids)),
+            "nei": 2,
+            "p": rng.choice([0.1, 0.3, 0.5, 0.7, 0.9], len(ids)),
+            "seed": np.arange(len(ids)),
+            "n_parameters": rng.integers(50_000, 91_000, len(ids)),
+            "dag_density": rng.uniform(0.005, 0.02, len(ids)),
+            "dag_layers": layers,
+            "dag_parameters": rng.integers(50_000, 91_000, len(ids)),
+            "dag_diameter": layers - rng.integers(0, 3, len(ids)),
+            "dag_avg_shortest_path": rng.uniform(3, 9, len(ids)),
+            "prior_avg_betweenness": rng.uniform(0.001, 0.01, len(ids)),
+        }
+    )
 
 
 def _run_rows(rng, graphs):
@@ -60,40 +92,70 @@ def _run_rows(rng, graphs):
     for graph in graphs.itertuples():
         for init in INITS:
             depth = graph.dag_layers / 30.0
-            rows.append({
-                "run_id": f"{graph.graph_id}/{init}", "graph_id": graph.graph_id, "study": graph.study,
-                "step": graph.step, "init": init, "status": "ok", "error": None,
-                "accuracy": 0.97 - 0.02 * depth + rng.normal(0, 0.003),
-                "f1_macro": 0.965 - 0.02 * depth + rng.normal(0, 0.003),
-                "fgsm_error_rate": np.clip(0.4 + 0.5 * depth + rng.normal(0, 0.05), 0, 1),
-                "fgsm_avg_confidence": rng.uniform(0.5, 0.9),
-                "min_fgsm_error_rate": np.clip(0.9 + rng.normal(0, 0.03), 0, 1),
-                "min_fgsm_avg_confidence": rng.uniform(0.4, 0.8),
-                "min_fgsm_avg_eps": 0.05 + 0.05 * (1 - depth) + rng.normal(0, 0.005),
-                "onepixel_error_rate": rng.uniform(0.01, 0.1),
-                "onepixel_avg_confidence": rng.uniform(0.4, 0.7),
-                "fgsm_n_correct": 95, "fgsm_n_success": 60, "fgsm_n_censored": 0,
-                "min_fgsm_n_correct": 95, "min_fgsm_n_success": 90,
-                "min_fgsm_n_censored": int(rng.integers(0, 6)),
-                "onepixel_n_correct": 95, "onepixel_n_success": 5, "onepixel_n_censored": 0,
-                "train_seconds": 120.0, "attack_seconds": 60.0,
-            })
+            rows.append(
+                {
+                    "run_id": f"{graph.graph_id}/{init}",
+                    "graph_id": graph.graph_id,
+                    "arm": graph.arm,
+                    "step": graph.step,
+                    "init": init,
+                    "status": "ok",
+                    "error": None,
+                    "accuracy": 0.97 - 0.02 * depth + rng.normal(0, 0.003),
+                    "f1_macro": 0.965 - 0.02 * depth + rng.normal(0, 0.003),
+                    "fgsm_error_rate": np.clip(0.4 + 0.5 * depth + rng.normal(0, 0.05), 0, 1),
+                    "fgsm_avg_confidence": rng.uniform(0.5, 0.9),
+                    "min_fgsm_error_rate": np.clip(0.9 + rng.normal(0, 0.03), 0, 1),
+                    "min_fgsm_avg_confidence": rng.uniform(0.4, 0.8),
+                    "min_fgsm_avg_eps": 0.05 + 0.05 * (1 - depth) + rng.normal(0, 0.005),
+                    "onepixel_error_rate": rng.uniform(0.01, 0.1),
+                    "onepixel_avg_confidence": rng.uniform(0.4, 0.7),
+                    "fgsm_n_correct": 95,
+                    "fgsm_n_success": 60,
+                    "fgsm_n_censored": 0,
+                    "min_fgsm_n_correct": 95,
+                    "min_fgsm_n_success": 90,
+                    "min_fgsm_n_censored": int(rng.integers(0, 6)),
+                    "onepixel_n_correct": 95,
+                    "onepixel_n_success": 5,
+                    "onepixel_n_censored": 0,
+                    "train_seconds": 120.0,
+                    "attack_seconds": 60.0,
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def _correlations(runs, graphs, study):
-    ok = runs[(runs["study"] == study) & (runs["status"] == "ok")]
+def _correlations(runs, graphs, arm):
+    ok = runs[(runs["arm"] == arm) & (runs["status"] == "ok")]
     means = ok.groupby("graph_id")[["accuracy", "f1_macro", *ATTACK_MEASURES]].mean()
-    props = graphs[graphs["study"] == study].set_index("graph_id").loc[means.index]
+    props = graphs[graphs["arm"] == arm].set_index("graph_id").loc[means.index]
     rows = []
     for prop in PROPERTIES:
         for column in means.columns:
-            attack, measure = next(((a, column[len(a) + 1:]) for a in ("min_fgsm", "fgsm", "onepixel")
-                                    if column.startswith(a + "_")), (None, column))
+            attack, measure = next(
+                (
+                    (a, column[len(a) + 1 :])
+                    for a in ("min_fgsm", "fgsm", "onepixel")
+                    if column.startswith(a + "_")
+                ),
+                (None, column),
+            )
             rho, rho_p = stats.spearmanr(props[prop], means[column])
             tau, tau_p = stats.kendalltau(props[prop], means[column])
-            rows.append({"study": study, "property": prop, "measure": measure, "attack": attack,
-                         "n_graphs": len(means), "rho": rho, "rho_p": rho_p, "tau": tau, "tau_p": tau_p})
+            rows.append(
+                {
+                    "arm": arm,
+                    "property": prop,
+                    "measure": measure,
+                    "attack": attack,
+                    "n_graphs": len(means),
+                    "rho": rho,
+                    "rho_p": rho_p,
+                    "tau": tau,
+                    "tau_p": tau_p,
+                }
+            )
     table = pd.DataFrame(rows)
     for name in ("rho", "tau"):
         table[f"{name}_q"] = stats.false_discovery_control(table[f"{name}_p"])
@@ -101,8 +163,12 @@ def _correlations(runs, graphs, study):
         table[f"{name}_ci_high"] = (table[name] + 0.25).clip(-1, 1)
     table["partial_rho"] = 0.8 * table["rho"]
     table["partial_p"] = table["rho_p"]
-    table["strength"] = pd.cut(table["rho"].abs(), [0, 0.3, 0.5, 1.0], include_lowest=True,
-                               labels=["weak", "moderate", "strong"]).astype(str)
+    table["strength"] = pd.cut(
+        table["rho"].abs(),
+        [0, 0.3, 0.5, 1.0],
+        include_lowest=True,
+        labels=["weak", "moderate", "strong"],
+    ).astype(str)
     return table
 
 
@@ -111,31 +177,61 @@ def synthetic_study(seed: int = 0, pruning: bool = True):
     rng = np.random.default_rng(seed)
     graphs = _graph_rows(rng, "prior", [f"g{k}" for k in range(N_PRIOR)], np.nan)
     if pruning:
-        graphs = pd.concat([graphs, _graph_rows(rng, "pruning", [f"prune{s}" for s in range(N_STEPS)],
-                                                np.arange(N_STEPS))], ignore_index=True)
+        graphs = pd.concat(
+            [
+                graphs,
+                _graph_rows(
+                    rng, "pruning", [f"prune{s}" for s in range(N_STEPS)], np.arange(N_STEPS)
+                ),
+            ],
+            ignore_index=True,
+        )
     runs = _run_rows(rng, graphs)
     failed = runs.index[runs["graph_id"] == "g0"][0]
     runs.loc[failed, ["status", "error"]] = ["failed", f"RuntimeError: {HOSTILE} out of memory"]
     runs.loc[failed, ATTACK_MEASURES] = np.nan
     runs.loc[failed, "run_id"] = HOSTILE
-    prior = graphs[graphs["study"] == "prior"]
+    prior = graphs[graphs["arm"] == "prior"]
     rejected = N_DRAWS - len(prior)
-    draws = pd.concat([
-        prior[["generator", "size", "nei", "p", "seed", "n_parameters"]].assign(accepted=True),
-        pd.DataFrame({"generator": "watts_strogatz", "size": rng.choice([100, 200, 300, 400, 500], rejected),
-                      "nei": rng.choice([2, 4, 8], rejected), "p": rng.choice([0.1, 0.5, 0.9], rejected),
-                      "seed": np.arange(rejected) + 100,
-                      "n_parameters": np.exp(rng.uniform(np.log(5e3), np.log(2e6), rejected)).astype(int),
-                      "accepted": False}),
-    ], ignore_index=True)
+    draws = pd.concat(
+        [
+            prior[["generator", "size", "nei", "p", "seed", "n_parameters"]].assign(accepted=True),
+            pd.DataFrame(
+                {
+                    "generator": "watts_strogatz",
+                    "size": rng.choice([100, 200, 300, 400, 500], rejected),
+                    "nei": rng.choice([2, 4, 8], rejected),
+                    "p": rng.choice([0.1, 0.5, 0.9], rejected),
+                    "seed": np.arange(rejected) + 100,
+                    "n_parameters": np.exp(rng.uniform(np.log(5e3), np.log(2e6), rejected)).astype(
+                        int
+                    ),
+                    "accepted": False,
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
     correlations = _correlations(runs, graphs, "prior")
     if pruning:
-        correlations = pd.concat([correlations, _correlations(runs, graphs, "pruning")], ignore_index=True)
+        correlations = pd.concat(
+            [correlations, _correlations(runs, graphs, "pruning")], ignore_index=True
+        )
     meta = {
-        "name": f"quick {HOSTILE}", "created": "2025-01-01T00:00:00",
-        "config": {"name": "quick", "seed": 0, "plan": {"sizes": [400, 500], "parameters": [50000, 91000]},
-                   "train": {"epochs": 1, "lr": 0.001, "note": HOSTILE}},
-        "environment": {"python": "3.11", "versions": {"torch": "2.13.0"}, "device": "cpu", "threads": 2},
+        "name": f"quick {HOSTILE}",
+        "created": "2025-01-01T00:00:00",
+        "config": {
+            "name": "quick",
+            "seed": 0,
+            "plan": {"sizes": [400, 500], "parameters": [50000, 91000]},
+            "train": {"epochs": 1, "lr": 0.001, "note": HOSTILE},
+        },
+        "environment": {
+            "python": "3.11",
+            "versions": {"torch": "2.13.0"},
+            "device": "cpu",
+            "threads": 2,
+        },
         "commit": "abc123",
     }
     return runs, graphs, draws, correlations, meta
@@ -153,60 +249,46 @@ def report(study, tmp_path_factory):
 
 
 # ---------------------------------------------------------------------------------------------
-# statistics drawn in figures, against scipy and hand-worked values
+# table statistics, against scipy and hand-worked values
 # ---------------------------------------------------------------------------------------------
-
-
-def test_rank_regression_slope_is_spearman_rho_without_ties():
-    rng = np.random.default_rng(3)
-    x = rng.normal(size=40)
-    y = 0.5 * x + rng.normal(size=40)
-    xs, fit, slope = rank_regression_curve(x, y)
-    assert slope == pytest.approx(stats.spearmanr(x, y)[0], abs=1e-12)
-    assert np.array_equal(xs, np.sort(x))
-    assert np.all(np.diff(fit) >= 0)  # positive slope: non-decreasing
-    assert fit.min() >= y.min() and fit.max() <= y.max()
-
-
-def test_rank_regression_with_ties_matches_linregress_on_ranks():
-    x = np.array([1, 1, 2, 3, 3, 3, 4, 5.0])
-    y = np.array([9, 7, 7, 5, 4, 6, 1, 2.0])
-    _, fit, slope = rank_regression_curve(x, y)
-    assert slope == pytest.approx(stats.linregress(stats.rankdata(x), stats.rankdata(y)).slope)
-    assert slope < 0 and np.all(np.diff(fit) <= 0)
-
-
-def test_rank_regression_reproduces_a_monotone_relation_exactly():
-    # ranks of y equal ranks of x, so the fitted ranks are the ranks and map back to y itself
-    x = np.array([0.3, 2.0, -1.0, 5.0, 1.0])
-    xs, fit, slope = rank_regression_curve(x, x**3)
-    assert slope == pytest.approx(1.0)
-    assert np.allclose(fit, xs**3)
-
-
-def test_rank_regression_constant_x_gives_flat_median_line():
-    _, fit, slope = rank_regression_curve([2, 2, 2], [1.0, 5.0, 3.0])
-    assert slope == 0.0 and np.allclose(fit, 3.0)
-
-
-def test_rank_regression_rejects_bad_input():
-    with pytest.raises(ValueError, match="equal length"):
-        rank_regression_curve([1, 2, 3], [1, 2])
-    with pytest.raises(ValueError, match="finite"):
-        rank_regression_curve([1, np.nan], [1, 2])
 
 
 def test_significance_stars_thresholds():
     assert [significance_stars(q) for q in (0.0009, 0.001, 0.0099, 0.01, 0.049, 0.05, None)] == [
-        "***", "**", "**", "*", "*", "", ""]
+        "***",
+        "**",
+        "**",
+        "*",
+        "*",
+        "",
+        "",
+    ]
 
 
 def test_measure_columns_order_and_keys():
-    runs = pd.DataFrame({c: [0.5] for c in ["pgd_error_rate", "min_fgsm_avg_eps", "fgsm_error_rate",
-                                             "f1_macro", "accuracy", "min_fgsm_error_rate",
-                                             "fgsm_n_success", "train_seconds"]})
-    assert measure_columns(runs) == ["accuracy", "f1_macro", "fgsm_error_rate", "min_fgsm_error_rate",
-                                     "min_fgsm_avg_eps", "pgd_error_rate"]
+    runs = pd.DataFrame(
+        {
+            c: [0.5]
+            for c in [
+                "pgd_error_rate",
+                "min_fgsm_avg_eps",
+                "fgsm_error_rate",
+                "f1_macro",
+                "accuracy",
+                "min_fgsm_error_rate",
+                "fgsm_n_success",
+                "train_seconds",
+            ]
+        }
+    )
+    assert measure_columns(runs) == [
+        "accuracy",
+        "f1_macro",
+        "fgsm_error_rate",
+        "min_fgsm_error_rate",
+        "min_fgsm_avg_eps",
+        "pgd_error_rate",
+    ]
     assert measure_key("min_fgsm", "avg_eps") == "min_fgsm_avg_eps"
     assert measure_key(float("nan"), "accuracy") == "accuracy"
     assert measure_label("onepixel_avg_confidence") == "One-Pixel avg confidence (%)"
@@ -216,10 +298,10 @@ def test_measure_columns_order_and_keys():
 def test_strongest_pairs_are_the_largest_absolute_rho(study):
     correlations = study[3]
     top = strongest_pairs(correlations, "prior", k=6)
-    prior = correlations[correlations["study"] == "prior"]
+    prior = correlations[correlations["arm"] == "prior"]
     expected = np.sort(np.abs(prior["rho"].to_numpy()))[::-1][:6]
     assert np.allclose(np.abs(top["rho"].to_numpy()), expected)
-    assert set(top["study"]) == {"prior"}
+    assert set(top["arm"]) == {"prior"}
 
 
 def test_correlation_pivot_matches_long_table(study):
@@ -227,8 +309,11 @@ def test_correlation_pivot_matches_long_table(study):
     pivot = correlation_pivot(correlations, "pruning", "tau")
     assert list(pivot.index) == PROPERTIES
     assert list(pivot.columns[:3]) == ["accuracy", "f1_macro", "fgsm_error_rate"]
-    row = correlations[(correlations["study"] == "pruning") & (correlations["property"] == "dag_layers")
-                       & (correlations["measure"] == "avg_eps")].iloc[0]
+    row = correlations[
+        (correlations["arm"] == "pruning")
+        & (correlations["property"] == "dag_layers")
+        & (correlations["measure"] == "avg_eps")
+    ].iloc[0]
     assert pivot.loc["dag_layers", "min_fgsm_avg_eps"] == row["tau"]
 
 
@@ -242,7 +327,7 @@ def test_top_correlations_plot_graph_means_of_strongest_pairs(study):
     figure = figure_top_correlations(runs, graphs, correlations)
     top = strongest_pairs(correlations, "prior", k=6)
     assert len(figure.axes) == 6
-    ok = runs[(runs["study"] == "prior") & (runs["status"] == "ok")]
+    ok = runs[(runs["arm"] == "prior") & (runs["status"] == "ok")]
     for ax, row in zip(figure.axes, top.itertuples()):
         assert ax.get_title().startswith(f"ρ = {row.rho:.2f}")
         means = ok.groupby("graph_id")[row.measure_key].mean()
@@ -258,7 +343,7 @@ def test_top_correlations_plot_graph_means_of_strongest_pairs(study):
 def test_measures_by_init_points_are_runs_in_percent(study):
     runs = study[0]
     figure = figure_measures_by_init(runs)
-    ok = runs[(runs["study"] == "prior") & (runs["status"] == "ok")]
+    ok = runs[(runs["arm"] == "prior") & (runs["status"] == "ok")]
     titles = [ax.get_title() for ax in figure.axes if ax.get_visible()]
     assert titles[:2] == ["clean", "clean"] and "PGD" not in titles  # no pgd columns in this study
     ax = figure.axes[2]  # fgsm_error_rate
@@ -269,22 +354,28 @@ def test_measures_by_init_points_are_runs_in_percent(study):
 def test_pruning_figure_means_per_step(study):
     runs = study[0]
     figure = figure_pruning(runs)
-    pruning = runs[runs["study"] == "pruning"]
+    pruning = runs[runs["arm"] == "pruning"]
     expected = pruning.groupby("step")["accuracy"].mean() * 100
     line = figure.axes[0].lines[0]
     assert line.get_xdata() == pytest.approx(expected.index.to_numpy(dtype=float))
     assert line.get_ydata() == pytest.approx(expected.to_numpy())
-    assert figure_pruning(runs[runs["study"] == "prior"]) is None
+    assert figure_pruning(runs[runs["arm"] == "prior"]) is None
 
 
 def test_heatmap_marks_follow_q_values(study):
     correlations = study[3]
     figure = figure_heatmap(correlations)
-    assert [ax.get_title() for ax in figure.axes[:2]] == ["Table 1: graph priors", "Table 2: random pruning"]
+    assert [ax.get_title() for ax in figure.axes[:2]] == [
+        "Table 1: graph priors",
+        "Table 2: random pruning",
+    ]
     rho = correlation_pivot(correlations, "prior", "rho")
     q = correlation_pivot(correlations, "prior", "rho_q")
-    expected = [f"{rho.iat[i, j]:.2f}{significance_stars(q.iat[i, j])}"
-                for i in range(rho.shape[0]) for j in range(rho.shape[1])]
+    expected = [
+        f"{rho.iat[i, j]:.2f}{significance_stars(q.iat[i, j])}"
+        for i in range(rho.shape[0])
+        for j in range(rho.shape[1])
+    ]
     assert [t.get_text() for t in figure.axes[0].texts] == expected
 
 
@@ -300,8 +391,13 @@ def test_format_estimate_hand_worked():
 
 
 def test_format_config_is_valid_toml_that_round_trips():
-    config = {"name": "quick \"x\"", "seed": 7, "flag": True, "plan": {"sizes": [400, 500], "p": 0.25,
-              "grid": {"nei": [2, 4]}}, "train": {"lr": 0.001, "weird key": "a.b"}}
+    config = {
+        "name": 'quick "x"',
+        "seed": 7,
+        "flag": True,
+        "plan": {"sizes": [400, 500], "p": 0.25, "grid": {"nei": [2, 4]}},
+        "train": {"lr": 0.001, "weird key": "a.b"},
+    }
     assert tomllib.loads(format_config(config)) == config
 
 
@@ -309,14 +405,18 @@ def test_correlation_table_cells(study):
     correlations = study[3]
     table = correlation_table(correlations, "prior")
     assert table.shape == (2 * len(PROPERTIES), 9)
-    row = correlations[(correlations["study"] == "prior") & (correlations["property"] == "dag_layers")
-                       & (correlations["measure"] == "error_rate")
-                       & (correlations["attack"] == "fgsm")].iloc[0]
+    row = correlations[
+        (correlations["arm"] == "prior")
+        & (correlations["property"] == "dag_layers")
+        & (correlations["measure"] == "error_rate")
+        & (correlations["attack"] == "fgsm")
+    ].iloc[0]
     q = row["rho_q"]
     stars = "***" if q < 0.001 else "**" if q < 0.01 else "*" if q < 0.05 else ""
     q_text = "q<0.001" if q < 0.001 else f"q={q:.3f}"
     assert table.loc[("dag_layers", "rho"), "fgsm_error_rate"] == (
-        f"{row['rho']:.2f}{stars} ({q_text}) [{row['rho_ci_low']:.2f}, {row['rho_ci_high']:.2f}]")
+        f"{row['rho']:.2f}{stars} ({q_text}) [{row['rho_ci_low']:.2f}, {row['rho_ci_high']:.2f}]"
+    )
     assert correlation_table(correlations, "nothing").empty
 
 
@@ -339,7 +439,10 @@ def test_summary_counts(study):
 
 def test_every_figure_written_as_png_and_pdf(report):
     for name in FIGURE_NAMES:
-        png, pdf = report.parent / "figures" / f"{name}.png", report.parent / "figures" / f"{name}.pdf"
+        png, pdf = (
+            report.parent / "figures" / f"{name}.png",
+            report.parent / "figures" / f"{name}.pdf",
+        )
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
         assert pdf.read_bytes()[:5] == b"%PDF-", name
     assert (report.parent / "tables" / "table1_prior.csv").is_file()
@@ -376,13 +479,23 @@ def test_page_has_both_tables_and_the_failure(report):
 
 
 def test_empty_frames_render_with_notes_and_remove_stale_figures(report, tmp_path):
-    study_dir = shutil.copytree(report.parent, tmp_path / "study")  # the full report, then regenerated empty
-    runs_columns = ["run_id", "graph_id", "study", "step", "init", "status", "error", "accuracy"]
-    empty = write_report(study_dir, pd.DataFrame(columns=runs_columns), pd.DataFrame(), None,
-                         pd.DataFrame(columns=["study", "property", "measure", "attack", "rho"]), {})
+    study_dir = shutil.copytree(
+        report.parent, tmp_path / "study"
+    )  # the full report, then regenerated empty
+    runs_columns = ["run_id", "graph_id", "arm", "step", "init", "status", "error", "accuracy"]
+    empty = write_report(
+        study_dir,
+        pd.DataFrame(columns=runs_columns),
+        pd.DataFrame(),
+        None,
+        pd.DataFrame(columns=["arm", "property", "measure", "attack", "rho"]),
+        {},
+    )
     page = empty.read_text(encoding="utf-8")
     assert "<img" not in page
-    assert page.count("not available") == len(FIGURE_NAMES) + 4  # figures, Table 1/2, config, environment
+    assert (
+        page.count("not available") == len(FIGURE_NAMES) + 4
+    )  # figures, Table 1/2, config, environment
     assert list((study_dir / "figures").iterdir()) == []
     assert not (study_dir / "tables" / "table1_prior.csv").exists()
     assert write_report(tmp_path / "new" / "dir", None, None, None, None, None).is_file()
@@ -393,7 +506,9 @@ def test_partial_study_without_pruning_or_pgd(tmp_path):
     figures = {f.name: f for f in build_figures(runs, graphs, draws, correlations)}
     assert [name for name, f in figures.items() if not f.available] == ["pruning"]
     assert "study 'pruning'" in figures["pruning"].missing
-    page = write_report(tmp_path, runs, graphs, draws, correlations, meta).read_text(encoding="utf-8")
+    page = write_report(tmp_path, runs, graphs, draws, correlations, meta).read_text(
+        encoding="utf-8"
+    )
     assert "Table 2 not available" in page and "Figure &#x27;pruning&#x27; not available" in page
     assert page.count("<img") == len(FIGURE_NAMES) - 1
 
@@ -403,6 +518,172 @@ def test_write_report_rejects_non_frames(tmp_path):
         write_report(tmp_path, [{"run_id": 1}], None, None, None, None)
     with pytest.raises(TypeError, match="meta must be a dict"):
         write_report(tmp_path, None, None, None, None, "quick")
+
+
+# ---------------------------------------------------------------------------------------------
+# one room per concept: names and definitions from the vocabulary, no private imports
+# ---------------------------------------------------------------------------------------------
+
+OWN_MODULES = [
+    "structrob.report",
+    "structrob.report.tables",
+    "structrob.report.figures",
+    "structrob.report.page",
+    "structrob.stats",
+]
+
+
+def _module_path(name: str) -> Path:
+    return Path(importlib.import_module(name).__file__)
+
+
+def test_report_modules_import_no_private_names_of_another():
+    offences = []
+    for name in OWN_MODULES:
+        tree = ast.parse(_module_path(name).read_text(encoding="utf-8"))
+        modules = {}  # local alias -> imported structrob module
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("structrob"):
+                offences += [
+                    f"{name}: from {node.module} import {a.name}"
+                    for a in node.names
+                    if a.name.startswith("_")
+                ]
+                modules.update({a.asname or a.name: node.module for a in node.names})
+            elif isinstance(node, ast.Import):
+                modules.update(
+                    {
+                        a.asname or a.name: a.name
+                        for a in node.names
+                        if a.name.startswith("structrob")
+                    }
+                )
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in modules
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+            ):
+                offences.append(f"{name}: {node.value.id}.{node.attr}")
+    assert offences == []
+
+
+def test_names_are_parsed_only_by_the_vocabulary():
+    from structrob.report import figures, page, tables
+
+    removed = {
+        structrob_stats: ["MEASURE_SUFFIXES", "CLEAN_MEASURES", "_attack_of"],
+        figures: [
+            "ATTACKS",
+            "INITS",
+            "_MEASURES",
+            "_CLEAN_MEASURES",
+            "_split_measure",
+            "_STUDY_TITLES",
+            "correlation_pivot",
+            "measure_label",
+        ],
+        page: ["STUDY_TABLES", "_DEFINITIONS", "_number", "_toml_value", "_of_study"],
+    }
+    for module, names in removed.items():
+        tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+        defined = {
+            node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))
+        }
+        defined |= {
+            target.id
+            for node in tree.body
+            if isinstance(node, (ast.Assign, ast.AnnAssign))
+            for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+            if isinstance(target, ast.Name)
+        }
+        assert sorted(defined & set(names)) == [], module.__name__
+    # the vocabulary's objects are used, not copies of them
+    assert tables.ATTACKS is vocabulary.ATTACKS and figures.INIT_LABELS is vocabulary.INIT_LABELS
+    assert page.DEFINITIONS is vocabulary.DEFINITIONS
+    from structrob.toml_writer import dumps
+
+    assert page.format_config is dumps
+
+
+def test_captions_state_the_vocabulary_definitions_verbatim():
+    captions = {f.name: f.caption for f in build_figures(None, None, None, None)}
+    defined = dict(vocabulary.DEFINITIONS)
+    assert defined["parameters"] in captions["parameters"]
+    for measure in vocabulary.MEASURES.values():
+        assert f"{measure.label} ({measure.unit}): {measure.definition}".lower() in (
+            captions["measures_by_init"].lower()
+        )
+    assert defined["pixels, eps"] in captions["measures_by_init"]
+    for name in ("top_correlations", "heatmap"):
+        assert "* q < .05, ** q < .01, *** q < .001" in captions[name]
+    number, description = vocabulary.ARMS["pruning"]
+    assert captions["pruning"].startswith(f"{description.capitalize()} ({number})")
+    assert "Table 1: graph priors; Table 2: random pruning" in captions["heatmap"]
+
+
+def test_page_states_definitions_and_arm_titles_from_the_vocabulary(report):
+    page = report.read_text(encoding="utf-8")
+    for quantity, definition in vocabulary.DEFINITIONS:
+        assert (
+            f'<th scope="row">{html.escape(quantity)}</th><td>{html.escape(definition)}</td>'
+            in page
+        )
+    for arm, (number, description) in vocabulary.ARMS.items():
+        anchor = f"table{number.split()[-1]}"
+        assert f'<section id="{anchor}"><h2>{number}: {html.escape(description)}</h2>' in page
+        assert (report.parent / "tables" / f"{anchor}_{arm}.csv").is_file()
+    assert f"<th>{vocabulary.ARM}</th>" in page  # the failures table names the arm column
+
+
+def test_correlation_pivot_is_the_stats_pivot_in_report_order():
+    rng = np.random.default_rng(5)
+    graphs = pd.DataFrame(
+        {
+            "graph_id": range(12),
+            "dag_layers": rng.integers(10, 30, 12),
+            "dag_density": rng.uniform(size=12),
+        }
+    )
+    runs = pd.DataFrame(
+        {
+            "graph_id": np.repeat(range(12), 2),
+            "status": "ok",
+            "pgd_error_rate": rng.uniform(size=24),
+            "accuracy": rng.uniform(size=24),
+            "fgsm_avg_confidence": rng.uniform(size=24),
+        }
+    )
+    table = structrob_stats.correlation_table(runs, graphs, control=None, n_boot=0)
+    for value in ("rho", "tau_q"):
+        wide = correlation_pivot(table, "prior", value)
+        expected = structrob_stats.study_table(table, value)
+        assert list(wide.columns) == ["accuracy", "fgsm_avg_confidence", "pgd_error_rate"]
+        assert np.array_equal(wide.to_numpy(), expected[wide.columns].to_numpy(), equal_nan=True)
+        assert list(wide.index) == list(expected.index)
+    assert correlation_pivot(table, "pruning").empty  # a table without arm is the prior arm's
+
+
+def test_of_arm_and_arm_titles():
+    from structrob.report.tables import arm_title, of_arm
+
+    frame = pd.DataFrame({vocabulary.ARM: ["prior", "pruning", "pruning"], "x": [1, 2, 3]})
+    assert of_arm(frame, "pruning")["x"].tolist() == [2, 3]
+    assert of_arm(None, "pruning").empty
+    assert [arm_title(arm) for arm in vocabulary.ARMS] == [
+        f"{number}: {description}" for number, description in vocabulary.ARMS.values()
+    ]
+
+
+def test_every_public_function_has_a_runnable_example():
+    for name in OWN_MODULES:
+        module = importlib.import_module(name)
+        for public in getattr(module, "__all__", []):
+            obj = getattr(module, public)
+            if inspect.isfunction(obj) or inspect.isclass(obj):
+                assert ">>> " in (obj.__doc__ or ""), f"{name}.{public}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -421,16 +702,25 @@ def _browser_paths() -> tuple[str, str]:
 
 def test_page_in_headless_chromium(report, tmp_path):
     driver_path, browser_path = _browser_paths()
-    webdriver = pytest.importorskip("selenium.webdriver",
-                                    reason="selenium not installed: pip install selenium")
+    webdriver = pytest.importorskip(
+        "selenium.webdriver", reason="selenium not installed: pip install selenium"
+    )
     from selenium.common.exceptions import NoAlertPresentException
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = browser_path
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                     "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     browser = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
@@ -438,7 +728,8 @@ def test_page_in_headless_chromium(report, tmp_path):
         browser.set_window_size(1440, 900)
         browser.get(report.as_uri())
         images = browser.execute_script(
-            "return Array.from(document.images).map(i => [i.complete, i.naturalWidth]);")
+            "return Array.from(document.images).map(i => [i.complete, i.naturalWidth]);"
+        )
         written = sorted((report.parent / "figures").glob("*.png"))
         assert len(images) == len(written) == len(FIGURE_NAMES)
         assert all(complete and width > 0 for complete, width in images), images

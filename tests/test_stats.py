@@ -18,9 +18,11 @@ from structrob.stats import (
     iqr_bounds,
     iqr_filter,
     partial_spearman,
+    rank_regression_curve,
     strength,
     study_table,
 )
+from structrob.vocabulary import CLEAN, split_measure
 
 # ------------------------------------------------------------------------------ helpers
 
@@ -446,7 +448,9 @@ def test_spearman_exact_pvalue_matches_brute_force_over_orderings():
         y = x + rng.normal(size=n)
         rho = sps.spearmanr(x, y).statistic
         # independent: scipy's rho for every reordering of y, counted by hand
-        null = [sps.spearmanr(x, y[list(order)]).statistic for order in itertools.permutations(range(n))]
+        null = [
+            sps.spearmanr(x, y[list(order)]).statistic for order in itertools.permutations(range(n))
+        ]
         expected = np.mean(np.abs(null) >= abs(rho) - 1e-12)
         assert spearman_exact_pvalue(rho, n) == pytest.approx(expected, rel=1e-12)
     # hand count: n = 4 has 24 orderings, exactly 2 with |rho| = 1
@@ -460,9 +464,85 @@ def test_small_tables_use_exact_spearman_pvalues():
     runs = pd.DataFrame({"graph_id": range(6), "status": "ok", "fgsm_error_rate": np.arange(6.0)})
     graphs = pd.DataFrame({"graph_id": range(6), "dag_density": np.arange(6.0) ** 2})
     row = correlation_table(runs, graphs, control=None, n_boot=0).iloc[0]
-    assert sps.spearmanr(graphs["dag_density"], runs["fgsm_error_rate"]).pvalue == pytest.approx(0.0, abs=1e-12)
+    assert sps.spearmanr(graphs["dag_density"], runs["fgsm_error_rate"]).pvalue == pytest.approx(
+        0.0, abs=1e-12
+    )
     assert row["rho"] == pytest.approx(1.0) and row["rho_p"] == pytest.approx(2 / 720)
     # with ties the exact permutation count does not apply: scipy's value is kept
     tied = graphs.assign(dag_density=[0.0, 0.0, 1.0, 2.0, 3.0, 4.0])
     row = correlation_table(runs, tied, control=None, n_boot=0).iloc[0]
-    assert row["rho_p"] == pytest.approx(sps.spearmanr(tied["dag_density"], runs["fgsm_error_rate"]).pvalue)
+    assert row["rho_p"] == pytest.approx(
+        sps.spearmanr(tied["dag_density"], runs["fgsm_error_rate"]).pvalue
+    )
+
+
+# ------------------------------------------------------------------ rank regression line
+
+
+def test_rank_regression_slope_is_spearman_rho_without_ties():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=40)
+    y = 0.5 * x + rng.normal(size=40)
+    xs, fit, slope = rank_regression_curve(x, y)
+    assert slope == pytest.approx(sps.spearmanr(x, y)[0], abs=1e-12)
+    assert np.array_equal(xs, np.sort(x))
+    assert np.all(np.diff(fit) >= 0)  # positive slope: non-decreasing
+    assert fit.min() >= y.min() and fit.max() <= y.max()
+
+
+def test_rank_regression_with_ties_matches_linregress_on_ranks():
+    x = np.array([1, 1, 2, 3, 3, 3, 4, 5.0])
+    y = np.array([9, 7, 7, 5, 4, 6, 1, 2.0])
+    _, fit, slope = rank_regression_curve(x, y)
+    assert slope == pytest.approx(sps.linregress(sps.rankdata(x), sps.rankdata(y)).slope)
+    assert slope < 0 and np.all(np.diff(fit) <= 0)
+
+
+def test_rank_regression_reproduces_a_monotone_relation_exactly():
+    # ranks of y equal ranks of x, so the fitted ranks are the ranks and map back to y itself
+    x = np.array([0.3, 2.0, -1.0, 5.0, 1.0])
+    xs, fit, slope = rank_regression_curve(x, x**3)
+    assert slope == pytest.approx(1.0)
+    assert np.allclose(fit, xs**3)
+
+
+def test_rank_regression_constant_x_gives_flat_median_line():
+    _, fit, slope = rank_regression_curve([2, 2, 2], [1.0, 5.0, 3.0])
+    assert slope == 0.0 and np.allclose(fit, 3.0)
+
+
+def test_rank_regression_rejects_bad_input():
+    with pytest.raises(ValueError, match="equal length"):
+        rank_regression_curve([1, 2, 3], [1, 2])
+    with pytest.raises(ValueError, match="finite"):
+        rank_regression_curve([1, np.nan], [1, 2])
+
+
+# ------------------------------------------------------------ names from the vocabulary
+
+
+def test_default_measures_and_attacks_follow_the_vocabulary():
+    rng = np.random.default_rng(8)
+    columns = [
+        "f1_macro",
+        "pgd_error_rate",
+        "fgsm_n_correct",
+        "error_rate",
+        "min_fgsm_avg_eps",
+        "accuracy",
+        "cw_avg_confidence",
+        "train_seconds",
+    ]
+    runs = pd.DataFrame(
+        {
+            "graph_id": np.repeat(range(8), 2),
+            "status": "ok",
+            **{c: rng.uniform(size=16) for c in columns},
+        }
+    )
+    graphs = pd.DataFrame({"graph_id": range(8), "dag_density": rng.uniform(size=8)})
+    table = correlation_table(runs, graphs, control=None, n_boot=0)
+    attacked = [c for c in columns if split_measure(c) and split_measure(c)[0] != CLEAN]
+    assert table["measure"].tolist() == [*attacked, "accuracy", "f1_macro"]
+    assert table["attack"].tolist() == [split_measure(m)[0] for m in table["measure"]]
+    assert table["attack"].tolist() == ["pgd", "min_fgsm", "cw", CLEAN, CLEAN]

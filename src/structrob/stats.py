@@ -13,7 +13,10 @@ The study's procedure [1]_, exactly:
 Beyond the study, every coefficient carries scipy's p-value, a Benjamini-Hochberg q-value
 over the whole table [4]_, a bootstrap 95% percentile confidence interval over graphs [5]_,
 and a partial Spearman correlation controlling for a covariate (by default the number of
-parameters). The module works on pandas DataFrames only; it never reads the study store.
+parameters); :func:`rank_regression_curve` is the rank regression line [6]_ the report draws
+through its scatter plots. Measure and attack names are read with
+:func:`structrob.vocabulary.split_measure`. The module works on pandas DataFrames and arrays
+only; it never reads the study store.
 
 References
 ----------
@@ -24,23 +27,25 @@ References
 .. [4] Y. Benjamini, Y. Hochberg, "Controlling the false discovery rate: a practical and
    powerful approach to multiple testing", J. R. Stat. Soc. B 57(1), 1995.
 .. [5] B. Efron, R. J. Tibshirani, "An Introduction to the Bootstrap", Chapman & Hall, 1993.
+.. [6] R. L. Iman, W. J. Conover, "The use of the rank transform in regression",
+   Technometrics 21(4), 1979.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from structrob.vocabulary import CLEAN, CLEAN_MEASURES, split_measure
+
 __all__ = [
-    "CLEAN_MEASURES",
     "EXACT_SPEARMAN_MAX_N",
-    "MEASURE_SUFFIXES",
     "TABLE_COLUMNS",
     "aggregate",
     "benjamini_hochberg",
@@ -49,15 +54,12 @@ __all__ = [
     "iqr_bounds",
     "iqr_filter",
     "partial_spearman",
+    "rank_regression_curve",
     "spearman_exact_pvalue",
     "strength",
     "study_table",
 ]
 
-#: Suffixes that mark a column of ``runs`` as a robustness measure (``{attack}_{suffix}``).
-MEASURE_SUFFIXES = ("error_rate", "avg_confidence", "avg_eps")
-#: Measures of the unattacked model; their ``attack`` label is ``"clean"``.
-CLEAN_MEASURES = ("accuracy", "f1_macro")
 #: Columns of :func:`correlation_table`, in order.
 TABLE_COLUMNS = (
     "property", "measure", "attack", "n_graphs",
@@ -331,7 +333,7 @@ def _pairwise_complete(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
 EXACT_SPEARMAN_MAX_N = 8
 
 
-@lru_cache(maxsize=None)
+@cache
 def _spearman_null(n: int) -> np.ndarray:
     """Spearman's rho under every one of the n! orderings of n untied ranks."""
     orderings = np.array(list(itertools.permutations(range(n))), dtype=np.int64)
@@ -570,23 +572,75 @@ def bootstrap_ci(
     return _percentile_interval(replicates, level)
 
 
+# -------------------------------------------------------------------- rank regression
+
+
+def rank_regression_curve(
+    x: Sequence[float], y: Sequence[float]
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Rank regression of y on x, back-transformed to the data's scale [1]_.
+
+    Fits the least-squares line ``rank(y) = a + b rank(x)`` (average ranks for ties), then maps
+    each fitted rank back to a y value by linear interpolation in the sorted y values. The
+    result is a monotone curve through the data whose direction and steepness in rank space is
+    the one Spearman's rho measures: without ties, ``b`` equals Spearman's rho.
+
+    Parameters
+    ----------
+    x, y : sequence of float, shape [n]
+        Paired finite observations, ``n >= 2``.
+
+    Returns
+    -------
+    x_sorted : numpy.ndarray, shape [n]
+        ``x`` in ascending order.
+    y_fit : numpy.ndarray, shape [n]
+        Fitted y at ``x_sorted``; non-decreasing when ``slope >= 0``, non-increasing otherwise.
+    slope : float
+        Least-squares slope ``b`` in rank space; 0 when x is constant.
+
+    References
+    ----------
+    .. [1] R. L. Iman, W. J. Conover, "The use of the rank transform in regression",
+       Technometrics 21(4), 1979.
+
+    Examples
+    --------
+    >>> xs, fit, slope = rank_regression_curve([1, 2, 3, 4], [10, 30, 20, 40])
+    >>> round(slope, 2), xs.tolist()
+    (0.8, [1.0, 2.0, 3.0, 4.0])
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if x.ndim != 1 or x.shape != y.shape:
+        raise ValueError(f"x and y must be 1-D of equal length, got shapes {x.shape} and {y.shape}")
+    if x.size < 2 or not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise ValueError("x and y need at least 2 finite pairs; drop NaN/inf values first")
+    rank_x = sps.rankdata(x)
+    rank_y = sps.rankdata(y)
+    centred_x = rank_x - rank_x.mean()
+    spread = float(centred_x @ centred_x)
+    slope = 0.0 if spread == 0 else float(centred_x @ (rank_y - rank_y.mean())) / spread
+    intercept = rank_y.mean() - slope * rank_x.mean()
+    order = np.argsort(x, kind="stable")
+    fitted_rank = intercept + slope * rank_x[order]
+    # tied y values share one rank; np.interp needs strictly increasing knots
+    knots, first = np.unique(np.sort(rank_y), return_index=True)
+    y_fit = np.interp(fitted_rank, knots, np.sort(y)[first])
+    return x[order], y_fit, slope
+
+
 # ---------------------------------------------------------------------------- tables
 
 
-def _attack_of(measure: str) -> str:
-    if measure in CLEAN_MEASURES:
-        return "clean"
-    for suffix in MEASURE_SUFFIXES:
-        if measure.endswith("_" + suffix) and len(measure) > len(suffix) + 1:
-            return measure[: -len(suffix) - 1]
-    return "other"
+def _attack(measure: str) -> str:
+    """The attack of a measure column (``vocabulary.split_measure``); ``"other"`` if none."""
+    parts = split_measure(measure)
+    return "other" if parts is None else parts[0]
 
 
 def _default_measures(runs: pd.DataFrame) -> list[str]:
-    attacked = [
-        c for c in runs.columns
-        if isinstance(c, str) and _attack_of(c) not in ("clean", "other")
-    ]  # fmt: skip
+    attacked = [c for c in runs.columns if _attack(c) not in (CLEAN, "other")]
     return attacked + [c for c in CLEAN_MEASURES if c in runs.columns]
 
 
@@ -644,8 +698,9 @@ def correlation_table(
         Numeric columns of ``graphs``. Default: every numeric ``dag_*`` / ``prior_*`` column
         that is not constant.
     measures : sequence of str, optional
-        Numeric columns of ``runs``. Default: every column ending in ``_error_rate``,
-        ``_avg_confidence`` or ``_avg_eps``, then ``accuracy`` and ``f1_macro`` if present.
+        Numeric columns of ``runs``. Default: every attacked measure column
+        (``{attack}_{measure}`` for a measure of ``vocabulary.ROBUSTNESS_MEASURES``, as
+        ``vocabulary.split_measure`` reads it), then ``vocabulary.CLEAN_MEASURES`` if present.
     control : str or None
         Column of ``graphs`` to control for in the partial correlation; None leaves
         ``partial_rho`` and ``partial_p`` NaN.
@@ -718,7 +773,7 @@ def correlation_table(
         if control_values is not None:
             partial = _partial_spearman(*_pairwise_complete(xs, ys, control_values[mask]))
         rows.append({
-            "property": p, "measure": m, "attack": _attack_of(m), "n_graphs": int(mask.sum()),
+            "property": p, "measure": m, "attack": _attack(m), "n_graphs": int(mask.sum()),
             "rho": rho, "rho_p": rho_p, "tau": tau, "tau_p": tau_p,
             "partial_rho": partial[0], "partial_p": partial[1], "strength": strength(rho),
         })  # fmt: skip
@@ -785,6 +840,10 @@ def _table_intervals(
 
 def study_table(corr: pd.DataFrame, value: str = "rho") -> pd.DataFrame:
     """Wide property x measure view of a :func:`correlation_table` (the layout of [1]_, Table 1).
+
+    The one pivot of the correlation table: the report's
+    :func:`structrob.report.tables.correlation_pivot` keys an arm's rows by their runs-table
+    column and spreads them with this function.
 
     Parameters
     ----------

@@ -2,7 +2,10 @@
 
 Built from the study store's tables alone; it never trains or attacks, so
 ``structrob report DIR`` can regenerate it at any time. :func:`write_report` is the entry
-point; the figure and table functions are public for papers and notebooks.
+point; the figure and table functions are public for papers and notebooks. Three modules, none
+reaching into another's private names: :mod:`~structrob.report.tables` (labels, pivots and
+everything tabular), :mod:`~structrob.report.figures` (figures and their captions) and
+:mod:`~structrob.report.page` (the HTML page and the report directory).
 
 References
 ----------
@@ -10,8 +13,9 @@ References
    sparse neural networks and their random hidden structural priors", 2021.
 """
 
-from structrob.report.figures import FIGURE_NAMES, ReportFigure, build_figures, save_figure
-from structrob.report.page import correlation_table, render_page, summary_counts, write_report
+from structrob.report.figures import FIGURE_NAMES, ReportFigure, build_figures
+from structrob.report.page import render_page, save_figure, write_report
+from structrob.report.tables import correlation_table, summary_counts
 
 __all__ = [
     "FIGURE_NAMES",

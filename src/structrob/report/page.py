@@ -15,42 +15,39 @@ from __future__ import annotations
 import base64
 import html
 import json
-import math
 import os
-import re
 from collections.abc import Mapping, Sequence
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from matplotlib.figure import Figure
 
-from structrob.report.figures import (
-    ATTACKS,
-    ReportFigure,
-    _frame,
-    _is_missing,
-    _of_study,
-    _order_measures,
-    _split_measure,
-    build_figures,
-    measure_key,
+from structrob.report.figures import ReportFigure, build_figures
+from structrob.report.tables import (
+    Q_DEFINITION,
+    SIGNIFICANCE_MARKS,
+    arm_title,
+    attack_label,
+    correlation_cells,
+    correlation_table,
+    format_cell,
+    is_missing,
     measure_label,
     property_label,
-    save_figure,
     significance_stars,
+    summary_counts,
 )
+from structrob.toml_writer import dumps as format_config
+from structrob.vocabulary import ARM, ARMS, DEFINITIONS
 
 __all__ = [
-    "correlation_table",
     "format_config",
-    "format_estimate",
     "render_page",
-    "summary_counts",
+    "save_figure",
     "write_report",
 ]
-
-STUDY_TABLES = {"prior": ("Table 1", "graph priors"), "pruning": ("Table 2", "random-pruning baseline")}
 # display width of a figure on the page per inch of figure width: 8 pt text shows at ~14 px
 _PIXELS_PER_INCH = 130
 
@@ -86,239 +83,8 @@ def _e(value: object) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# numbers and tables
+# configuration and metadata as text
 # ---------------------------------------------------------------------------------------------
-
-
-def _number(value: object, digits: int = 2) -> str:
-    return "–" if _is_missing(value) else f"{float(value):.{digits}f}"
-
-
-def format_estimate(value: object, q: object = None, low: object = None, high: object = None) -> str:
-    """One correlation estimate as the report prints it: ``"rho (q) [ci]"``.
-
-    Parameters
-    ----------
-    value : float
-        Estimate (Spearman rho or Kendall tau) in [-1, 1]; None or NaN prints ``–``.
-    q : float or None
-        Adjusted p-value; adds significance marks (``*`` < .05, ``**`` < .01, ``***`` < .001)
-        and ``(q=...)``, printed as ``q<0.001`` below 0.001.
-    low, high : float or None
-        Confidence interval bounds; omitted when either is missing.
-
-    Returns
-    -------
-    str
-
-    Examples
-    --------
-    >>> format_estimate(0.5234, 0.0031, 0.31, 0.684)
-    '0.52** (q=0.003) [0.31, 0.68]'
-    >>> format_estimate(-0.1, 0.0002), format_estimate(float("nan"))
-    ('-0.10*** (q<0.001)', '–')
-    """
-    if _is_missing(value):
-        return "–"
-    text = f"{float(value):.2f}{significance_stars(q)}"
-    if not _is_missing(q):
-        text += " (q<0.001)" if float(q) < 0.001 else f" (q={float(q):.3f})"
-    if not (_is_missing(low) or _is_missing(high)):
-        text += f" [{float(low):.2f}, {float(high):.2f}]"
-    return text
-
-
-def _correlation_rows(correlations: pd.DataFrame, study: str) -> tuple[list[str], list[str], dict]:
-    """Properties, measure columns (report order) and the row of each (property, measure)."""
-    table = _of_study(_frame(correlations), study)
-    if table.empty or not {"property", "measure"} <= set(table.columns):
-        return [], [], {}
-    cells: dict[tuple[str, str], dict] = {}
-    for row in table.to_dict("records"):
-        key = (str(row["property"]), measure_key(row.get("attack"), row["measure"]))
-        cells.setdefault(key, row)
-    properties = list(dict.fromkeys(p for p, _ in cells))
-    measures = _order_measures(m for _, m in cells)
-    return properties, measures, cells
-
-
-def correlation_table(correlations: pd.DataFrame | None, study: str = "prior") -> pd.DataFrame:
-    """A study's correlation table in the paper's layout, as text cells.
-
-    Rows are (graph property, statistic) with statistic ``rho`` (Spearman) and ``tau``
-    (Kendall); columns are measures; each cell reads ``"estimate (q) [ci]"``, see
-    :func:`format_estimate`.
-
-    Parameters
-    ----------
-    correlations : pandas.DataFrame or None
-        Long table from ``structrob.stats.correlation_table`` (columns ``study, property,
-        measure, attack, rho, rho_q, rho_ci_low, rho_ci_high, tau, tau_q, tau_ci_low,
-        tau_ci_high``; a table without ``study`` belongs to the graph-prior study).
-    study : str
-        ``"prior"`` (Table 1) or ``"pruning"`` (Table 2).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Index: MultiIndex (property, statistic); columns: runs-table measure columns such as
-        ``fgsm_error_rate``. Empty when the study has no correlations.
-
-    Examples
-    --------
-    >>> table = pd.DataFrame({"property": ["dag_layers"], "measure": ["error_rate"],
-    ...                       "attack": ["fgsm"], "rho": [0.52], "rho_q": [0.003],
-    ...                       "rho_ci_low": [0.31], "rho_ci_high": [0.68], "tau": [0.4]})
-    >>> cells = correlation_table(table)["fgsm_error_rate"]
-    >>> cells["dag_layers", "rho"], cells["dag_layers", "tau"]
-    ('0.52** (q=0.003) [0.31, 0.68]', '0.40')
-    """
-    properties, measures, cells = _correlation_rows(_frame(correlations), study)
-    rows = {}
-    for prop in properties:
-        for statistic in ("rho", "tau"):
-            rows[(prop, statistic)] = {
-                measure: _cell_text(cells.get((prop, measure)), statistic) for measure in measures
-            }
-    frame = pd.DataFrame.from_dict(rows, orient="index", columns=measures)
-    if rows:
-        frame.index = pd.MultiIndex.from_tuples(frame.index, names=["property", "statistic"])
-    return frame
-
-
-def _cell_text(row: Mapping[str, Any] | None, statistic: str) -> str:
-    if row is None:
-        return "–"
-    return format_estimate(row.get(statistic), row.get(f"{statistic}_q"),
-                           row.get(f"{statistic}_ci_low"), row.get(f"{statistic}_ci_high"))
-
-
-def summary_counts(runs: pd.DataFrame | None, graphs: pd.DataFrame | None,
-                   draws: pd.DataFrame | None) -> dict[str, float]:
-    """The counts a reader checks first: graphs, draws, runs, failures, censored images, time.
-
-    Parameters
-    ----------
-    runs, graphs, draws : pandas.DataFrame or None
-        The study's tables (layout in :func:`write_report`); missing columns count as zero.
-
-    Returns
-    -------
-    dict
-        ``graphs_accepted`` (distinct graph-prior graphs), ``pruned_networks`` (distinct
-        pruning-study graphs), ``draws`` and ``draws_accepted``, ``runs_ok`` and
-        ``runs_failed`` (status other than ``ok``), ``min_fgsm_attacked`` and
-        ``min_fgsm_censored`` (sums over finished runs of the clean-correct images the minimal
-        eps search ran on, and of those it did not fool up to the largest eps),
-        ``train_hours`` and ``attack_hours`` (sums over all runs).
-
-    Examples
-    --------
-    >>> runs = pd.DataFrame({"status": ["ok", "ok", "failed"], "min_fgsm_n_correct": [90, 80, None],
-    ...                      "min_fgsm_n_censored": [2, 3, None], "train_seconds": [1800, 1800, 0]})
-    >>> counts = summary_counts(runs, None, pd.DataFrame({"accepted": [True, False, False]}))
-    >>> counts["runs_ok"], counts["runs_failed"], counts["min_fgsm_censored"], counts["train_hours"]
-    (2, 1, 5, 1.0)
-    >>> counts["draws"], counts["draws_accepted"]
-    (3, 1)
-    """
-    runs, graphs, draws = _frame(runs), _frame(graphs), _frame(draws)
-
-    def distinct_graphs(study: str) -> int:
-        rows = _of_study(graphs, study)
-        return int(rows["graph_id"].nunique()) if "graph_id" in rows.columns else len(rows)
-
-    def total(frame: pd.DataFrame, column: str) -> float:
-        if column not in frame.columns:
-            return 0.0
-        return float(pd.to_numeric(frame[column], errors="coerce").sum())
-
-    status = runs["status"] if "status" in runs.columns else pd.Series("ok", index=runs.index)
-    finished = runs[status == "ok"]
-    accepted = draws["accepted"].astype(bool).sum() if "accepted" in draws.columns else 0
-    return {
-        "graphs_accepted": distinct_graphs("prior"),
-        "pruned_networks": distinct_graphs("pruning"),
-        "draws": len(draws),
-        "draws_accepted": int(accepted),
-        "runs_ok": int((status == "ok").sum()),
-        "runs_failed": int((status != "ok").sum()),
-        "min_fgsm_attacked": int(total(finished, "min_fgsm_n_correct")),
-        "min_fgsm_censored": int(total(finished, "min_fgsm_n_censored")),
-        "train_hours": total(runs, "train_seconds") / 3600.0,
-        "attack_hours": total(runs, "attack_seconds") / 3600.0,
-    }
-
-
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-def _toml_key(key: object) -> str:
-    key = str(key)
-    return key if _BARE_KEY.match(key) else json.dumps(key, ensure_ascii=False)
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, (int, float)):
-        return repr(value) if not (isinstance(value, float) and math.isnan(value)) else "nan"
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return json.dumps(str(value), ensure_ascii=False)
-
-
-def format_config(config: Mapping[str, Any]) -> str:
-    """A nested configuration as TOML-like text: top-level keys, then one ``[section]`` per table.
-
-    Parameters
-    ----------
-    config : mapping
-        Nested dict of the study configuration. Strings are double-quoted, None prints as
-        ``null``, other objects (paths, ...) as quoted strings.
-
-    Returns
-    -------
-    str
-        Plain text (not escaped; escape it before putting it into HTML).
-
-    Examples
-    --------
-    >>> print(format_config({"name": "quick", "seed": 0, "plan": {"sizes": [400, 500],
-    ...                      "train": {"lr": 0.001}}}))
-    name = "quick"
-    seed = 0
-    <BLANKLINE>
-    [plan]
-    sizes = [400, 500]
-    <BLANKLINE>
-    [plan.train]
-    lr = 0.001
-    """
-    if not isinstance(config, Mapping):
-        raise TypeError(
-            f"config must be a mapping (the study config as a nested dict), got {type(config).__name__}")
-    lines: list[str] = []
-
-    def emit(table: Mapping[str, Any], path: list[str]) -> None:
-        scalars = [(k, v) for k, v in table.items() if not isinstance(v, Mapping)]
-        tables = [(k, v) for k, v in table.items() if isinstance(v, Mapping)]
-        if path and (scalars or not tables):
-            if lines:
-                lines.append("")
-            lines.append("[" + ".".join(path) + "]")
-        lines.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in scalars)
-        for key, sub in tables:
-            emit(sub, [*path, _toml_key(key)])
-
-    emit(config, [])
-    return "\n".join(lines)
 
 
 def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
@@ -363,16 +129,24 @@ def _summary_section(counts: Mapping[str, float]) -> str:
         ("Graph priors accepted / drawn", f"{counts['graphs_accepted']:,} / {drawn:,}{rate}"),
         ("Pruned networks (baseline)", f"{counts['pruned_networks']:,}"),
         ("Runs finished / failed", f"{counts['runs_ok']:,} / {counts['runs_failed']:,}"),
-        ("Censored images, min-FGSM (not fooled up to the largest eps)",
-         f"{counts['min_fgsm_censored']:,}{censored_share}"),
-        ("Compute: training / attacks", f"{counts['train_hours']:.2f} h / {counts['attack_hours']:.2f} h"),
+        (
+            "Censored images, min-FGSM (not fooled up to the largest eps)",
+            f"{counts['min_fgsm_censored']:,}{censored_share}",
+        ),
+        (
+            "Compute: training / attacks",
+            f"{counts['train_hours']:.2f} h / {counts['attack_hours']:.2f} h",
+        ),
     ]
-    body = "".join(f'<tr><th scope="row">{_e(k)}</th><td class="num">{_e(v)}</td></tr>' for k, v in rows)
+    body = "".join(
+        f'<tr><th scope="row">{_e(k)}</th><td class="num">{_e(v)}</td></tr>' for k, v in rows
+    )
     return f'<section id="summary"><h2>Summary</h2><table><tbody>{body}</tbody></table></section>'
 
 
 def _shade(rho: object) -> str:
-    if _is_missing(rho):
+    # the cell's Spearman rho, clipped to [-1, 1]: red above 0, blue otherwise, alpha 0.6 |rho|
+    if is_missing(rho):
         return ""
     rho = max(-1.0, min(1.0, float(rho)))
     red, green, blue = (214, 96, 77) if rho > 0 else (67, 147, 195)
@@ -381,33 +155,38 @@ def _shade(rho: object) -> str:
 
 def _estimate_html(row: Mapping[str, Any], statistic: str, symbol: str, bold: bool = False) -> str:
     # "value (q) [ci]" with the interval on its own line keeps a 10-measure table on screen
-    head, bracket, interval = _cell_text(row, statistic).partition(" [")
+    head, bracket, interval = format_cell(row, statistic).partition(" [")
     text = f'<span class="sig">{symbol} {_e(head)}</span>' if bold else f"{symbol} {_e(head)}"
     return text + (f'<br><span class="ci">[{_e(interval)}</span>' if bracket else "")
 
 
-def _correlation_section(correlations: pd.DataFrame, study: str) -> str:
-    number, title = STUDY_TABLES[study]
-    anchor = f"table{number[-1]}"
-    heading = f'<section id="{anchor}"><h2>{_e(number)}: {_e(title)}</h2>'
-    properties, measures, cells = _correlation_rows(correlations, study)
+def _table_anchor(arm: str) -> str:
+    return f"table{ARMS[arm][0].split()[-1]}"
+
+
+def _correlation_section(correlations: pd.DataFrame, arm: str) -> str:
+    number = ARMS[arm][0]
+    heading = f'<section id="{_table_anchor(arm)}"><h2>{_e(arm_title(arm))}</h2>'
+    properties, measures, cells = correlation_cells(correlations, arm)
     if not cells:
-        note = _not_available(f"{number} not available: no correlations for study '{study}' yet.")
+        note = _not_available(f"{number} not available: no correlations for {ARM} '{arm}' yet.")
         return f"{heading}{note}</section>"
-    n_graphs = sorted({int(r["n_graphs"]) for r in cells.values() if not _is_missing(r.get("n_graphs"))})
+    n_graphs = sorted(
+        {int(r["n_graphs"]) for r in cells.values() if not is_missing(r.get("n_graphs"))}
+    )
     n_text = ""
     if n_graphs:
         n_text = f"n = {n_graphs[0]}" if len(n_graphs) == 1 else f"n = {n_graphs[0]}–{n_graphs[-1]}"
     groups: list[tuple[str, int]] = []
     for measure in measures:
-        attack = (_split_measure(measure) or ("", measure))[0]
-        label = ATTACKS.get(attack, attack) if attack else "clean"
+        label = attack_label(measure)
         if groups and groups[-1][0] == label:
             groups[-1] = (label, groups[-1][1] + 1)
         else:
             groups.append((label, 1))
     head_top = '<th rowspan="2" class="prop">graph property</th>' + "".join(
-        f'<th colspan="{span}">{_e(label)}</th>' for label, span in groups)
+        f'<th colspan="{span}">{_e(label)}</th>' for label, span in groups
+    )
     head_bottom = "".join(f"<th>{_e(measure_label(m, attack=False))}</th>" for m in measures)
     body = []
     for prop in properties:
@@ -417,46 +196,42 @@ def _correlation_section(correlations: pd.DataFrame, study: str) -> str:
             if row is None:
                 tds.append("<td>–</td>")
                 continue
-            significant = not _is_missing(row.get("rho_q")) and float(row["rho_q"]) < 0.05
-            lines = [_estimate_html(row, "rho", "ρ", bold=significant), _estimate_html(row, "tau", "τ")]
-            if not _is_missing(row.get("strength")):
+            significant = bool(significance_stars(row.get("rho_q")))
+            lines = [
+                _estimate_html(row, "rho", "ρ", bold=significant),
+                _estimate_html(row, "tau", "τ"),
+            ]
+            if not is_missing(row.get("strength")):
                 lines.append(f'<span class="minor">{_e(row["strength"])}</span>')
-            if not _is_missing(row.get("partial_rho")):
+            if not is_missing(row.get("partial_rho")):
                 partial = f"partial ρ {float(row['partial_rho']):.2f}"
-                if not _is_missing(row.get("partial_p")):
+                if not is_missing(row.get("partial_p")):
                     partial += f" (p={float(row['partial_p']):.3f})"
                 lines.append(f'<span class="minor">{_e(partial)}</span>')
             tds.append(f"<td{_shade(row.get('rho'))}>{'<br>'.join(lines)}</td>")
-        body.append(f'<tr><th scope="row" class="prop">{_e(property_label(prop))}</th>{"".join(tds)}</tr>')
+        body.append(
+            f'<tr><th scope="row" class="prop">{_e(property_label(prop))}</th>{"".join(tds)}</tr>'
+        )
     legend = (
         "Spearman ρ and Kendall τ between each graph property and each measure averaged over "
         f"initialisations{', ' + n_text + ' graphs per cell' if n_text else ''}. Each estimate "
         "reads “value (q) [confidence interval]”, the interval on the next line; q is the "
-        "false-discovery-rate adjusted p-value; marks: * q < .05, ** q < .01, *** q < .001; "
-        "bold ρ: q < .05. Shading: red positive, blue negative, darker for larger |ρ|. Small "
-        "print, where available: strength of the association and the partial ρ with its p-value."
+        f"{Q_DEFINITION}; marks: {SIGNIFICANCE_MARKS}; bold ρ: at least one mark. Shading: the "
+        "cell's ρ, red for positive and blue for negative, more opaque for larger |ρ| (opacity "
+        "0.6 |ρ|). Small print, where available: strength of the association and the partial ρ "
+        "with its p-value."
     )
-    return (f'{heading}<div class="scroll"><table class="corr"><thead><tr>{head_top}</tr>'
-            f'<tr>{head_bottom}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
-            f'<p class="legend">{_e(legend)}</p></section>')
-
-
-_DEFINITIONS = (
-    ("parameters", "784 x sources + edges + 10 x sinks + hidden vertices + 10"),
-    ("error rate", "successful attacks / images classified correctly when clean"),
-    ("average confidence", "mean softmax probability of the wrong predicted class, over successful attacks"),
-    ("minimal eps",
-     "first eps in 0.001 + 0.01 k (k = 0, 1, ...) that misclassifies; censored if none up to max"),
-    ("average eps",
-     "mean minimal eps over images fooled within the grid (censored count reported beside it)"),
-    ("F1", "macro F1 over the 10 classes on the 10,000 test images"),
-    ("pixels, eps", "pixels are in [0, 1]; eps is a change of pixel value on that scale (L-infinity)"),
-)
+    return (
+        f'{heading}<div class="scroll"><table class="corr"><thead><tr>{head_top}</tr>'
+        f"<tr>{head_bottom}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+        f'<p class="legend">{_e(legend)}</p></section>'
+    )
 
 
 def _definitions_section() -> str:
-    rows = "".join(f'<tr><th scope="row">{_e(k)}</th><td>{_e(v)}</td></tr>' for k, v in _DEFINITIONS)
-    return f'<section id="definitions"><h2>Definitions</h2><table><tbody>{rows}</tbody></table></section>'
+    rows = "".join(f'<tr><th scope="row">{_e(k)}</th><td>{_e(v)}</td></tr>' for k, v in DEFINITIONS)
+    table = f"<table><tbody>{rows}</tbody></table>"
+    return f'<section id="definitions"><h2>Definitions</h2>{table}</section>'
 
 
 def _failures_section(runs: pd.DataFrame) -> str:
@@ -465,16 +240,18 @@ def _failures_section(runs: pd.DataFrame) -> str:
     failed = runs[runs["status"] != "ok"]
     if failed.empty:
         return ""
-    columns = [c for c in ("run_id", "graph_id", "study", "init", "status") if c in failed.columns]
+    columns = [c for c in ("run_id", "graph_id", ARM, "init", "status") if c in failed.columns]
     head = "".join(f"<th>{_e(c)}</th>" for c in [*columns, "error"])
     body = []
     for row in failed.to_dict("records"):
-        cells = "".join(f"<td>{_e('' if _is_missing(row[c]) else row[c])}</td>" for c in columns)
+        cells = "".join(f"<td>{_e('' if is_missing(row[c]) else row[c])}</td>" for c in columns)
         error = row.get("error")
-        error_text = _e("" if _is_missing(error) else error)
+        error_text = _e("" if is_missing(error) else error)
         body.append(f'<tr>{cells}<td><pre class="err">{error_text}</pre></td></tr>')
-    return (f'<section id="failures"><h2>Failed runs ({len(failed)})</h2><div class="scroll"><table>'
-            f'<thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div></section>')
+    return (
+        f'<section id="failures"><h2>Failed runs ({len(failed)})</h2><div class="scroll"><table>'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div></section>"
+    )
 
 
 def _figures_section(figures: Sequence[ReportFigure], images: Mapping[str, bytes]) -> str:
@@ -495,21 +272,27 @@ def _figures_section(figures: Sequence[ReportFigure], images: Mapping[str, bytes
             f'<figure id="fig-{_e(item.name)}"><img src="data:image/png;base64,{data}" '
             f'alt="{_e(item.name)}" style="width: {width}px">'
             f"<figcaption><b>Figure {number}.</b> {_e(item.caption)} "
-            f"<span class=\"minor\">(figures/{_e(item.name)}.png, .pdf)</span></figcaption></figure>"
+            f'<span class="minor">(figures/{_e(item.name)}.png, .pdf)</span></figcaption></figure>'
         )
     parts.append("</section>")
     return "".join(parts)
 
 
-def render_page(runs: pd.DataFrame | None, graphs: pd.DataFrame | None, draws: pd.DataFrame | None,
-                correlations: pd.DataFrame | None, meta: Mapping[str, Any] | None,
-                figures: Sequence[ReportFigure] = (), images: Mapping[str, bytes] | None = None) -> str:
+def render_page(
+    runs: pd.DataFrame | None,
+    graphs: pd.DataFrame | None,
+    draws: pd.DataFrame | None,
+    correlations: pd.DataFrame | None,
+    meta: Mapping[str, Any] | None,
+    figures: Sequence[ReportFigure] = (),
+    images: Mapping[str, bytes] | None = None,
+) -> str:
     """The report page as an HTML string, with figures embedded as data URIs.
 
-    Sections: title and summary counts, configuration, environment, other metadata, Table 1
-    (graph priors) and Table 2 (random pruning) of rho and tau per property x measure,
-    definitions, failed runs (if any), figures with captions. Absent data give a "not
-    available" note, never an error.
+    Sections: title and summary counts, configuration, environment, other metadata, one table
+    of rho and tau per property x measure for each arm (Table 1: graph priors, Table 2:
+    random-pruning baseline), definitions, failed runs (if any), figures with captions. Absent
+    data give a "not available" note, never an error.
 
     Parameters
     ----------
@@ -534,7 +317,9 @@ def render_page(runs: pd.DataFrame | None, graphs: pd.DataFrame | None, draws: p
     >>> "<title>structrob report: a&lt;b</title>" in page, "Table 1 not available" in page
     (True, True)
     """
-    runs, graphs, draws, correlations = _frame(runs), _frame(graphs), _frame(draws), _frame(correlations)
+    runs, graphs, draws, correlations = (
+        pd.DataFrame() if frame is None else frame for frame in (runs, graphs, draws, correlations)
+    )
     meta = dict(meta or {})
     name = str(meta.pop("name", "") or "unnamed study")
     created = meta.pop("created", None)
@@ -544,8 +329,11 @@ def render_page(runs: pd.DataFrame | None, graphs: pd.DataFrame | None, draws: p
     if created is not None:
         subtitle += f" · created {created}"
     sections = [
-        ("summary", "Summary"), ("config", "Configuration"), ("environment", "Environment"),
-        ("table1", "Table 1"), ("table2", "Table 2"), ("definitions", "Definitions"),
+        ("summary", "Summary"),
+        ("config", "Configuration"),
+        ("environment", "Environment"),
+        *((_table_anchor(arm), number) for arm, (number, _) in ARMS.items()),
+        ("definitions", "Definitions"),
     ]
     failures = _failures_section(runs)
     if failures:
@@ -554,7 +342,8 @@ def render_page(runs: pd.DataFrame | None, graphs: pd.DataFrame | None, draws: p
     nav = "".join(f'<a href="#{anchor}">{_e(label)}</a>' for anchor, label in sections)
 
     if isinstance(config, Mapping) and config:
-        config_html = f"<pre>{_e(format_config(config))}</pre>"
+        config_text = format_config(config).rstrip("\n")
+        config_html = f"<pre>{_e(config_text)}</pre>"
     elif config:
         config_html = f"<pre>{_e(_plain(config))}</pre>"
     else:
@@ -567,25 +356,27 @@ def render_page(runs: pd.DataFrame | None, graphs: pd.DataFrame | None, draws: p
         environment_html = _not_available("Environment not available (not recorded).")
     other = ""
     if meta:
-        other = f'<section id="metadata"><h2>Other metadata</h2>{_key_value_table(_flatten(meta))}</section>'
+        metadata = _key_value_table(_flatten(meta))
+        other = f'<section id="metadata"><h2>Other metadata</h2>{metadata}</section>'
 
-    body = "".join([
-        f"<header><h1>structrob report: {_e(name)}</h1><p class=\"sub\">{_e(subtitle)}</p>",
-        f"<nav>{nav}</nav></header>",
-        _summary_section(summary_counts(runs, graphs, draws)),
-        f'<section id="config"><h2>Configuration</h2>{config_html}</section>',
-        f'<section id="environment"><h2>Environment</h2>{environment_html}</section>',
-        other,
-        _correlation_section(correlations, "prior"),
-        _correlation_section(correlations, "pruning"),
-        _definitions_section(),
-        failures,
-        _figures_section(figures, images or {}),
-    ])
+    body = "".join(
+        [
+            f'<header><h1>structrob report: {_e(name)}</h1><p class="sub">{_e(subtitle)}</p>',
+            f"<nav>{nav}</nav></header>",
+            _summary_section(summary_counts(runs, graphs, draws)),
+            f'<section id="config"><h2>Configuration</h2>{config_html}</section>',
+            f'<section id="environment"><h2>Environment</h2>{environment_html}</section>',
+            other,
+            *(_correlation_section(correlations, arm) for arm in ARMS),
+            _definitions_section(),
+            failures,
+            _figures_section(figures, images or {}),
+        ]
+    )
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         # the page must never touch the network: images are data URIs, no scripts at all
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
         "img-src data:; style-src 'unsafe-inline'\">"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>structrob report: {_e(name)}</title>"
@@ -600,12 +391,61 @@ def render_page(runs: pd.DataFrame | None, graphs: pd.DataFrame | None, draws: p
 # ---------------------------------------------------------------------------------------------
 
 
+def save_figure(
+    figure: Figure, directory: str | PathLike[str], name: str, dpi: int = 200
+) -> tuple[Path, Path]:
+    """Write a figure as ``<directory>/<name>.png`` (for the page) and ``.pdf`` (for papers).
+
+    The PDF carries no creation date, so an unchanged figure gives an identical file.
+
+    Parameters
+    ----------
+    figure : matplotlib.figure.Figure
+    directory : path-like
+        Created if missing.
+    name : str
+        File stem, letters, digits, ``_`` and ``-`` only.
+    dpi : int
+        Resolution of the PNG (the PDF is vector).
+
+    Returns
+    -------
+    (pathlib.Path, pathlib.Path)
+        The PNG and PDF paths.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> figure = Figure(figsize=(1, 1))
+    >>> png, pdf = save_figure(figure, tempfile.mkdtemp(), "demo", dpi=20)
+    >>> png.name, pdf.read_bytes()[:5]
+    ('demo.png', b'%PDF-')
+    """
+    if not name or not all(ch.isalnum() or ch in "_-" for ch in name):
+        raise ValueError(f"figure name must use letters, digits, '_' or '-', got {name!r}")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    png = directory / f"{name}.png"
+    pdf = directory / f"{name}.pdf"
+    for axes in figure.axes:
+        # an offset label ("+1e2") on a near-constant panel reads as a different unit
+        for axis in (axes.xaxis, axes.yaxis):
+            formatter = axis.get_major_formatter()
+            if hasattr(formatter, "set_useOffset"):
+                formatter.set_useOffset(False)
+    figure.savefig(png, dpi=dpi, format="png", metadata={"Software": None})
+    figure.savefig(pdf, format="pdf", metadata={"CreationDate": None})
+    return png, pdf
+
+
 def _check_frame(name: str, value: object) -> pd.DataFrame:
     if value is None:
         return pd.DataFrame()
     if not isinstance(value, pd.DataFrame):
-        raise TypeError(f"{name} must be a pandas DataFrame (an empty one if there is no data), "
-                        f"got {type(value).__name__}")
+        raise TypeError(
+            f"{name} must be a pandas DataFrame (an empty one if there is no data), "
+            f"got {type(value).__name__}"
+        )
     return value
 
 
@@ -616,9 +456,14 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def write_report(out_dir: str | PathLike[str], runs: pd.DataFrame | None, graphs: pd.DataFrame | None,
-                 draws: pd.DataFrame | None, correlations: pd.DataFrame | None,
-                 meta: Mapping[str, Any] | None) -> Path:
+def write_report(
+    out_dir: str | PathLike[str],
+    runs: pd.DataFrame | None,
+    graphs: pd.DataFrame | None,
+    draws: pd.DataFrame | None,
+    correlations: pd.DataFrame | None,
+    meta: Mapping[str, Any] | None,
+) -> Path:
     """Write a study's report: ``report.html``, ``figures/*.png|pdf`` and ``tables/*.csv``.
 
     Built from the study's tables alone (it never trains or attacks), so it can be regenerated
@@ -630,19 +475,19 @@ def write_report(out_dir: str | PathLike[str], runs: pd.DataFrame | None, graphs
     out_dir : path-like
         Study directory; created if missing.
     runs : pandas.DataFrame or None
-        One row per run: ``run_id, graph_id, study`` (``"prior"`` or ``"pruning"``), ``step``
+        One row per run: ``run_id, graph_id, arm`` (``"prior"`` or ``"pruning"``), ``step``
         (pruning step or NaN), ``init``, ``status`` (``"ok"``/``"failed"``), ``error``,
         ``accuracy``, ``f1_macro`` (fractions in [0, 1]), ``{attack}_{measure}`` for attacks
         ``fgsm, min_fgsm, onepixel, pgd`` and measures ``error_rate, avg_confidence`` (fractions)
         and ``avg_eps`` (min_fgsm, pixel units in [0, 1]), counts ``{attack}_n_correct``,
         ``{attack}_n_success``, ``{attack}_n_censored``, and ``train_seconds, attack_seconds``.
     graphs : pandas.DataFrame or None
-        One row per accepted graph: ``graph_id, study, step, generator, size, nei, p, seed,
+        One row per accepted graph: ``graph_id, arm, step, generator, size, nei, p, seed,
         n_parameters`` and property columns ``dag_*``, ``prior_*``.
     draws : pandas.DataFrame or None
         Every sampled draw: ``generator, size, nei, p, seed, n_parameters, accepted`` (bool).
     correlations : pandas.DataFrame or None
-        Long table from ``structrob.stats.correlation_table`` with a ``study`` column.
+        Long table from ``structrob.stats.correlation_table`` with an ``arm`` column.
     meta : mapping or None
         ``name``, ``config``, ``environment``, ``created`` and anything else worth showing.
 
@@ -664,7 +509,9 @@ def write_report(out_dir: str | PathLike[str], runs: pd.DataFrame | None, graphs
     correlations = _check_frame("correlations", correlations)
     if meta is not None and not isinstance(meta, Mapping):
         raise TypeError(
-            f"meta must be a dict (name, config, environment, created, ...), got {type(meta).__name__}")
+            "meta must be a dict (name, config, environment, created, ...), "
+            f"got {type(meta).__name__}"
+        )
     out = Path(out_dir)
     figure_dir = out / "figures"
     table_dir = out / "tables"
@@ -680,9 +527,9 @@ def write_report(out_dir: str | PathLike[str], runs: pd.DataFrame | None, graphs
         png, _ = save_figure(item.figure, figure_dir, item.name)
         images[item.name] = png.read_bytes()
 
-    for study, (number, _) in STUDY_TABLES.items():
-        path = table_dir / f"table{number[-1]}_{study}.csv"
-        table = correlation_table(correlations, study)
+    for arm in ARMS:
+        path = table_dir / f"{_table_anchor(arm)}_{arm}.csv"
+        table = correlation_table(correlations, arm)
         if table.empty:
             path.unlink(missing_ok=True)
             continue
@@ -692,4 +539,3 @@ def write_report(out_dir: str | PathLike[str], runs: pd.DataFrame | None, graphs
     page = out / "report.html"
     _write_text(page, render_page(runs, graphs, draws, correlations, meta, figures, images))
     return page
-
