@@ -34,6 +34,11 @@ PRIOR_KEYS = [
     "prior_avg_closeness", "prior_avg_edge_betweenness", "prior_degree_mean", "prior_degree_std",
     "prior_degree_max", "prior_components",
 ]  # fmt: skip
+STUDY_KEYS = [
+    "dag_study_avg_path_length", "dag_study_diameter", "dag_study_avg_eccentricity",
+    "dag_study_radius", "dag_study_avg_betweenness", "dag_study_avg_closeness",
+    "dag_study_avg_edge_betweenness", "dag_study_density",
+]  # fmt: skip
 DISTRIBUTION_KEYS = [
     "dag_degree_hist", "dag_in_degree_hist", "dag_out_degree_hist", "dag_layer_hist",
     "dag_path_length_hist", "dag_eccentricity_hist",
@@ -92,7 +97,7 @@ def test_path_graph_by_hand(backend):
         "prior_degree_mean": 1.5, "prior_degree_std": 0.5, "prior_degree_max": 2,
         "prior_components": 1,
     }  # fmt: skip
-    assert list(props) == list(expected)
+    assert list(props) == list(expected) + STUDY_KEYS
     for key, value in expected.items():
         assert props[key] == pytest.approx(value, rel=1e-12, abs=1e-15), key
 
@@ -234,6 +239,8 @@ def test_igraph_backend_equals_networkx(name):
         np.testing.assert_array_equal(fast.eccentricity, reference.eccentricity)
         np.testing.assert_array_equal(fast.path_length_hist, reference.path_length_hist)
         np.testing.assert_allclose(fast.closeness, reference.closeness, rtol=1e-9, atol=0)
+        np.testing.assert_array_equal(fast.reached_from, reference.reached_from)
+        np.testing.assert_array_equal(fast.distance_from, reference.distance_from)
         vertex_reference, edge_reference = properties._betweenness(graph, "networkx")
         vertex_fast, edge_fast = properties._betweenness(graph, "igraph")
         np.testing.assert_allclose(vertex_fast, vertex_reference, rtol=1e-9, atol=1e-15)
@@ -260,17 +267,186 @@ def test_igraph_distance_blocks_give_the_same_result(monkeypatch):
     np.testing.assert_array_equal(blocked.closeness, whole.closeness)
 
 
+# --- the study code's igraph-default columns ------------------------------------------------
+
+
+def path_with_isolated_vertex() -> nx.Graph:
+    """Prior 0 - 1 - 2 - 3 plus the isolated vertex 4; its DAG is 3 -> 2 -> 1 -> 0, and 4."""
+    prior = nx.path_graph(4)
+    prior.add_node(4)
+    return prior
+
+
+# Hand-worked study columns of path_with_isolated_vertex() (n = 5, m = 3).
+STUDY_BY_HAND = {
+    # directed reachable pairs: (3,2), (2,1), (1,0) at 1; (3,1), (2,0) at 2; (3,0) at 3.
+    "dag_study_avg_path_length": 10 / 6,
+    "dag_study_diameter": 3,
+    # out-eccentricities 0, 1, 2, 3 for vertices 0..3; the isolated 4 has 0.
+    "dag_study_avg_eccentricity": 6 / 5,
+    "dag_study_radius": 0,
+    # unnormalised: vertex 1 on (2,0), (3,0); vertex 2 on (3,1), (3,0).
+    "dag_study_avg_betweenness": (2 + 2) / 5,
+    # igraph 0.7 closeness, mode ALL: (n - 1) / (distances in the path + 5 per unreachable
+    # vertex): ends 4 / (6 + 5), inner 4 / (4 + 5), isolated 4 / (4 x 5).
+    "dag_study_avg_closeness": (4 / 11 + 4 / 9 + 4 / 9 + 4 / 11 + 4 / 20) / 5,
+    # edge 3->2 on 3 pairs, 2->1 on 4, 1->0 on 3.
+    "dag_study_avg_edge_betweenness": (3 + 4 + 3) / 3,
+    "dag_study_density": 3 / (5 * 4),
+}
+
+
+@pytest.mark.parametrize("with_prior", [True, False], ids=["with_prior", "dag_only"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_study_columns_by_hand(backend, with_prior):
+    prior = path_with_isolated_vertex()
+    dag = to_dag(prior)
+    assert sorted(dag.edges) == [(1, 0), (2, 1), (3, 2)] and dag.number_of_nodes() == 5
+    props = graph_properties(dag, prior if with_prior else None, backend=backend)
+    for key, value in STUDY_BY_HAND.items():
+        assert props[key] == pytest.approx(value, rel=1e-12, abs=1e-15), key
+    assert isinstance(props["dag_study_diameter"], int)
+    assert isinstance(props["dag_study_radius"], int)
+    # the unnormalised betweenness averages are today's times (n-1)(n-2), resp. n(n-1)
+    assert props["dag_study_avg_betweenness"] == pytest.approx(
+        props["dag_avg_betweenness"] * 4 * 3, rel=1e-12
+    )
+    assert props["dag_study_avg_edge_betweenness"] == pytest.approx(
+        props["dag_avg_edge_betweenness"] * 5 * 4, rel=1e-12
+    )
+
+
+def test_study_closeness_old_rule_differs_from_igraph_today():
+    # igraph >= 0.9 skips unreachable vertices: on the disconnected view of the example it
+    # gives 3/6 for the ends, 3/4 inside and NaN for the isolated vertex, not the old values.
+    ig = pytest.importorskip("igraph")
+    prior = path_with_isolated_vertex()
+    dag = to_dag(prior)
+    graph = ig.Graph(n=5, edges=list(dag.edges), directed=True)
+    today = graph.closeness(mode="all", normalized=True)
+    np.testing.assert_allclose(today[:4], [3 / 6, 3 / 4, 3 / 4, 3 / 6], rtol=1e-12)
+    assert math.isnan(today[4])
+    old_rule = graph_properties(dag, backend="networkx")["dag_study_avg_closeness"]
+    assert old_rule == pytest.approx(STUDY_BY_HAND["dag_study_avg_closeness"], rel=1e-12)
+    assert old_rule != pytest.approx(np.nanmean(today), rel=1e-3)
+
+
+def igraph_study_graph(prior: nx.Graph):
+    """The study code's graph: ``Graph.Adjacency(np.tril(A))``, edges larger -> smaller."""
+    ig = pytest.importorskip("igraph")
+    adjacency = nx.to_numpy_array(prior, nodelist=list(prior.nodes), dtype=np.int64)
+    return ig.Graph.Adjacency(np.tril(adjacency).tolist(), mode="directed")
+
+
+def igraph_old_closeness(graph) -> np.ndarray:
+    """igraph 0.7/0.8 closeness(mode=ALL, normalized=True) from igraph 1.0's distances: an
+    unreachable vertex counts at distance n, (n - 1) / the sum."""
+    n = graph.vcount()
+    distances = np.asarray(graph.distances(mode="all"), dtype=np.float64)
+    distances[~np.isfinite(distances)] = n
+    return (n - 1) / distances.sum(axis=1)
+
+
+STUDY_PRIORS = {
+    "ws60_connected": lambda: watts_strogatz(60, 2, 0.7, seed=1),
+    "er60_disconnected": lambda: erdos_renyi(60, 0.03, seed=3),
+    "path_isolated": path_with_isolated_vertex,
+}
+
+
+@pytest.mark.parametrize("name", list(STUDY_PRIORS))
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_study_columns_match_igraph_with_old_defaults(name, backend):
+    prior = STUDY_PRIORS[name]()
+    dag = to_dag(prior)
+    graph = igraph_study_graph(prior)
+    assert sorted(graph.get_edgelist()) == sorted(dag.edges)  # same orientation as to_dag
+    props = graph_properties(dag, prior, backend=backend)
+    n = graph.vcount()
+
+    assert props["dag_study_avg_path_length"] == pytest.approx(
+        graph.average_path_length(directed=True, unconn=True), rel=1e-12
+    )
+    assert props["dag_study_diameter"] == graph.diameter(directed=True, unconn=True)
+    # eccentricity() and radius() without mode use OUT (then and now): check both spellings
+    assert graph.eccentricity() == graph.eccentricity(mode="out")
+    assert props["dag_study_avg_eccentricity"] == pytest.approx(
+        np.mean(graph.eccentricity(mode="out")), rel=1e-12
+    )
+    assert props["dag_study_radius"] == graph.radius() == graph.radius(mode="out") == 0
+    assert props["dag_study_avg_betweenness"] == pytest.approx(
+        np.mean(graph.betweenness(directed=True)), rel=1e-12
+    )
+    assert props["dag_study_avg_edge_betweenness"] == pytest.approx(
+        np.mean(graph.edge_betweenness(directed=True)), rel=1e-12
+    )
+    assert props["dag_study_density"] == pytest.approx(graph.density(loops=False), rel=1e-15)
+    assert props["dag_study_avg_closeness"] == pytest.approx(
+        np.mean(igraph_old_closeness(graph)), rel=1e-12
+    )
+    if graph.is_connected(mode="weak"):
+        # the old and the new unreachable rules agree on a connected undirected view
+        assert props["dag_study_avg_closeness"] == pytest.approx(
+            np.mean(graph.closeness(mode="all", normalized=True)), rel=1e-12
+        )
+    else:
+        assert props["dag_study_avg_closeness"] < np.nanmean(graph.closeness(mode="all"))
+    # unnormalised betweenness = today's normalised one times the pair count
+    assert props["dag_study_avg_betweenness"] == pytest.approx(
+        props["dag_avg_betweenness"] * (n - 1) * (n - 2), rel=1e-9
+    )
+
+
+def test_study_columns_without_igraph_on_a_connected_view():
+    # The same checks with networkx references only, for installs without igraph.
+    prior = watts_strogatz(60, 2, 0.7, seed=1)
+    assert nx.is_connected(prior)
+    dag = to_dag(prior)
+    props = graph_properties(dag, prior, backend="networkx")
+    # connected view: (n - 1) / sum of distances, i.e. networkx's undirected closeness
+    closeness = np.mean(list(nx.closeness_centrality(prior).values()))
+    assert props["dag_study_avg_closeness"] == pytest.approx(closeness, rel=1e-12)
+    betweenness = np.mean(list(nx.betweenness_centrality(dag, normalized=False).values()))
+    assert props["dag_study_avg_betweenness"] == pytest.approx(betweenness, rel=1e-12)
+    edge = np.mean(list(nx.edge_betweenness_centrality(dag, normalized=False).values()))
+    assert props["dag_study_avg_edge_betweenness"] == pytest.approx(edge, rel=1e-12)
+    assert props["dag_study_radius"] == 0
+    assert props["dag_study_density"] == pytest.approx(120 / (60 * 59), rel=1e-15)
+
+
+@pytest.mark.parametrize("name", ["ws120_nei4", "er60_disconnected"])
+def test_study_columns_same_with_or_without_prior_and_backend(name):
+    prior = study_graphs()[name]
+    dag = to_dag(prior)
+    backends = ["networkx"] + (["igraph"] if HAS_IGRAPH else [])
+    reference = {k: v for k, v in graph_properties(dag, prior, "networkx").items() if "study" in k}
+    other_prior = prior.copy()  # same n and m, one edge moved: not the DAG's undirected view
+    other_prior.remove_edge(*next(iter(prior.edges)))
+    other_prior.add_edge(*next(e for e in nx.non_edges(prior)))
+    for backend in backends:
+        for given in (prior, None, other_prior):
+            props = graph_properties(dag, given, backend=backend)
+            for key, value in reference.items():
+                assert props[key] == pytest.approx(value, rel=1e-12, abs=1e-15), (backend, key)
+    assert properties._same_undirected_structure(dag, prior)
+    assert not properties._same_undirected_structure(dag, other_prior)
+
+
 # --- keys, finiteness, distributions -------------------------------------------------------
 
 
 def test_keys_are_stable_and_defined():
     prior = watts_strogatz(20, 2, 0.3, seed=0)
     dag = to_dag(prior)
-    assert list(graph_properties(dag, prior)) == DAG_KEYS + PRIOR_KEYS
-    assert list(graph_properties(dag)) == DAG_KEYS
+    assert list(graph_properties(dag, prior)) == DAG_KEYS + PRIOR_KEYS + STUDY_KEYS
+    assert list(graph_properties(dag)) == DAG_KEYS + STUDY_KEYS
     assert list(graph_distributions(dag, prior)) == DISTRIBUTION_KEYS
     assert list(graph_distributions(dag)) == [k for k in DISTRIBUTION_KEYS if k.startswith("dag_")]
-    assert set(PROPERTY_DEFINITIONS) == set(DAG_KEYS + PRIOR_KEYS + DISTRIBUTION_KEYS)
+    all_keys = DAG_KEYS + PRIOR_KEYS + STUDY_KEYS + DISTRIBUTION_KEYS
+    assert set(PROPERTY_DEFINITIONS) == set(all_keys)
+    for key in STUDY_KEYS:  # each says it is the study code's and which igraph call it mirrors
+        assert PROPERTY_DEFINITIONS[key].startswith("the study code's "), key
+        assert "python-igraph 0.7/0.8 default" in PROPERTY_DEFINITIONS[key], key
     for text in PROPERTY_DEFINITIONS.values():
         assert isinstance(text, str) and text and "\n" not in text
     leftover = re.findall(r"\{[a-z_]+\}", " ".join(PROPERTY_DEFINITIONS.values()))

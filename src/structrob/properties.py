@@ -17,6 +17,25 @@ by the distance distribution alone,
 because a shortest path of length ``d`` has ``d - 1`` inner vertices and ``d`` edges. They
 carry no information beyond ``avg_shortest_path``, ``reachable_pairs``, ``n`` and ``m``.
 
+The study's Table 1 [1]_ reports properties computed by its own code with python-igraph's
+*defaults* of 2019-2020 (python-igraph 0.7/0.8, igraph C core 0.7/0.8) on the directed DAG.
+Several differ from the definitions above, so :func:`graph_properties` also returns them as
+columns of their own, prefixed ``dag_study_`` (today's columns are left as they are):
+
+- betweenness and edge betweenness are directed and *not* normalised (``dag_study_avg_*``
+  is today's average times (n - 1)(n - 2), resp. n (n - 1));
+- closeness ignores edge directions (``mode=ALL``) and, as igraph did before 0.9, counts an
+  unreachable vertex at distance n: ``(n - 1) / sum of distances`` (igraph 0.9.0 changed
+  this to reachable vertices only);
+- eccentricity and radius follow edge directions (the binding's default mode is OUT,
+  whatever its docstring says), so the radius of a DAG is always 0;
+- average path length, diameter and density (``unconn=True``, directed) coincide with
+  today's ``dag_avg_shortest_path``, ``dag_diameter`` and ``dag_density``; the study's
+  ``#nodes`` and ``#edges`` are ``dag_vertices`` and ``dag_edges``.
+
+:data:`PROPERTY_DEFINITIONS` names the igraph call each column reproduces. They cost no
+further all-pairs pass when the prior is given (the DAG's undirected view is the prior).
+
 References
 ----------
 .. [1] M. Ben Amor, J. Stier, M. Granitzer, "Correlation analysis between the robustness of
@@ -137,6 +156,58 @@ _PRIOR_ONLY_DEFINITIONS = {
     "prior_components": "number of connected components of the prior",
 }
 
+_STUDY = "the study code's {name}: python-igraph 0.7/0.8 default {call} on the directed DAG"
+
+_STUDY_DEFINITIONS = {
+    "dag_study_avg_path_length": (
+        _STUDY.format(name="avg_path_length", call="average_path_length()")
+        + " (directed=True, unconn=True): mean shortest-path length over "
+        + _REACHABLE["dag"]
+        + "; equals dag_avg_shortest_path (0 where igraph gives NaN: no reachable pair)"
+    ),
+    "dag_study_diameter": (
+        _STUDY.format(name="diameter", call="diameter()")
+        + " (directed=True, unconn=True): longest directed shortest path; equals dag_diameter"
+    ),
+    "dag_study_avg_eccentricity": (
+        _STUDY.format(name="avg_eccentricity", call="eccentricity()")
+        + ", i.e. mode OUT (the binding's default from 0.7 to 1.0, although its docstring says "
+        "mode=ALL): mean over vertices of the largest distance to a vertex reachable from it "
+        "(0 for a sink); equals dag_avg_eccentricity (mode ALL would give "
+        "prior_avg_eccentricity)"
+    ),
+    "dag_study_radius": (
+        _STUDY.format(name="radius", call="radius()")
+        + " (mode OUT): smallest eccentricity, which is 0 for every DAG (its sinks reach "
+        "nothing), so the study's radius is constant"
+    ),
+    "dag_study_avg_betweenness": (
+        _STUDY.format(name="avg_betweenness", call="betweenness()")
+        + " (directed=True, not normalised): mean over vertices of the sum over ordered pairs "
+        "(s, t) of the fraction of directed shortest s-t paths through the vertex; equals "
+        "dag_avg_betweenness x (n - 1)(n - 2)"
+    ),
+    "dag_study_avg_closeness": (
+        _STUDY.format(name="avg_closeness", call="closeness()")
+        + " (mode ALL, normalized=True): mean over vertices of (n - 1) / (sum of the undirected "
+        "distances to the n - 1 other vertices), an unreachable vertex counted at distance n; "
+        "igraph's rule before 0.9 (0.9 and later skip unreachable vertices), which the study "
+        "ran under in 2019-2020 (1 / n for an isolated vertex; 0 for a one-vertex graph, where "
+        "igraph gives NaN)"
+    ),
+    "dag_study_avg_edge_betweenness": (
+        _STUDY.format(name="avg_edge_betweenness", call="edge_betweenness()")
+        + " (directed=True, not normalised): mean over edges of the sum over ordered pairs "
+        "(s, t) of the fraction of directed shortest s-t paths through the edge; equals "
+        "dag_avg_edge_betweenness x n (n - 1) (0 for a graph without edges)"
+    ),
+    "dag_study_density": (
+        _STUDY.format(name="density", call="density()")
+        + " (loops=False): m / (n (n - 1)); equals dag_density (0 for one vertex, where igraph "
+        "gives NaN)"
+    ),
+}
+
 _DISTRIBUTION_DEFINITIONS = {
     "dag_degree_hist": "DAG total degree histogram: entry k = number of vertices of degree k",
     "dag_in_degree_hist": "histogram of the DAG in-degree: entry k = number of vertices",
@@ -163,6 +234,7 @@ def _build_definitions() -> dict[str, str]:
             definitions.update(_DAG_ONLY_DEFINITIONS)
         else:
             definitions.update(_PRIOR_ONLY_DEFINITIONS)
+    definitions.update(_STUDY_DEFINITIONS)
     definitions.update(_DISTRIBUTION_DEFINITIONS)
     return definitions
 
@@ -177,8 +249,10 @@ class _DistanceMeasures:
     """Per-vertex distance measures (in node order) and the path-length histogram."""
 
     eccentricity: np.ndarray  # int64 [n]
-    closeness: np.ndarray  # float64 [n]
+    closeness: np.ndarray | None  # float64 [n]; None when not asked for
     path_length_hist: np.ndarray  # int64 [diameter + 1], reachable ordered pairs u != v
+    reached_from: np.ndarray  # int64 [n], vertices reachable from the vertex, itself included
+    distance_from: np.ndarray  # int64 [n], sum of the distances from the vertex to those
 
 
 def _resolve_backend(backend: str) -> str:
@@ -241,19 +315,28 @@ def _closeness_from(reached: np.ndarray, total_distance: np.ndarray, n: int) -> 
     return np.where(total_distance > 0, closeness, 0.0)
 
 
-def _distance_measures_networkx(graph: nx.Graph) -> _DistanceMeasures:
+def _distance_measures_networkx(graph: nx.Graph, closeness: bool = True) -> _DistanceMeasures:
     n = graph.number_of_nodes()
     eccentricity = np.zeros(n, dtype=np.int64)
+    reached_from = np.zeros(n, dtype=np.int64)
+    distance_from = np.zeros(n, dtype=np.int64)
     path_lengths: list[int] = []
     for i, node in enumerate(graph.nodes):
         lengths = nx.single_source_shortest_path_length(graph, node)
         eccentricity[i] = max(lengths.values())
+        reached_from[i] = len(lengths)
+        distance_from[i] = sum(lengths.values())
         path_lengths.extend(d for d in lengths.values() if d > 0)
-    closeness = nx.closeness_centrality(graph)
+    values = None
+    if closeness:
+        by_node = nx.closeness_centrality(graph)
+        values = np.array([by_node[node] for node in graph.nodes], dtype=np.float64)
     return _DistanceMeasures(
         eccentricity=eccentricity,
-        closeness=np.array([closeness[node] for node in graph.nodes], dtype=np.float64),
+        closeness=values,
         path_length_hist=np.bincount(np.asarray(path_lengths, dtype=np.int64), minlength=1),
+        reached_from=reached_from,
+        distance_from=distance_from,
     )
 
 
@@ -261,6 +344,8 @@ def _distance_measures_igraph(graph: nx.Graph) -> _DistanceMeasures:
     ig_graph = _to_igraph(graph)
     n = ig_graph.vcount()
     eccentricity = np.zeros(n, dtype=np.int64)
+    reached_from = np.zeros(n, dtype=np.int64)
+    distance_from = np.zeros(n, dtype=np.int64)
     # Closeness uses incoming distances, i.e. columns of the (out-)distance matrix.
     reached = np.zeros(n, dtype=np.int64)
     total_distance = np.zeros(n, dtype=np.int64)
@@ -272,6 +357,8 @@ def _distance_measures_igraph(graph: nx.Graph) -> _DistanceMeasures:
         finite = np.isfinite(distances)
         lengths = np.where(finite, distances, 0.0).astype(np.int64)
         eccentricity[start : start + len(rows)] = lengths.max(axis=1)
+        reached_from[start : start + len(rows)] = finite.sum(axis=1)
+        distance_from[start : start + len(rows)] = lengths.sum(axis=1)
         reached += finite.sum(axis=0)
         total_distance += lengths.sum(axis=0)
         counts = np.bincount(lengths[lengths > 0], minlength=1)
@@ -282,13 +369,17 @@ def _distance_measures_igraph(graph: nx.Graph) -> _DistanceMeasures:
         eccentricity=eccentricity,
         closeness=_closeness_from(reached, total_distance, n),
         path_length_hist=hist,
+        reached_from=reached_from,
+        distance_from=distance_from,
     )
 
 
-def _distance_measures(graph: nx.Graph, backend: str) -> _DistanceMeasures:
+def _distance_measures(graph: nx.Graph, backend: str, closeness: bool = True) -> _DistanceMeasures:
+    """Distance measures of ``graph``; ``closeness=False`` lets networkx skip its closeness
+    pass (igraph's closeness comes from the same distance matrix, so it is always filled)."""
     if backend == "igraph":
         return _distance_measures_igraph(graph)
-    return _distance_measures_networkx(graph)
+    return _distance_measures_networkx(graph, closeness=closeness)
 
 
 def _betweenness(graph: nx.Graph, backend: str) -> tuple[np.ndarray, np.ndarray]:
@@ -327,8 +418,9 @@ def _degree_block(prefix: str, name: str, degrees: np.ndarray) -> dict[str, floa
     }
 
 
-def _shared_properties(prefix: str, graph: nx.Graph, backend: str) -> dict[str, float]:
-    measures = _distance_measures(graph, backend)
+def _shared_properties(
+    prefix: str, graph: nx.Graph, backend: str, measures: _DistanceMeasures
+) -> dict[str, float]:
     vertex_betweenness, edge_betweenness = _betweenness(graph, backend)
     hist = measures.path_length_hist
     pairs = int(hist.sum())
@@ -350,6 +442,71 @@ def _shared_properties(prefix: str, graph: nx.Graph, backend: str) -> dict[str, 
     }
     properties.update(_degree_block(prefix, "degree", degrees))
     return properties
+
+
+def _same_undirected_structure(dag: nx.DiGraph, prior: nx.Graph) -> bool:
+    """Whether ``prior`` is the DAG's undirected view, vertices matched by position (as
+    :func:`structrob.graphs.to_dag` numbers them)."""
+    if (
+        dag.number_of_nodes() != prior.number_of_nodes()
+        or dag.number_of_edges() != prior.number_of_edges()
+    ):
+        return False
+    dag_index = {node: i for i, node in enumerate(dag.nodes)}
+    prior_index = {node: i for i, node in enumerate(prior.nodes)}
+
+    def unordered(index, edges):
+        return {(min(index[u], index[v]), max(index[u], index[v])) for u, v in edges}
+
+    return unordered(dag_index, dag.edges) == unordered(prior_index, prior.edges)
+
+
+def _undirected_view_measures(
+    dag: nx.DiGraph,
+    prior: nx.Graph | None,
+    prior_measures: _DistanceMeasures | None,
+    backend: str,
+) -> _DistanceMeasures:
+    """Distance measures of the DAG with edge directions ignored (igraph's ``mode="all"``),
+    reusing the prior's when the prior is that view (no second all-pairs pass)."""
+    if prior is not None and prior_measures is not None and _same_undirected_structure(dag, prior):
+        return prior_measures
+    view = nx.Graph()
+    view.add_nodes_from(dag.nodes)
+    view.add_edges_from(dag.edges)
+    return _distance_measures(view, backend, closeness=False)
+
+
+def _study_properties(
+    dag: nx.DiGraph, measures: _DistanceMeasures, undirected: _DistanceMeasures
+) -> dict[str, float]:
+    """The study code's igraph-default properties of the DAG (see ``_STUDY_DEFINITIONS``).
+
+    ``measures`` are the DAG's directed distance measures, ``undirected`` those of its
+    undirected view. Betweenness averages use the identity of the module docstring (a
+    shortest path of length d has d - 1 inner vertices and d edges), so no Brandes pass."""
+    n, m = dag.number_of_nodes(), dag.number_of_edges()
+    hist = measures.path_length_hist
+    pairs = int(hist.sum())
+    lengths = np.arange(len(hist))
+    total_length = int((lengths * hist).sum())
+    if n > 1:
+        # igraph < 0.9: an unreachable vertex counts at distance n; normalized: times n - 1.
+        unreachable = n - undirected.reached_from
+        farness = undirected.distance_from + unreachable * n
+        closeness = (n - 1) / farness.astype(np.float64)
+    else:
+        closeness = np.zeros(1, dtype=np.float64)
+    return {
+        "dag_study_avg_path_length": float(total_length / pairs) if pairs else 0.0,
+        "dag_study_diameter": int(lengths[hist > 0].max()) if pairs else 0,
+        "dag_study_avg_eccentricity": float(np.mean(measures.eccentricity)),
+        "dag_study_radius": int(np.min(measures.eccentricity)),
+        "dag_study_avg_betweenness": float((total_length - pairs) / n),
+        "dag_study_avg_closeness": float(np.mean(closeness)),
+        "dag_study_avg_edge_betweenness": float(total_length / m) if m else 0.0,
+        "dag_study_density": float(m / n / (n - 1)) if n > 1 else 0.0,
+    }
 
 
 def graph_properties(
@@ -395,6 +552,15 @@ def graph_properties(
     The averages of betweenness and edge betweenness follow from the distances alone (see
     the module docstring), so they are redundant with ``avg_shortest_path``.
 
+    Last come the study code's definitions [1]_, python-igraph 0.7/0.8 defaults on the
+    directed DAG (module docstring; each key's definition in :data:`PROPERTY_DEFINITIONS`):
+    ``dag_study_avg_path_length``, ``dag_study_diameter``, ``dag_study_avg_eccentricity``,
+    ``dag_study_radius``, ``dag_study_avg_betweenness`` (unnormalised),
+    ``dag_study_avg_closeness`` (undirected, unreachable vertices at distance n),
+    ``dag_study_avg_edge_betweenness`` (unnormalised) and ``dag_study_density``. Where igraph
+    gives NaN (one vertex, no reachable pair) they are 0. They are computed from the DAG
+    alone; a ``prior`` that is the DAG's undirected view only saves a distance pass.
+
     Parameters
     ----------
     dag : networkx.DiGraph
@@ -410,7 +576,8 @@ def graph_properties(
     Returns
     -------
     dict of str to float
-        Flat, in a fixed key order: the DAG block, then the prior block.
+        Flat, in a fixed key order: the DAG block, then the prior block, then the study
+        block (``dag_study_*``).
 
     Raises
     ------
@@ -442,13 +609,18 @@ def graph_properties(
     (0.16666666666666666, 0.3333333333333333)
     >>> props["dag_parameters"]             # 784 x 1 + 2 + 10 x 1 + 3 + 10
     809
+    >>> props["dag_study_avg_betweenness"]  # unnormalised: 1 pair through vertex 1, over 3
+    0.3333333333333333
+    >>> props["dag_study_avg_closeness"]    # undirected: (2/3 + 2/2 + 2/3) / 3
+    0.7777777777777777
     """
     _check_dag(dag)
     if prior is not None:
         _check_prior(prior)
     backend = _resolve_backend(backend)
 
-    properties = _shared_properties("dag", dag, backend)
+    dag_measures = _distance_measures(dag, backend)
+    properties = _shared_properties("dag", dag, backend, dag_measures)
     properties.update(
         _degree_block("dag", "in_degree", np.array([d for _, d in dag.in_degree], dtype=np.int64))
     )
@@ -459,9 +631,13 @@ def graph_properties(
     properties["dag_sources"] = len(sources(dag))
     properties["dag_sinks"] = len(sinks(dag))
     properties["dag_parameters"] = count_parameters(dag, n_in=784, n_out=10)
+    prior_measures = None
     if prior is not None:
-        properties.update(_shared_properties("prior", prior, backend))
+        prior_measures = _distance_measures(prior, backend)
+        properties.update(_shared_properties("prior", prior, backend, prior_measures))
         properties["prior_components"] = nx.number_connected_components(prior)
+    undirected = _undirected_view_measures(dag, prior, prior_measures, backend)
+    properties.update(_study_properties(dag, dag_measures, undirected))
     return properties
 
 
