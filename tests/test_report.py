@@ -619,7 +619,7 @@ def test_captions_state_the_vocabulary_definitions_verbatim():
     assert defined["pixels, eps"] in captions["measures_by_init"]
     for name in ("top_correlations", "heatmap"):
         assert "* q < .05, ** q < .01, *** q < .001" in captions[name]
-    number, description = vocabulary.ARMS["pruning"]
+    number, description, _ = vocabulary.ARMS["pruning"]
     assert captions["pruning"].startswith(f"{description.capitalize()} ({number})")
     assert "Table 1: graph priors; Table 2: random pruning" in captions["heatmap"]
 
@@ -631,7 +631,7 @@ def test_page_states_definitions_and_arm_titles_from_the_vocabulary(report):
             f'<th scope="row">{html.escape(quantity)}</th><td>{html.escape(definition)}</td>'
             in page
         )
-    for arm, (number, description) in vocabulary.ARMS.items():
+    for arm, (number, description, _) in vocabulary.ARMS.items():
         anchor = f"table{number.split()[-1]}"
         assert f'<section id="{anchor}"><h2>{number}: {html.escape(description)}</h2>' in page
         assert (report.parent / "tables" / f"{anchor}_{arm}.csv").is_file()
@@ -673,7 +673,7 @@ def test_of_arm_and_arm_titles():
     assert of_arm(frame, "pruning")["x"].tolist() == [2, 3]
     assert of_arm(None, "pruning").empty
     assert [arm_title(arm) for arm in vocabulary.ARMS] == [
-        f"{number}: {description}" for number, description in vocabulary.ARMS.values()
+        f"{number}: {description}" for number, description, _ in vocabulary.ARMS.values()
     ]
 
 

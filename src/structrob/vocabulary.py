@@ -30,6 +30,7 @@ from typing import NamedTuple
 __all__ = [
     "ARM",
     "ARMS",
+    "Arm",
     "ATTACKS",
     "CLEAN",
     "CLEAN_MEASURES",
@@ -94,10 +95,20 @@ ROBUSTNESS_MEASURES: tuple[str, ...] = ("error_rate", "avg_confidence", "avg_eps
 
 #: Column naming a row's arm.
 ARM = "arm"
-#: The two arms of a study, name -> (table, description).
-ARMS: dict[str, tuple[str, str]] = {
-    "prior": ("Table 1", "graph priors"),
-    "pruning": ("Table 2", "random-pruning baseline"),
+
+
+class Arm(NamedTuple):
+    """An arm's table number, its title, and a short title for figure panels."""
+
+    table: str
+    title: str
+    short: str
+
+
+#: The two arms of a study, name -> :class:`Arm`.
+ARMS: dict[str, Arm] = {
+    "prior": Arm("Table 1", "graph priors", "graph priors"),
+    "pruning": Arm("Table 2", "random-pruning baseline", "random pruning"),
 }
 
 #: Initialisation schemes with short display names, in report order.

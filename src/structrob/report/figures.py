@@ -646,7 +646,7 @@ _CAPTIONS = {
     ),
     "measures_by_init": (
         "Clean accuracy and macro F1, and each attack's robustness measures per initialisation "
-        f"(graph-prior arm, {ARMS['prior'][0]}). Boxes: quartiles and median, whiskers 1.5 IQR, "
+        f"(graph-prior arm, {ARMS['prior'].table}). Boxes: quartiles and median, whiskers 1.5 IQR, "
         f"points: runs. {_MEASURE_DEFINITIONS}. Pixels, eps: {_DEFINED['pixels, eps']}.",
         f"needs finished runs of the graph-prior arm ({ARM} 'prior') with measures and init",
     ),
@@ -655,7 +655,7 @@ _CAPTIONS = {
         "graphs, the measure averaged over initialisations (plain mean, no outlier filter). "
         "Line: least-squares rank regression (a line through the ranks), mapped back to the "
         "data's scale by interpolating the sorted measure (Iman & Conover 1979); its rank-space "
-        f"slope equals ρ without ties. ρ and q from {ARMS['prior'][0]}; {_SIGNIFICANCE}.",
+        f"slope equals ρ without ties. ρ and q from {ARMS['prior'].table}; {_SIGNIFICANCE}.",
         "needs a correlation table and at least 3 graphs with both values of a pair",
     ),
     "heatmap": (
@@ -664,7 +664,7 @@ _CAPTIONS = {
         "needs a correlation table with rho",
     ),
     "pruning": (
-        f"{ARMS['pruning'][1].capitalize()} ({ARMS['pruning'][0]}): measures against pruning "
+        f"{ARMS['pruning'].title.capitalize()} ({ARMS['pruning'].table}): measures against pruning "
         "step, mean ± standard deviation over all finished runs at a step (initialisations x "
         "pruned networks).",
         f"needs finished runs of study 'pruning' (the rows with {ARM} 'pruning') with a step",

@@ -161,11 +161,11 @@ def _estimate_html(row: Mapping[str, Any], statistic: str, symbol: str, bold: bo
 
 
 def _table_anchor(arm: str) -> str:
-    return f"table{ARMS[arm][0].split()[-1]}"
+    return f"table{ARMS[arm].table.split()[-1]}"
 
 
 def _correlation_section(correlations: pd.DataFrame, arm: str) -> str:
-    number = ARMS[arm][0]
+    number = ARMS[arm].table
     heading = f'<section id="{_table_anchor(arm)}"><h2>{_e(arm_title(arm))}</h2>'
     properties, measures, cells = correlation_cells(correlations, arm)
     if not cells:
@@ -332,7 +332,7 @@ def render_page(
         ("summary", "Summary"),
         ("config", "Configuration"),
         ("environment", "Environment"),
-        *((_table_anchor(arm), number) for arm, (number, _) in ARMS.items()),
+        *((_table_anchor(arm), number) for arm, (number, *_) in ARMS.items()),
         ("definitions", "Definitions"),
     ]
     failures = _failures_section(runs)

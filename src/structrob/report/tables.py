@@ -138,8 +138,7 @@ def arm_title(arm: str, short: bool = False) -> str:
     arm : str
         ``"prior"`` or ``"pruning"``; an unknown arm is its own title.
     short : bool
-        The form of a figure panel: the description without a trailing "baseline" and with
-        hyphens as spaces.
+        The short title of a figure panel (``vocabulary.ARMS[arm].short``).
 
     Returns
     -------
@@ -152,10 +151,8 @@ def arm_title(arm: str, short: bool = False) -> str:
     """
     if arm not in ARMS:
         return arm
-    number, description = ARMS[arm]
-    if short:
-        description = description.removesuffix(" baseline").replace("-", " ")
-    return f"{number}: {description}"
+    entry = ARMS[arm]
+    return f"{entry.table}: {entry.short if short else entry.title}"
 
 
 # ---------------------------------------------------------------------------------------------
