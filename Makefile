@@ -11,7 +11,7 @@ endif
 PRESET ?= quick
 PYTEST_ARGS ?=
 
-.PHONY: run test test-slow bench clean
+.PHONY: run test test-slow lint format bench clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,13 @@ run: $(BIN)/.installed
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+format: $(BIN)/.installed
+	$(BIN)/ruff format src tests benchmarks
 
 test-slow: $(BIN)/.installed
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
