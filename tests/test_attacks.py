@@ -383,20 +383,21 @@ def test_one_pixel_confirms_every_success_with_a_true_forward_pass():
 
 
 def test_rank1_first_layer_equals_full_forward_on_random_candidates():
-    from structrob.attacks import _DifferentialEvolution, _Runner
+    from structrob.attacks._base import Runner
+    from structrob.attacks._candidates import Candidates
 
     model = Stacked(3)
     x, _ = images_and_labels(5, seed=8)
     y = torch.zeros(5, dtype=torch.long)
-    runner = _Runner(model, (784,))
-    de = _DifferentialEvolution(OnePixel(pop_size=4, chunk_rows=64), runner, x, y, [torch.arange(5)] * 3, "rank1")
+    runner = Runner(model, (784,))
+    de = Candidates(runner, x, y, [torch.arange(5)] * 3, "rank1", chunk_rows=64)
     g = torch.Generator().manual_seed(1)
     k = torch.tensor([0, 0, 1, 2, 2, 2])
     s = torch.tensor([0, 4, 2, 1, 3, 0])
     pixel = torch.randint(0, 784, (6, 37), generator=g)
     value = torch.rand(6, 37, generator=g, dtype=torch.float64)
-    fast = de._logits(k, s, pixel, value, rank1=True)
-    full = de._logits(k, s, pixel, value, rank1=False)
+    fast = de.logits(k, s, pixel, value)
+    full = de.logits(k, s, pixel, value, forward=True)
     # independent reference: set the pixel and run each copy's model
     for q in range(6):
         images = x[s[q]].repeat(37, 1)
@@ -407,12 +408,14 @@ def test_rank1_first_layer_equals_full_forward_on_random_candidates():
 
 
 def traced(model, x, selected):
-    """The pixel-line table of ``model`` for the images ``selected`` [K] lists (one per copy)."""
-    from structrob.attacks import _DifferentialEvolution, _Runner
+    """The candidate evaluator of ``model`` with the pixel-line table (``.lines``) for the images
+    ``selected`` [K] lists (one per copy)."""
+    from structrob.attacks._base import Runner
+    from structrob.attacks._candidates import Candidates
 
-    runner = _Runner(model, (784,))
+    runner = Runner(model, (784,))
     y = torch.zeros(len(x), dtype=torch.long)
-    return _DifferentialEvolution(OnePixel(pop_size=4, chunk_rows=256), runner, x, y, selected, "lines")
+    return Candidates(runner, x, y, selected, "lines", chunk_rows=256)
 
 
 def test_pixel_lines_hand_worked_knots():
@@ -456,12 +459,12 @@ def test_pixel_lines_equal_the_full_forward_pass():
         value[q, 40:60] = de.lines.key[piece] - line.double() * 2
     value = value.float().double()  # the pixel values the model sees
     lookup = de.lines.logits(k, s, pixel, value)
-    full = de._logits(k, s, pixel, value, rank1=False)
+    full = de.logits(k, s, pixel, value, forward=True)
     torch.testing.assert_close(lookup, full, rtol=0, atol=2e-5)
 
 
 def test_pixel_lines_refuse_a_line_that_never_ends(monkeypatch):
-    from structrob.attacks import _PixelLines
+    from structrob.attacks._lines import PixelLines as _PixelLines
 
     monkeypatch.setattr(_PixelLines, "MAX_ROUNDS", 2)
     with pytest.raises(RuntimeError, match="path='rank1'"):
@@ -529,7 +532,7 @@ def test_exact_one_pixel_finds_everything_the_de_finds():
 
 
 def test_log_odds_orders_candidates_like_the_true_class_probability():
-    from structrob.attacks import _log_odds
+    from structrob.attacks._base import log_odds as _log_odds
 
     g = torch.Generator().manual_seed(0)
     logits = torch.randn(200, 10, generator=g) * 3
@@ -656,7 +659,7 @@ def test_measures_of_an_attack_follow_their_definition(dag_net):
 
 
 def test_de_partners_are_distinct_uniform_and_never_the_member_itself():
-    from structrob.attacks import _distinct_others
+    from structrob.attacks._de import distinct_others as _distinct_others
 
     u = torch.rand(4000, 5, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     r = _distinct_others(u)  # population of 5: member i draws 3 of the 4 others
