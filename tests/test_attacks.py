@@ -608,10 +608,79 @@ def test_select_images_takes_the_first_correct_images_of_a_seeded_order():
     correct = model(x).argmax(-1) == y
     chosen = select_images(model, x, y, n=6, seed=7)
     for k in range(2):
-        expected = [int(i) for i in order if correct[k, i]][:6]
+        expected = sorted([int(i) for i in order if correct[k, i]][:6])  # reported ascending
         assert chosen[k].tolist() == expected
     result = OnePixel(pop_size=5, max_iter=1, n_images=6, seed=7)(model, x, y)
     assert [r.indices.tolist() for r in result] == [c.tolist() for c in chosen]
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        FGSM(eps=0.05),
+        MinimalFGSM(max_eps=0.3),
+        PGD(eps=0.05, step_size=0.02, steps=3, random_start=False),
+        PGD(eps=0.05, step_size=0.02, steps=3),
+    ],
+)
+def test_gradient_attack_field_i_is_image_i(attack):
+    model = Stacked(1)
+    x, _ = images_and_labels(24, seed=14)
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    y[::4] = (y[::4] + 1) % 10  # clean mistakes, so clean_correct is not constant
+    result = attack(model, x, y)
+    with torch.no_grad():
+        clean, adv = model(x).argmax(1), model(result.adv)
+    assert torch.equal(result.clean_correct, clean == y)
+    assert torch.equal(result.pred, adv.argmax(1))
+    torch.testing.assert_close(result.confidence, torch.softmax(adv.double(), 1).amax(1))
+    budget = attack.max_eps if isinstance(attack, MinimalFGSM) else attack.eps
+    assert bool(((result.adv - x).abs().amax(1) <= budget + 1e-6).all())
+    assert result.success.any() and not result.success.all()
+    if isinstance(attack, PGD) and attack.random_start:
+        return  # the random start is drawn in input order: a permutation changes it
+    perm = torch.randperm(24, generator=torch.Generator().manual_seed(0))
+    permuted = attack(model, x[perm], y[perm])  # image i moves to row perm^-1[i], and its result with it
+    assert torch.equal(permuted.adv, result.adv[perm]) and torch.equal(permuted.pred, result.pred[perm])
+    assert torch.equal(permuted.success, result.success[perm])
+    if result.eps is not None:
+        np.testing.assert_array_equal(permuted.eps.numpy(), result.eps.numpy()[perm])
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_one_pixel_indices_are_ascending_and_adv_is_that_image_with_one_pixel_set(dag_net, exact):
+    net, x, y = dag_net
+    y = y.clone()
+    y[::5] = (y[::5] + 1) % 10  # clean mistakes, never selected
+    if exact:
+        attack, every = ExactOnePixel(n_images=12, seed=4), ExactOnePixel(n_images=None, seed=4)
+    else:
+        attack = OnePixel(pop_size=20, max_iter=5, n_images=12, seed=4)
+        every = OnePixel(pop_size=20, max_iter=5, n_images=None, seed=4)
+    results, all_correct = attack(net, x, y), every(net, x, y)
+    with torch.no_grad():
+        correct = net(x).argmax(-1) == y
+    assert max(len(r.indices) for r in results) == 12  # premise: a copy right on more than 12
+    for k, (r, a) in enumerate(zip(results, all_correct)):
+        assert len(r.indices) == min(12, int(correct[k].sum())) and bool((r.indices.diff() > 0).all())
+        assert bool(correct[k, r.indices].all())
+        assert torch.equal(a.indices, correct[k].nonzero().flatten())
+        changed = r.adv != x[r.indices]
+        assert bool((changed.sum(1) <= 1).all())
+        pixel = (r.pixel[:, 0] * 28 + r.pixel[:, 1]).long()
+        assert bool(changed.gather(1, pixel[:, None]).sum() == changed.sum())  # the reported pixel
+        torch.testing.assert_close(r.adv.gather(1, pixel[:, None])[:, 0], (r.pixel[:, 2] / 255).float())
+        with torch.no_grad():
+            assert torch.equal(r.pred, net.copy(k)(r.adv).argmax(1))
+        # an image's search depends on that image alone: the same in a subset as among all
+        at = torch.searchsorted(a.indices, r.indices)
+        assert torch.equal(a.indices[at], r.indices)
+        assert torch.equal(a.success[at], r.success) and torch.equal(a.iterations[at], r.iterations)
+        if exact:  # the line tables key pieces by slot: a piece end's t may move by float rounding
+            torch.testing.assert_close(a.pixel[at], r.pixel, rtol=0, atol=1e-6)
+        else:  # the DE streams are seeded by image index, not by slot
+            assert torch.equal(a.pixel[at], r.pixel) and torch.equal(a.adv[at], r.adv)
 
 
 def test_attacks_leave_inputs_and_the_model_untouched():

@@ -67,7 +67,8 @@ class Candidates:
     x : Tensor [N, 784]
         The caller's images (model dtype and device); ``y`` [N] their true classes.
     selected : list of K Tensor int64
-        Per copy, the images attacked (ascending positions in ``x``).
+        Per copy, the positions in ``x`` of the images attacked, in the order they were picked:
+        slot s of copy k holds image ``selected[k][s]``.
     path : {"lines", "rank1", "full"}
     chunk_rows : int
         Most rows (candidates x copies) per forward pass; the tracing takes ``chunk_rows // 4``
@@ -302,25 +303,28 @@ class Outcome:
         image_shape = evaluator.runner.image_shape
         results = []
         for kk, n in enumerate(evaluator.sizes):
-            index = evaluator.image[kk, :n].clone()
-            pixel, value = decode(self.pixel[kk, :n])
+            # Slots hold the images in the order they were picked, and the search keeps that
+            # layout: the pixel-line keys encode the slot, so re-laying them out would move
+            # float rounding. The result lists them by position in the caller's images.
+            index, slots = torch.sort(evaluator.image[kk, :n])
+            pixel, value = decode(self.pixel[kk, slots])
             adv = x[index].clone()
             adv.scatter_(1, pixel[:, None], value[:, None].to(adv.dtype))
-            pixel_out = self.pixel[kk, :n].clone()
+            pixel_out = self.pixel[kk, slots].clone()
             pixel_out[:, :2] = torch.stack([pixel // SIDE, pixel % SIDE], dim=1).double()
             pixel_out[:, 2] = pixel_out[:, 2].clamp(0, 255)
-            pred = self.pred[kk, :n].clone()
+            pred = self.pred[kk, slots]
             results.append(
                 AttackResult(
                     success=pred != labels[index],
                     adv=adv.reshape(n, *image_shape),
                     pred=pred,
-                    confidence=self.confidence[kk, :n].clone(),
+                    confidence=self.confidence[kk, slots],
                     clean_correct=torch.ones(n, dtype=torch.bool),
                     indices=index,
                     pixel=pixel_out,
-                    iterations=self.iterations[kk, :n].clone(),
-                    n_queries=n_queries[kk, :n].clone(),
+                    iterations=self.iterations[kk, slots],
+                    n_queries=n_queries[kk, slots],
                 )
             )
         return results

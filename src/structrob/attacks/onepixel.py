@@ -104,6 +104,8 @@ class OnePixel(Attack):
     >>> result = OnePixel(pop_size=20, max_iter=5, n_images=3, seed=1)(model, images, labels)
     >>> result.indices.shape, result.n_queries.max() <= 20 * 6
     (torch.Size([3]), tensor(True))
+    >>> bool((result.indices.diff() > 0).all())  # ascending
+    True
     """
 
     STRATEGIES = STRATEGIES

@@ -19,15 +19,15 @@ def selection_order(n: int, seed: int) -> Tensor:
 
 
 def select(clean_correct: Tensor, n_images: int | None, seed: int) -> list[Tensor]:
-    """Per copy, ascending: the first ``n_images`` correctly classified images of a seeded order.
+    """Per copy: the first ``n_images`` correctly classified images of a seeded order.
 
-    ``clean_correct`` is bool [K, N]; ``n_images=None`` selects every correct image.
+    ``clean_correct`` is bool [K, N]; ``n_images=None`` selects every correct image (then in
+    ascending order). The images come in the order they were picked: the searches lay them out
+    so, and their results list them ascending (see ``Outcome.results``).
     """
     if n_images is None:
         return [row.nonzero().flatten() for row in clean_correct]
     order = selection_order(clean_correct.shape[1], seed)
-    # The order decides WHICH images; results list them by position in the caller's images.
-    # Each image's DE stream is seeded by that position, so sorting changes no image's numbers.
     return [order[row[order]][:n_images] for row in clean_correct]
 
 
@@ -79,12 +79,12 @@ def select_images(
     >>> images = torch.rand(50, 784)
     >>> labels = model(images).argmax(1).detach()  # the model is right on every image
     >>> order = torch.randperm(50, generator=torch.Generator().manual_seed(3))
-    >>> bool((select_images(model, images, labels, n=5, seed=3) == order[:5]).all())
+    >>> bool((select_images(model, images, labels, n=5, seed=3) == order[:5].sort().values).all())
     True
     """
     n = check_int("n", n, 1)
     seed = check_int("seed", seed, 0)
     with opened(model, images, labels) as (runner, x, y):
         correct = clean_correct(runner, x, y, 8192)
-    selected = select(correct, n, seed)
+    selected = [torch.sort(chosen).values for chosen in select(correct, n, seed)]
     return selected[0] if len(selected) == 1 else selected
