@@ -59,9 +59,11 @@ class AttackResult:
         (the pixel is set to ``intensity / 255``); the adversarial pixel on successes, the
         best candidate found otherwise.
     iterations : Tensor int64 [N] or None
-        One-Pixel: DE generations run (0 = fooled by the initial population).
+        One-Pixel: DE generations run (0 = fooled by the initial population; always 0 for
+        the exhaustive search of ExactOnePixel).
     n_queries : Tensor int64 [N] or None
-        One-Pixel: candidates evaluated, ``pop_size * (iterations + 1)``.
+        One-Pixel: candidates evaluated, ``pop_size * (iterations + 1)`` (ExactOnePixel: the
+        piece ends evaluated).
     """
 
     success: Tensor
