@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from scipy.optimize import differential_evolution
 
-from structrob.attacks import ExactOnePixel, MinimalFGSM, OnePixel, _input_gradient, _Runner, eps_grid
+from structrob.attacks import ExactOnePixel, MinimalFGSM, OnePixel, eps_grid
 from structrob.data import load
 from structrob.graphs import to_dag, watts_strogatz
 from structrob.model import INIT_SCHEMES, SparseDAGNet, initialize
@@ -49,19 +49,34 @@ from structrob.train import evaluate, fit
 SIDE = 28
 
 
-def study_model(graph_seed: int, epochs: int, limit: int | None, copies: int = 1) -> tuple[SparseDAGNet, dict]:
+def study_model(
+    graph_seed: int, epochs: int, limit: int | None, copies: int = 1
+) -> tuple[SparseDAGNet, dict]:
     """A Watts-Strogatz (500, nei 2, p 0.9) network of the study's parameter range, trained."""
     data = load("mnist", download=False)
-    net = initialize(SparseDAGNet(to_dag(watts_strogatz(500, 2, 0.9, seed=graph_seed)), copies=copies),
-                     list(INIT_SCHEMES[:copies]) if copies > 1 else "glorot_uniform", seed=0)
-    train = data if limit is None else type("Subset", (), {"train_x": data.train_x[:limit], "train_y": data.train_y[:limit]})
+    net = initialize(
+        SparseDAGNet(to_dag(watts_strogatz(500, 2, 0.9, seed=graph_seed)), copies=copies),
+        list(INIT_SCHEMES[:copies]) if copies > 1 else "glorot_uniform",
+        seed=0,
+    )
+    train = (
+        data
+        if limit is None
+        else type("Subset", (), {"train_x": data.train_x[:limit], "train_y": data.train_y[:limit]})
+    )
     start = time.perf_counter()
     fit(net, train, epochs=epochs, batch_size=128, lr=1e-3, seed=0)
     seconds = time.perf_counter() - start
     metrics = evaluate(net, data.test_x, data.test_y)[0]
-    info = {"graph": f"watts_strogatz(500, 2, 0.9, seed={graph_seed})", "parameters": net.count_parameters(),
-            "layers": net.n_layers, "sources": net.layer_sizes[0], "epochs": epochs,
-            "train_seconds": round(seconds, 2), "test_accuracy": metrics["accuracy"]}
+    info = {
+        "graph": f"watts_strogatz(500, 2, 0.9, seed={graph_seed})",
+        "parameters": net.count_parameters(),
+        "layers": net.n_layers,
+        "sources": net.layer_sizes[0],
+        "epochs": epochs,
+        "train_seconds": round(seconds, 2),
+        "test_accuracy": metrics["accuracy"],
+    }
     return net.eval(), {**info, "test_x": data.test_x, "test_y": data.test_y}
 
 
@@ -69,16 +84,22 @@ def study_model(graph_seed: int, epochs: int, limit: int | None, copies: int = 1
 
 
 @torch.no_grad()
-def scipy_one_pixel(net, image: torch.Tensor, label: int, pop_size: int, max_iter: int, seed: int) -> tuple[bool, float]:
+def scipy_one_pixel(
+    net, image: torch.Tensor, label: int, pop_size: int, max_iter: int, seed: int
+) -> tuple[bool, float]:
     """Su et al.'s recipe with scipy: returns (fooled, seconds)."""
     rng = np.random.default_rng(seed)
-    init = np.column_stack([rng.uniform(0, SIDE, (pop_size, 2)), np.clip(rng.normal(128, 127, pop_size), 0, 255)])
+    init = np.column_stack(
+        [rng.uniform(0, SIDE, (pop_size, 2)), np.clip(rng.normal(128, 127, pop_size), 0, 255)]
+    )
 
     def perturbed(candidates: np.ndarray) -> torch.Tensor:  # candidates [S, 3]
         rows = np.clip(np.floor(candidates[:, 0]), 0, SIDE - 1).astype(np.int64)
         cols = np.clip(np.floor(candidates[:, 1]), 0, SIDE - 1).astype(np.int64)
         images = image.repeat(len(candidates), 1)
-        images[np.arange(len(candidates)), rows * SIDE + cols] = torch.as_tensor(candidates[:, 2] / 255, dtype=images.dtype)
+        images[np.arange(len(candidates)), rows * SIDE + cols] = torch.as_tensor(
+            candidates[:, 2] / 255, dtype=images.dtype
+        )
         return images
 
     def true_class_probability(xs: np.ndarray) -> np.ndarray:  # xs [3, S]
@@ -92,9 +113,20 @@ def scipy_one_pixel(net, image: torch.Tensor, label: int, pop_size: int, max_ite
 
     start = time.perf_counter()
     result = differential_evolution(
-        true_class_probability, [(0, SIDE), (0, SIDE), (0, 255)], strategy="rand1bin", maxiter=max_iter,
-        init=init, mutation=0.5, recombination=1.0, seed=seed, polish=False, tol=0, atol=-1,
-        vectorized=True, updating="deferred", callback=stop_when_fooled,
+        true_class_probability,
+        [(0, SIDE), (0, SIDE), (0, 255)],
+        strategy="rand1bin",
+        maxiter=max_iter,
+        init=init,
+        mutation=0.5,
+        recombination=1.0,
+        seed=seed,
+        polish=False,
+        tol=0,
+        atol=-1,
+        vectorized=True,
+        updating="deferred",
+        callback=stop_when_fooled,
     )
     return fooled(result.x), time.perf_counter() - start
 
@@ -119,7 +151,11 @@ def bench_one_pixel(net, x, y, args) -> dict:
     attack = OnePixel(pop_size=pop, max_iter=iters, seed=0, n_images=n_images)
     ours, t_ours = timed(lambda: attack(net, x, y))
     note_load("one_pixel_rank1")
-    rank1, t_rank1 = timed(lambda: OnePixel(pop_size=pop, max_iter=iters, seed=0, n_images=n_images, path="rank1")(net, x, y))
+    rank1, t_rank1 = timed(
+        lambda: OnePixel(pop_size=pop, max_iter=iters, seed=0, n_images=n_images, path="rank1")(
+            net, x, y
+        )
+    )
     same_outcome = int(((ours.success == rank1.success) & (ours.pixel == rank1.pixel).all(1)).sum())
     note_load("one_pixel_exact")
     exact, t_exact = timed(lambda: ExactOnePixel(seed=0, n_images=n_images)(net, x, y))
@@ -142,33 +178,55 @@ def bench_one_pixel(net, x, y, args) -> dict:
     if len(hard):
         repeat = hard.repeat(math.ceil(len(chosen) / len(hard)))[: len(chosen)]
         note_load("one_pixel_worst_case")
-        worst_attack = OnePixel(pop_size=pop, max_iter=iters, seed=0, n_images=None, path=attack.resolve_path(net))
+        worst_attack = OnePixel(
+            pop_size=pop, max_iter=iters, seed=0, n_images=None, path=attack.resolve_path(net)
+        )
         times, fooled = [], []
         for _ in range(2):
             res, t = timed(lambda: worst_attack(net, x[repeat], y[repeat]))
             times.append(t)
             fooled.append(int(res.success.sum()))
-        worst = {"measured": True, "images": len(repeat), "distinct_images": len(hard), "seconds_per_run": times,
-                 "fooled_during_measurement": fooled, "mean_generations": float(res.iterations.float().mean()),
-                 "seconds_per_model": min(times)}
+        worst = {
+            "measured": True,
+            "images": len(repeat),
+            "distinct_images": len(hard),
+            "seconds_per_run": times,
+            "fooled_during_measurement": fooled,
+            "mean_generations": float(res.iterations.float().mean()),
+            "seconds_per_model": min(times),
+        }
     base_hard = [s for s, f in zip(base_seconds, base_fooled) if not f]
     return {
         "budget": {"pop_size": pop, "max_iter": iters, "images": len(chosen)},
-        "structrob": {"path": attack.resolve_path(net), "seconds_per_model": t_ours,
-                      "success_rate": float(ours.success.float().mean()),
-                      "success_on_baseline_images": float(ours.success[:m].float().mean()),
-                      "mean_generations": float(ours.iterations.float().mean())},
-        "structrob_rank1": {"seconds_per_model": t_rank1, "success_rate": float(rank1.success.float().mean()),
-                            "same_outcome_as_default_path": same_outcome},
-        "exact": {"seconds_per_model": t_exact, "success_rate": float(exact.success.float().mean()),
-                  "de_successes_also_exact": int((exact.success & ours.success).sum()),
-                  "mean_piece_ends_per_image": float(exact.n_queries.float().mean()),
-                  "unfooled_mean_true_probability_exact": float(exact.confidence[unfooled].mean()),
-                  "unfooled_mean_true_probability_de": float(ours.confidence[unfooled].mean())},
-        "baseline": {"images_run": m, "seconds_on_those": float(np.sum(base_seconds)),
-                     "seconds_per_model_extrapolated": t_base_model,
-                     "success_rate_on_those": float(np.mean(base_fooled)),
-                     "worst_case_seconds_per_model": float(np.mean(base_hard)) * len(chosen) if base_hard else None},
+        "structrob": {
+            "path": attack.resolve_path(net),
+            "seconds_per_model": t_ours,
+            "success_rate": float(ours.success.float().mean()),
+            "success_on_baseline_images": float(ours.success[:m].float().mean()),
+            "mean_generations": float(ours.iterations.float().mean()),
+        },
+        "structrob_rank1": {
+            "seconds_per_model": t_rank1,
+            "success_rate": float(rank1.success.float().mean()),
+            "same_outcome_as_default_path": same_outcome,
+        },
+        "exact": {
+            "seconds_per_model": t_exact,
+            "success_rate": float(exact.success.float().mean()),
+            "de_successes_also_exact": int((exact.success & ours.success).sum()),
+            "mean_piece_ends_per_image": float(exact.n_queries.float().mean()),
+            "unfooled_mean_true_probability_exact": float(exact.confidence[unfooled].mean()),
+            "unfooled_mean_true_probability_de": float(ours.confidence[unfooled].mean()),
+        },
+        "baseline": {
+            "images_run": m,
+            "seconds_on_those": float(np.sum(base_seconds)),
+            "seconds_per_model_extrapolated": t_base_model,
+            "success_rate_on_those": float(np.mean(base_fooled)),
+            "worst_case_seconds_per_model": float(np.mean(base_hard)) * len(chosen)
+            if base_hard
+            else None,
+        },
         "speedup": t_base_model / t_ours,
         "speedup_rank1": t_base_model / t_rank1,
         "worst_case": worst,
@@ -180,9 +238,17 @@ def bench_stacked(graph_seed: int, epochs: int, limit: int | None, args, copies:
     net, info = study_model(graph_seed, epochs, limit, copies=copies)
     x, y = info.pop("test_x"), info.pop("test_y")
     note_load("one_pixel_stacked")
-    results, seconds = timed(lambda: OnePixel(pop_size=args.pop_size, max_iter=args.max_iter, seed=0, n_images=args.n_images)(net, x, y))
-    return {"copies": copies, "seconds": seconds, "seconds_per_model": seconds / copies,
-            "success_rates": [float(r.success.float().mean()) for r in results]}
+    results, seconds = timed(
+        lambda: OnePixel(
+            pop_size=args.pop_size, max_iter=args.max_iter, seed=0, n_images=args.n_images
+        )(net, x, y)
+    )
+    return {
+        "copies": copies,
+        "seconds": seconds,
+        "seconds_per_model": seconds / copies,
+        "success_rates": [float(r.success.float().mean()) for r in results],
+    }
 
 
 # -- minimal-eps FGSM baseline: re-predict the whole batch at every eps --------------------------
@@ -190,18 +256,24 @@ def bench_stacked(graph_seed: int, epochs: int, limit: int | None, args, copies:
 
 @torch.no_grad()
 def minimal_eps_every_eps(net, x, y, batch_size: int) -> np.ndarray:
-    runner = _Runner(net, (784,))
+    """The minimal eps by re-predicting the whole batch at every eps of the grid.
+
+    The gradient signs come from ``MinimalFGSM.gradient_sign`` (internal API for benchmarks),
+    so both searches walk the same directions and must give identical eps.
+    """
     grid = eps_grid()
+    directions = MinimalFGSM(batch_size=batch_size)
     eps = np.full(len(x), np.nan)
     for start in range(0, len(x), batch_size):
         xb, yb = x[start : start + batch_size], y[start : start + batch_size]
-        grad, clean = _input_gradient(runner, xb[None], yb)
-        sign, correct = grad[0].sign(), clean[0].argmax(1) == yb
+        sign, correct = directions.gradient_sign(net, xb, yb)
         first = torch.full((len(xb),), -1)
         for k, value in enumerate(torch.as_tensor(grid, dtype=x.dtype)):
             fooled = (net((xb + value * sign).clamp(0, 1)).argmax(1) != yb) & correct & (first < 0)
             first[fooled] = k
-        eps[start : start + len(xb)] = np.where(first.numpy() >= 0, grid[first.clamp(min=0).numpy()], np.nan)
+        eps[start : start + len(xb)] = np.where(
+            first.numpy() >= 0, grid[first.clamp(min=0).numpy()], np.nan
+        )
     return eps
 
 
@@ -215,10 +287,16 @@ def bench_minimal_eps(net, x, y, repeats: int) -> dict:
         base_t.append(t)
     ours_eps = ours.eps.numpy()
     same = np.array_equal(ours_eps, base, equal_nan=True)
-    return {"images": len(x), "structrob_seconds": float(np.median(ours_t)), "baseline_seconds": float(np.median(base_t)),
-            "speedup": float(np.median(base_t) / np.median(ours_t)), "identical_eps": bool(same),
-            "mismatches": int((~np.isclose(ours_eps, base, equal_nan=True)).sum()),
-            "censored": int(ours.measures()["n_censored"]), "avg_eps": ours.measures()["avg_eps"]}
+    return {
+        "images": len(x),
+        "structrob_seconds": float(np.median(ours_t)),
+        "baseline_seconds": float(np.median(base_t)),
+        "speedup": float(np.median(base_t) / np.median(ours_t)),
+        "identical_eps": bool(same),
+        "mismatches": int((~np.isclose(ours_eps, base, equal_nan=True)).sum()),
+        "censored": int(ours.measures()["n_censored"]),
+        "avg_eps": ours.measures()["avg_eps"],
+    }
 
 
 def main() -> None:
@@ -229,64 +307,115 @@ def main() -> None:
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "attacks.json"))
     args = parser.parse_args()
     if args.quick:
-        args.pop_size, args.max_iter, args.n_images, args.baseline_images = 100, 20, 20, min(args.baseline_images, 3)
+        args.pop_size, args.max_iter, args.n_images, args.baseline_images = (
+            100,
+            20,
+            20,
+            min(args.baseline_images, 3),
+        )
         epochs, limit, n_fgsm, repeats = 1, 10_000, 2_000, 1
     else:
         args.pop_size, args.max_iter, args.n_images = 500, 500, 100
         epochs, limit, n_fgsm, repeats = 1, None, 10_000, 3
     torch.manual_seed(0)
     if os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1):
-        print(f"warning: load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; timings will be noisy\n")
+        load = os.getloadavg()[0]
+        print(f"warning: load average {load:.1f} on {os.cpu_count()} CPUs; timings will be noisy\n")
     net, info = study_model(args.graph_seed, epochs, limit)
     x, y = info.pop("test_x"), info.pop("test_y")
     one_pixel = bench_one_pixel(net, x, y, args)
     min_eps = bench_minimal_eps(net, x[:n_fgsm], y[:n_fgsm], repeats)
     stacked = bench_stacked(args.graph_seed, epochs, limit, args)
-    report = {"quick": args.quick, "model": info, "one_pixel": one_pixel, "one_pixel_stacked": stacked,
-              "minimal_eps_fgsm": min_eps,
-              "machine": {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
-                          "platform": platform.platform(), "load_average_before": LOAD,
-                          "load_average_end": os.getloadavg()}}
+    report = {
+        "quick": args.quick,
+        "model": info,
+        "one_pixel": one_pixel,
+        "one_pixel_stacked": stacked,
+        "minimal_eps_fgsm": min_eps,
+        "machine": {
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_average_before": LOAD,
+            "load_average_end": os.getloadavg(),
+        },
+    }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
 
     op, me, wc = one_pixel, min_eps, one_pixel["worst_case"]
     b = op["budget"]
-    print(f"model: {info['graph']}, {info['parameters']} parameters, {info['layers']} layers, "
-          f"test accuracy {info['test_accuracy']:.4f} after {epochs} epoch(s)\n")
+    print(
+        f"model: {info['graph']}, {info['parameters']} parameters, {info['layers']} layers, "
+        f"test accuracy {info['test_accuracy']:.4f} after {epochs} epoch(s)\n"
+    )
     print("| measurement | structrob | baseline | ratio |")
     print("|---|---|---|---|")
-    print(f"| One-Pixel, pop {b['pop_size']}, {b['max_iter']} generations, {b['images']} images: s per model "
-          f"({op['structrob']['path']} path) | {op['structrob']['seconds_per_model']:.1f} "
-          f"| {op['baseline']['seconds_per_model_extrapolated']:.1f} (from {op['baseline']['images_run']} images) "
-          f"| {op['speedup']:.1f}x |")
-    print(f"| One-Pixel, rank-1 path: s per model | {op['structrob_rank1']['seconds_per_model']:.1f} | | "
-          f"{op['speedup_rank1']:.1f}x |")
-    print(f"| One-Pixel, {stacked['copies']} stacked copies in one call: s per model | {stacked['seconds_per_model']:.1f} | | |")
+    ours, rank1, base = op["structrob"], op["structrob_rank1"], op["baseline"]
+    print(
+        f"| One-Pixel, pop {b['pop_size']}, {b['max_iter']} generations, {b['images']} images: "
+        f"s per model ({ours['path']} path) | {ours['seconds_per_model']:.1f} "
+        f"| {base['seconds_per_model_extrapolated']:.1f} (from {base['images_run']} images) "
+        f"| {op['speedup']:.1f}x |"
+    )
+    print(
+        f"| One-Pixel, rank-1 path: s per model | {rank1['seconds_per_model']:.1f} | | "
+        f"{op['speedup_rank1']:.1f}x |"
+    )
+    print(
+        f"| One-Pixel, {stacked['copies']} stacked copies in one call: s per model "
+        f"| {stacked['seconds_per_model']:.1f} | | |"
+    )
     ex = op["exact"]
-    print(f"| Exact one-pixel search (ExactOnePixel), same images: s per model | {ex['seconds_per_model']:.1f} | | |")
-    print(f"| Success rate: exact (true one-pixel error rate) vs DE | {ex['success_rate']:.2f} vs "
-          f"{op['structrob']['success_rate']:.2f} | | |")
-    print(f"| Unfooled images, mean lowest true-class probability: exact vs DE | "
-          f"{ex['unfooled_mean_true_probability_exact']:.6f} vs {ex['unfooled_mean_true_probability_de']:.6f} | | |")
-    print(f"| Same outcome (success and pixel) on both paths | {op['structrob_rank1']['same_outcome_as_default_path']} "
-          f"of {b['images']} images | | |")
-    print(f"| One-Pixel success rate (on the baseline's images) | {op['structrob']['success_rate']:.2f} "
-          f"({op['structrob']['success_on_baseline_images']:.2f}) | ({op['baseline']['success_rate_on_those']:.2f}) | |")
-    worst_base = op["baseline"]["worst_case_seconds_per_model"]
+    print(
+        "| Exact one-pixel search (ExactOnePixel), same images: s per model "
+        f"| {ex['seconds_per_model']:.1f} | | |"
+    )
+    print(
+        f"| Success rate: exact (true one-pixel error rate) vs DE | {ex['success_rate']:.2f} vs "
+        f"{ours['success_rate']:.2f} | | |"
+    )
+    print(
+        "| Unfooled images, mean lowest true-class probability: exact vs DE | "
+        f"{ex['unfooled_mean_true_probability_exact']:.6f} vs "
+        f"{ex['unfooled_mean_true_probability_de']:.6f} | | |"
+    )
+    print(
+        "| Same outcome (success and pixel) on both paths "
+        f"| {rank1['same_outcome_as_default_path']} of {b['images']} images | | |"
+    )
+    print(
+        f"| One-Pixel success rate (on the baseline's images) | {ours['success_rate']:.2f} "
+        f"({ours['success_on_baseline_images']:.2f}) | ({base['success_rate_on_those']:.2f}) | |"
+    )
+    worst_base = base["worst_case_seconds_per_model"]
     if wc["measured"]:
         worst_ours = wc["seconds_per_model"]
         base_text = "n/a" if worst_base is None else f"{worst_base:.1f}"
         ratio_text = "" if worst_base is None else f"{worst_base / worst_ours:.1f}x"
-        print(f"| One-Pixel worst case (no early stop): s per model | {worst_ours:.1f} | {base_text} | {ratio_text} |")
-    print(f"| Minimal-eps FGSM, {me['images']} images: s | {me['structrob_seconds']:.2f} | {me['baseline_seconds']:.2f} "
-          f"| {me['speedup']:.1f}x |")
-    print(f"| Minimal-eps identical per image | {me['identical_eps']} ({me['mismatches']} mismatches) | | |")
-    print("\nload average (1 min) before each measurement: "
-          + ", ".join(f"{name} {values[0]:.1f}" for name, values in LOAD.items()))
-    print(f"baseline per model = mean seconds per image on {op['baseline']['images_run']} images x {b['images']}; "
-          f"worst case = the full budget on {wc.get('images', 0)} never-fooled images (fastest of two runs)")
+        print(
+            "| One-Pixel worst case (no early stop): s per model "
+            f"| {worst_ours:.1f} | {base_text} | {ratio_text} |"
+        )
+    print(
+        f"| Minimal-eps FGSM, {me['images']} images: s | {me['structrob_seconds']:.2f} "
+        f"| {me['baseline_seconds']:.2f} | {me['speedup']:.1f}x |"
+    )
+    print(
+        f"| Minimal-eps identical per image | {me['identical_eps']} "
+        f"({me['mismatches']} mismatches) | | |"
+    )
+    print(
+        "\nload average (1 min) before each measurement: "
+        + ", ".join(f"{name} {values[0]:.1f}" for name, values in LOAD.items())
+    )
+    print(
+        f"baseline per model = mean seconds per image on {base['images_run']} images "
+        f"x {b['images']}; worst case = the full budget on {wc.get('images', 0)} never-fooled "
+        "images (fastest of two runs)"
+    )
     print(f"JSON written to {out}")
 
 

@@ -9,7 +9,16 @@ import pytest
 import torch
 from torch import nn
 
-from structrob.attacks import FGSM, PGD, AttackResult, ExactOnePixel, MinimalFGSM, OnePixel, eps_grid, select_images
+from structrob.attacks import (
+    FGSM,
+    PGD,
+    AttackResult,
+    ExactOnePixel,
+    MinimalFGSM,
+    OnePixel,
+    eps_grid,
+    select_images,
+)
 from structrob.graphs import to_dag, watts_strogatz
 from structrob.model import SparseDAGNet
 from tests.nets import knotted_net, randomize
@@ -60,7 +69,9 @@ class Stacked(nn.Module):
 
 
 class Window(nn.Module):
-    """Parameter-free model fooled only while the mean pixel is in (0.56, 0.64): not monotone in eps."""
+    """Parameter-free model fooled only while the mean pixel is in (0.56, 0.64).
+
+    Misclassification is therefore not monotone in eps."""
 
     def forward(self, x):
         t = x.reshape(x.shape[0], -1).mean(1)
@@ -88,7 +99,8 @@ class OneKnownPixel(nn.Module):
 class Decoy(nn.Module):
     """A bright pixel in the top half flips the image to class 1 (true-class probability about
     0.45); one in the bottom half spreads probability over nine classes (lower true-class
-    probability, about 0.1) without ever flipping it: the fittest candidate is not the adversarial one."""
+    probability, about 0.1) without ever flipping it: the fittest candidate is not the
+    adversarial one."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -119,7 +131,9 @@ class Disagreeing(Stacked):
 
 def images_and_labels(n: int, seed: int = 0, low: float = 0.0, high: float = 1.0):
     g = torch.Generator().manual_seed(seed)
-    return low + (high - low) * torch.rand(n, 784, generator=g), torch.randint(0, 2, (n,), generator=g)
+    return low + (high - low) * torch.rand(n, 784, generator=g), torch.randint(
+        0, 2, (n,), generator=g
+    )
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +145,10 @@ def dag_net():
 
 
 def numpy_logits(model: nn.Linear, x: np.ndarray) -> np.ndarray:
-    return x.astype(np.float64) @ model.weight.detach().double().numpy().T + model.bias.detach().double().numpy()
+    return (
+        x.astype(np.float64) @ model.weight.detach().double().numpy().T
+        + model.bias.detach().double().numpy()
+    )
 
 
 # -- FGSM -------------------------------------------------------------------------------------
@@ -174,10 +191,14 @@ def test_fgsm_gradient_does_not_saturate_for_confident_models():
     assert margins.min() > 40  # float64 p_y - 1 rounds to 0 beyond a margin of about 37
     naive = x.clone().requires_grad_(True)
     nn.functional.cross_entropy(model(naive).double(), y, reduction="sum").backward()
-    assert (naive.grad == 0).all(1).any() or (torch.sign(naive.grad).numpy() != np.sign(w[1 - y.numpy()] - w[y.numpy()])).any()
+    assert (naive.grad == 0).all(1).any() or (
+        torch.sign(naive.grad).numpy() != np.sign(w[1 - y.numpy()] - w[y.numpy()])
+    ).any()
     result = FGSM(eps=0.05)(model, x, y)
     sign = np.sign(w[1 - y.numpy()] - w[y.numpy()])
-    np.testing.assert_allclose(result.adv.numpy(), np.clip(x.numpy() + np.float32(0.05) * sign, 0, 1), atol=1e-7)
+    np.testing.assert_allclose(
+        result.adv.numpy(), np.clip(x.numpy() + np.float32(0.05) * sign, 0, 1), atol=1e-7
+    )
     assert result.n_zero_grad == 0
 
 
@@ -193,7 +214,9 @@ def test_fgsm_counts_zero_gradients():
 
 
 def test_fgsm_shapes_batches_and_no_side_effects():
-    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 10))
+    model = nn.Sequential(
+        nn.Flatten(), nn.Linear(784, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 10)
+    )
     torch.manual_seed(0)
     model.train()
     x, _ = images_and_labels(30, seed=2)
@@ -257,7 +280,11 @@ def test_minimal_eps_linear_closed_form():
     assert np.all(expected < 0.3)  # within the unclamped range
     assert np.min(np.abs((threshold - 0.001) / 0.01 - np.round((threshold - 0.001) / 0.01))) > 1e-3
     eps = result.eps.numpy()
-    assert np.isnan(eps[:5]).all() and not result.success[:5].any() and not result.clean_correct[:5].any()
+    assert (
+        np.isnan(eps[:5]).all()
+        and not result.success[:5].any()
+        and not result.clean_correct[:5].any()
+    )
     np.testing.assert_array_equal(eps[5:], expected[5:])
     assert result.success[5:].all()
     m = result.measures()
@@ -265,14 +292,17 @@ def test_minimal_eps_linear_closed_form():
     assert m["avg_eps"] == pytest.approx(expected[5:].mean(), rel=1e-12)
     # the adversarial image is the FGSM image at the minimal eps
     sign = np.sign(w[1 - yn] - w[yn]).astype(np.float32)
-    np.testing.assert_allclose(result.adv.numpy()[5:], (x.numpy() + eps[:, None].astype(np.float32) * sign)[5:], atol=1e-7)
+    np.testing.assert_allclose(
+        result.adv.numpy()[5:], (x.numpy() + eps[:, None].astype(np.float32) * sign)[5:], atol=1e-7
+    )
 
 
 def test_minimal_eps_takes_the_first_fooling_eps_not_a_bisection():
     x = torch.full((3, 784), 0.5)
     y = torch.zeros(3, dtype=torch.long)
     result = MinimalFGSM()(Window(), x, y)
-    # fooled only for eps in (0.06, 0.14): the first grid value there is 0.061; larger eps are not fooled
+    # fooled only for eps in (0.06, 0.14): the first grid value there is 0.061; larger eps
+    # are not fooled
     assert result.eps.tolist() == [0.001 + 0.01 * 6] * 3
     assert result.pred.tolist() == [1, 1, 1]
     assert not FGSM(eps=0.3)(Window(), x, y).success.any()
@@ -287,7 +317,9 @@ def test_minimal_eps_does_not_depend_on_chunking(eps_per_pass, chunk_rows):
     y = model(x).argmax(1)
     y[::7] = (y[::7] + 1) % 10
     reference = MinimalFGSM()(model, x, y)
-    other = MinimalFGSM(eps_per_pass=eps_per_pass, chunk_rows=chunk_rows, batch_size=13)(model, x, y)
+    other = MinimalFGSM(eps_per_pass=eps_per_pass, chunk_rows=chunk_rows, batch_size=13)(
+        model, x, y
+    )
     np.testing.assert_array_equal(reference.eps.numpy(), other.eps.numpy())
     assert torch.equal(reference.pred, other.pred) and torch.equal(reference.adv, other.adv)
     assert reference.measures()["n_success"] > 10
@@ -346,7 +378,9 @@ def test_one_pixel_failure_runs_the_whole_budget():
     model = OneKnownPixel()
     with torch.no_grad():
         model.w.zero_()
-    result = OnePixel(pop_size=8, max_iter=5, n_images=None)(model, torch.zeros(2, 784), torch.zeros(2, dtype=torch.long))
+    result = OnePixel(pop_size=8, max_iter=5, n_images=None)(
+        model, torch.zeros(2, 784), torch.zeros(2, dtype=torch.long)
+    )
     assert not result.success.any()
     assert result.iterations.tolist() == [5, 5] and result.n_queries.tolist() == [48, 48]
     assert result.measures()["error_rate"] == 0.0
@@ -356,8 +390,14 @@ def test_one_pixel_stops_on_the_initial_population():
     model = OneKnownPixel()
     with torch.no_grad():
         model.w.fill_(1.0)  # any pixel above 0.8 flips the image
-    result = OnePixel(pop_size=50, max_iter=10, n_images=None)(model, torch.zeros(2, 784), torch.zeros(2, dtype=torch.long))
-    assert result.success.all() and result.iterations.tolist() == [0, 0] and result.n_queries.tolist() == [50, 50]
+    result = OnePixel(pop_size=50, max_iter=10, n_images=None)(
+        model, torch.zeros(2, 784), torch.zeros(2, dtype=torch.long)
+    )
+    assert (
+        result.success.all()
+        and result.iterations.tolist() == [0, 0]
+        and result.n_queries.tolist() == [50, 50]
+    )
 
 
 def test_one_pixel_stops_when_any_candidate_not_only_the_fittest_misclassifies():
@@ -377,26 +417,29 @@ def test_one_pixel_stops_when_any_candidate_not_only_the_fittest_misclassifies()
 def test_one_pixel_confirms_every_success_with_a_true_forward_pass():
     model = Disagreeing(1)
     x = torch.rand(2, 784, generator=torch.Generator().manual_seed(0))
-    result = OnePixel(pop_size=6, max_iter=3, n_images=None)(model, x, torch.zeros(2, dtype=torch.long))
+    result = OnePixel(pop_size=6, max_iter=3, n_images=None)(
+        model, x, torch.zeros(2, dtype=torch.long)
+    )
     assert not result.success.any() and result.iterations.tolist() == [3, 3]
     assert result.pred.tolist() == [0, 0]
 
 
 def test_rank1_first_layer_equals_full_forward_on_random_candidates():
-    from structrob.attacks import _DifferentialEvolution, _Runner
+    from structrob.attacks._base import Runner
+    from structrob.attacks._candidates import Candidates
 
     model = Stacked(3)
     x, _ = images_and_labels(5, seed=8)
     y = torch.zeros(5, dtype=torch.long)
-    runner = _Runner(model, (784,))
-    de = _DifferentialEvolution(OnePixel(pop_size=4, chunk_rows=64), runner, x, y, [torch.arange(5)] * 3, "rank1")
+    runner = Runner(model, (784,))
+    de = Candidates(runner, x, y, [torch.arange(5)] * 3, "rank1", chunk_rows=64)
     g = torch.Generator().manual_seed(1)
     k = torch.tensor([0, 0, 1, 2, 2, 2])
     s = torch.tensor([0, 4, 2, 1, 3, 0])
     pixel = torch.randint(0, 784, (6, 37), generator=g)
     value = torch.rand(6, 37, generator=g, dtype=torch.float64)
-    fast = de._logits(k, s, pixel, value, rank1=True)
-    full = de._logits(k, s, pixel, value, rank1=False)
+    fast = de.logits(k, s, pixel, value)
+    full = de.logits(k, s, pixel, value, forward=True)
     # independent reference: set the pixel and run each copy's model
     for q in range(6):
         images = x[s[q]].repeat(37, 1)
@@ -407,36 +450,48 @@ def test_rank1_first_layer_equals_full_forward_on_random_candidates():
 
 
 def traced(model, x, selected):
-    """The pixel-line table of ``model`` for the images ``selected`` [K] lists (one per copy)."""
-    from structrob.attacks import _DifferentialEvolution, _Runner
+    """The candidate evaluator of ``model`` with the pixel-line table (``.lines``) for the images
+    ``selected`` [K] lists (one per copy)."""
+    from structrob.attacks._base import Runner
+    from structrob.attacks._candidates import Candidates
 
-    runner = _Runner(model, (784,))
+    runner = Runner(model, (784,))
     y = torch.zeros(len(x), dtype=torch.long)
-    return _DifferentialEvolution(OnePixel(pop_size=4, chunk_rows=256), runner, x, y, selected, "lines")
+    return Candidates(runner, x, y, selected, "lines", chunk_rows=256)
 
 
 def test_pixel_lines_hand_worked_knots():
     x = torch.zeros(2, 784, dtype=torch.float64)
     x[1, 0] = 0.7  # the clean value of the traced pixel does not matter: the line is t in [0, 1]
     lines = traced(knotted_net(784), x, [torch.arange(2)]).lines
-    assert lines.n_lines == 2 * 784 and lines.n_pieces == 2 * (4 + 783)  # pixel 0: 4 pieces, others 1
+    assert lines.n_lines == 2 * 784 and lines.n_pieces == 2 * (
+        4 + 783
+    )  # pixel 0: 4 pieces, others 1
     for image in range(2):
         first = int(torch.searchsorted(lines.key, torch.tensor(2.0 * image * 784)))
         starts = lines.key[first : first + 4] - 2.0 * image * 784
-        torch.testing.assert_close(starts, torch.tensor([0, 0.25, 0.5, 7 / 12], dtype=torch.float64), rtol=0, atol=1e-8)
+        torch.testing.assert_close(
+            starts, torch.tensor([0, 0.25, 0.5, 7 / 12], dtype=torch.float64), rtol=0, atol=1e-8
+        )
         u, slope = lines.table[first : first + 4, 0], lines.table[first : first + 4, 2]
         torch.testing.assert_close(u, torch.tensor([0.0, 0.0, 0.25, 0.0]), rtol=0, atol=1e-7)
         torch.testing.assert_close(slope, torch.tensor([0.0, 1.0, -3.0, 0.0]), rtol=0, atol=1e-7)
     t = torch.tensor([[0.0, 0.1, 0.25, 0.4, 0.5, 0.55, 7 / 12, 0.9, 1.0]], dtype=torch.float64)
     expected = (t - 0.25).clamp(min=0) - 4 * (t - 0.5).clamp(min=0)
     for image in range(2):
-        logits = lines.logits(torch.tensor([0]), torch.tensor([image]), torch.zeros(1, 9, dtype=torch.long), t)
-        torch.testing.assert_close(logits[0, :, 0].double(), expected.clamp(min=0)[0], rtol=0, atol=1e-7)
+        logits = lines.logits(
+            torch.tensor([0]), torch.tensor([image]), torch.zeros(1, 9, dtype=torch.long), t
+        )
+        torch.testing.assert_close(
+            logits[0, :, 0].double(), expected.clamp(min=0)[0], rtol=0, atol=1e-7
+        )
         torch.testing.assert_close(logits[0, :, 1], -logits[0, :, 0], rtol=0, atol=0)
 
 
 def test_pixel_lines_equal_the_full_forward_pass():
-    net = randomize(SparseDAGNet(to_dag(watts_strogatz(40, 2, 0.7, seed=3)), copies=3), seed=1, scale=0.2)
+    net = randomize(
+        SparseDAGNet(to_dag(watts_strogatz(40, 2, 0.7, seed=3)), copies=3), seed=1, scale=0.2
+    )
     with torch.no_grad():
         net.weight_in.mul_(3)  # one pixel moves the sources far: several pieces per line
     x, _ = images_and_labels(6, seed=12, high=0.1)  # dim images, like MNIST's background
@@ -452,16 +507,19 @@ def test_pixel_lines_equal_the_full_forward_pass():
         line = (int(k[q]) * de.lines.S + int(s[q])) * 784 + pixel[q, 40:60]
         first = torch.searchsorted(de.lines.key, line.double() * 2, right=False)
         last = torch.searchsorted(de.lines.key, line.double() * 2 + 1, right=True)
-        piece = first + ((last - first).double() * torch.rand(20, generator=g, dtype=torch.float64)).long()
+        piece = (
+            first
+            + ((last - first).double() * torch.rand(20, generator=g, dtype=torch.float64)).long()
+        )
         value[q, 40:60] = de.lines.key[piece] - line.double() * 2
     value = value.float().double()  # the pixel values the model sees
     lookup = de.lines.logits(k, s, pixel, value)
-    full = de._logits(k, s, pixel, value, rank1=False)
+    full = de.logits(k, s, pixel, value, forward=True)
     torch.testing.assert_close(lookup, full, rtol=0, atol=2e-5)
 
 
 def test_pixel_lines_refuse_a_line_that_never_ends(monkeypatch):
-    from structrob.attacks import _PixelLines
+    from structrob.attacks._lines import PixelLines as _PixelLines
 
     monkeypatch.setattr(_PixelLines, "MAX_ROUNDS", 2)
     with pytest.raises(RuntimeError, match="path='rank1'"):
@@ -470,7 +528,9 @@ def test_pixel_lines_refuse_a_line_that_never_ends(monkeypatch):
 
 def many_pieces_net(copies: int = 1) -> SparseDAGNet:
     """A random SparseDAGNet whose pixel lines cross several linear regions on dim images."""
-    net = randomize(SparseDAGNet(to_dag(watts_strogatz(40, 2, 0.7, seed=3)), copies=copies), seed=1, scale=0.2)
+    net = randomize(
+        SparseDAGNet(to_dag(watts_strogatz(40, 2, 0.7, seed=3)), copies=copies), seed=1, scale=0.2
+    )
     with torch.no_grad():
         net.weight_in.mul_(3)
     return net
@@ -486,7 +546,9 @@ def test_exact_one_pixel_hand_worked():
     assert result.success.tolist() == [True] and result.pred.tolist() == [0]
     assert result.pixel[0].tolist() == [0.0, 0.0, 127.5]
     assert float(result.confidence[0]) == pytest.approx(1 / (1 + math.exp(-0.4)), abs=1e-6)
-    assert int(result.n_queries[0]) == 5 + 783 * 2  # pixel 0: 0, 1/4, 1/2, 7/12, 1; the others: 0, 1
+    assert (
+        int(result.n_queries[0]) == 5 + 783 * 2
+    )  # pixel 0: 0, 1/4, 1/2, 7/12, 1; the others: 0, 1
 
 
 def test_exact_one_pixel_beats_a_brute_force_grid():
@@ -495,16 +557,27 @@ def test_exact_one_pixel_beats_a_brute_force_grid():
     with torch.no_grad():
         y = net(x).argmax(1)
     result = ExactOnePixel(n_images=None)(net, x, y)
-    assert result.success.tolist() == [False, True, True, False, True, True]  # both kinds of verdict
+    assert result.success.tolist() == [
+        False,
+        True,
+        True,
+        False,
+        True,
+        True,
+    ]  # both kinds of verdict
     grid = torch.arange(257, dtype=torch.float32) / 256
     for i, image in enumerate(result.indices.tolist()):
         candidates = x[image].repeat(784 * 257, 1)
-        candidates[torch.arange(784 * 257), torch.arange(784).repeat_interleave(257)] = grid.repeat(784)
+        candidates[torch.arange(784 * 257), torch.arange(784).repeat_interleave(257)] = grid.repeat(
+            784
+        )
         with torch.no_grad():
             p_true = torch.softmax(net(candidates).double(), 1)
         fooled = p_true.argmax(1) != y[image]
         assert bool(result.success[i]) == bool(fooled.any())  # the grid's verdict, exactly
-        if not result.success[i]:  # the reported change is the global minimum: no grid point is lower
+        if not result.success[
+            i
+        ]:  # the reported change is the global minimum: no grid point is lower
             assert float(result.confidence[i]) <= float(p_true[:, y[image]].min()) + 1e-6
         with torch.no_grad():  # and the reported change is real
             own = torch.softmax(net(result.adv[i : i + 1]).double(), 1)[0, result.pred[i]]
@@ -529,7 +602,7 @@ def test_exact_one_pixel_finds_everything_the_de_finds():
 
 
 def test_log_odds_orders_candidates_like_the_true_class_probability():
-    from structrob.attacks import _log_odds
+    from structrob.attacks._base import log_odds as _log_odds
 
     g = torch.Generator().manual_seed(0)
     logits = torch.randn(200, 10, generator=g) * 3
@@ -541,14 +614,19 @@ def test_log_odds_orders_candidates_like_the_true_class_probability():
     confident = torch.tensor([[40.0, 0.0, 0.0], [45.0, 0.0, 0.0]])
     assert torch.softmax(confident.double(), 1)[:, 0].tolist() == [1.0, 1.0]
     odds = _log_odds(confident, torch.tensor([0, 0]))
-    torch.testing.assert_close(odds, torch.tensor([40 - math.log(2), 45 - math.log(2)], dtype=torch.float64))
+    torch.testing.assert_close(
+        odds, torch.tensor([40 - math.log(2), 45 - math.log(2)], dtype=torch.float64)
+    )
 
 
 def test_one_pixel_path_choice_and_validation():
     net = SparseDAGNet(to_dag(watts_strogatz(20, 2, 0.5, seed=0)))
     assert OnePixel().resolve_path(net) == "lines"  # the study's budget
     assert OnePixel(pop_size=100, max_iter=20).resolve_path(net) == "rank1"  # tracing would not pay
-    assert OnePixel().resolve_path(Stacked(2)) == "rank1" and OnePixel().resolve_path(linear_model()) == "full"
+    assert (
+        OnePixel().resolve_path(Stacked(2)) == "rank1"
+        and OnePixel().resolve_path(linear_model()) == "full"
+    )
     assert OnePixel(path="full").resolve_path(net) == "full"
     x, y = images_and_labels(3)
     with pytest.raises(ValueError, match="path must be one of"):
@@ -567,7 +645,9 @@ def test_one_pixel_fast_paths_and_the_generic_path_agree(dag_net, path):
     full = OnePixel(pop_size=30, max_iter=15, n_images=8, seed=3, path="full")(net, x, y)
     assert sum(int(r.success.sum()) for r in fast) > 0
     for a, b, c in zip(fast, full, again):
-        assert torch.equal(a.pixel, c.pixel) and torch.equal(a.confidence, c.confidence)  # seeded, deterministic
+        assert torch.equal(a.pixel, c.pixel) and torch.equal(
+            a.confidence, c.confidence
+        )  # seeded, deterministic
         assert torch.equal(a.pixel, b.pixel) and torch.equal(a.iterations, b.iterations)
         assert torch.equal(a.success, b.success) and torch.equal(a.adv, b.adv)
 
@@ -580,7 +660,9 @@ def test_one_pixel_copies_equal_single_models(dag_net, path):
     for k in range(3):
         alone = OnePixel(pop_size=30, max_iter=10, n_images=6, seed=1, path=path)(net.copy(k), x, y)
         assert torch.equal(alone.indices, stacked[k].indices)
-        assert torch.equal(alone.pixel, stacked[k].pixel) and torch.equal(alone.iterations, stacked[k].iterations)
+        assert torch.equal(alone.pixel, stacked[k].pixel) and torch.equal(
+            alone.iterations, stacked[k].iterations
+        )
         assert torch.equal(alone.success, stacked[k].success)
 
 
@@ -591,7 +673,9 @@ def test_one_pixel_is_seeded_and_independent_of_the_other_images():
     attack = OnePixel(pop_size=10, max_iter=6, n_images=None, seed=4)
     a, b = attack(model, x, y), attack(model, x, y)
     assert torch.equal(a.pixel, b.pixel) and torch.equal(a.iterations, b.iterations)
-    part = attack(model, x[:5], y[:5])  # the first five images keep their positions, so their streams
+    part = attack(
+        model, x[:5], y[:5]
+    )  # the first five images keep their positions, so their streams
     assert torch.equal(part.pixel, a.pixel[:5]) and torch.equal(part.iterations, a.iterations[:5])
     other = OnePixel(pop_size=10, max_iter=6, n_images=None, seed=5)(model, x, y)
     assert not torch.equal(other.pixel, a.pixel)
@@ -605,10 +689,87 @@ def test_select_images_takes_the_first_correct_images_of_a_seeded_order():
     correct = model(x).argmax(-1) == y
     chosen = select_images(model, x, y, n=6, seed=7)
     for k in range(2):
-        expected = [int(i) for i in order if correct[k, i]][:6]
+        expected = sorted([int(i) for i in order if correct[k, i]][:6])  # reported ascending
         assert chosen[k].tolist() == expected
     result = OnePixel(pop_size=5, max_iter=1, n_images=6, seed=7)(model, x, y)
     assert [r.indices.tolist() for r in result] == [c.tolist() for c in chosen]
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        FGSM(eps=0.05),
+        MinimalFGSM(max_eps=0.3),
+        PGD(eps=0.05, step_size=0.02, steps=3, random_start=False),
+        PGD(eps=0.05, step_size=0.02, steps=3),
+    ],
+)
+def test_gradient_attack_field_i_is_image_i(attack):
+    model = Stacked(1)
+    x, _ = images_and_labels(24, seed=14)
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    y[::4] = (y[::4] + 1) % 10  # clean mistakes, so clean_correct is not constant
+    result = attack(model, x, y)
+    with torch.no_grad():
+        clean, adv = model(x).argmax(1), model(result.adv)
+    assert torch.equal(result.clean_correct, clean == y)
+    assert torch.equal(result.pred, adv.argmax(1))
+    torch.testing.assert_close(result.confidence, torch.softmax(adv.double(), 1).amax(1))
+    budget = attack.max_eps if isinstance(attack, MinimalFGSM) else attack.eps
+    assert bool(((result.adv - x).abs().amax(1) <= budget + 1e-6).all())
+    assert result.success.any() and not result.success.all()
+    if isinstance(attack, PGD) and attack.random_start:
+        return  # the random start is drawn in input order: a permutation changes it
+    perm = torch.randperm(24, generator=torch.Generator().manual_seed(0))
+    permuted = attack(
+        model, x[perm], y[perm]
+    )  # image i moves to row perm^-1[i], and its result with it
+    assert torch.equal(permuted.adv, result.adv[perm]) and torch.equal(
+        permuted.pred, result.pred[perm]
+    )
+    assert torch.equal(permuted.success, result.success[perm])
+    if result.eps is not None:
+        np.testing.assert_array_equal(permuted.eps.numpy(), result.eps.numpy()[perm])
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_one_pixel_indices_are_ascending_and_adv_is_that_image_with_one_pixel_set(dag_net, exact):
+    net, x, y = dag_net
+    y = y.clone()
+    y[::5] = (y[::5] + 1) % 10  # clean mistakes, never selected
+    if exact:
+        attack, every = ExactOnePixel(n_images=12, seed=4), ExactOnePixel(n_images=None, seed=4)
+    else:
+        attack = OnePixel(pop_size=20, max_iter=5, n_images=12, seed=4)
+        every = OnePixel(pop_size=20, max_iter=5, n_images=None, seed=4)
+    results, all_correct = attack(net, x, y), every(net, x, y)
+    with torch.no_grad():
+        correct = net(x).argmax(-1) == y
+    assert max(len(r.indices) for r in results) == 12  # premise: a copy right on more than 12
+    for k, (r, a) in enumerate(zip(results, all_correct)):
+        assert len(r.indices) == min(12, int(correct[k].sum())) and bool(
+            (r.indices.diff() > 0).all()
+        )
+        assert bool(correct[k, r.indices].all())
+        assert torch.equal(a.indices, correct[k].nonzero().flatten())
+        changed = r.adv != x[r.indices]
+        assert bool((changed.sum(1) <= 1).all())
+        pixel = (r.pixel[:, 0] * 28 + r.pixel[:, 1]).long()
+        assert bool(changed.gather(1, pixel[:, None]).sum() == changed.sum())  # the reported pixel
+        torch.testing.assert_close(
+            r.adv.gather(1, pixel[:, None])[:, 0], (r.pixel[:, 2] / 255).float()
+        )
+        with torch.no_grad():
+            assert torch.equal(r.pred, net.copy(k)(r.adv).argmax(1))
+        # an image's search depends on that image alone: the same in a subset as among all
+        at = torch.searchsorted(a.indices, r.indices)
+        assert torch.equal(a.indices[at], r.indices)
+        assert torch.equal(a.success[at], r.success) and torch.equal(a.iterations[at], r.iterations)
+        if exact:  # the line tables key pieces by slot: a piece end's t may move by float rounding
+            torch.testing.assert_close(a.pixel[at], r.pixel, rtol=0, atol=1e-6)
+        else:  # the DE streams are seeded by image index, not by slot
+            assert torch.equal(a.pixel[at], r.pixel) and torch.equal(a.adv[at], r.adv)
 
 
 def test_attacks_leave_inputs_and_the_model_untouched():
@@ -618,7 +779,12 @@ def test_attacks_leave_inputs_and_the_model_untouched():
     y = model(x).argmax(1)
     x_before, y_before = x.clone(), y.clone()
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    for attack in (FGSM(), MinimalFGSM(), PGD(steps=2), OnePixel(pop_size=5, max_iter=2, n_images=3)):
+    for attack in (
+        FGSM(),
+        MinimalFGSM(),
+        PGD(steps=2),
+        OnePixel(pop_size=5, max_iter=2, n_images=3),
+    ):
         result = attack(model, x, y)
         assert isinstance(result, AttackResult)
     assert torch.equal(x, x_before) and torch.equal(y, y_before) and model.training
@@ -629,7 +795,9 @@ def test_attacks_leave_inputs_and_the_model_untouched():
 # -- stacked SparseDAGNet ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("attack", [FGSM(eps=0.05), MinimalFGSM(max_eps=0.3), PGD(eps=0.05, step_size=0.02, steps=3)])
+@pytest.mark.parametrize(
+    "attack", [FGSM(eps=0.05), MinimalFGSM(max_eps=0.3), PGD(eps=0.05, step_size=0.02, steps=3)]
+)
 def test_gradient_attacks_on_copies_equal_single_models(dag_net, attack):
     net, x, y = dag_net
     stacked = attack(net, x, y)
@@ -637,7 +805,9 @@ def test_gradient_attacks_on_copies_equal_single_models(dag_net, attack):
     for k in range(3):
         alone = attack(net.copy(k), x, y)
         torch.testing.assert_close(stacked[k].adv, alone.adv, atol=1e-6, rtol=0)
-        assert torch.equal(stacked[k].pred, alone.pred) and torch.equal(stacked[k].clean_correct, alone.clean_correct)
+        assert torch.equal(stacked[k].pred, alone.pred) and torch.equal(
+            stacked[k].clean_correct, alone.clean_correct
+        )
         if alone.eps is not None:
             np.testing.assert_array_equal(stacked[k].eps.numpy(), alone.eps.numpy())
     assert any(r.success.any() for r in stacked)
@@ -656,21 +826,31 @@ def test_measures_of_an_attack_follow_their_definition(dag_net):
 
 
 def test_de_partners_are_distinct_uniform_and_never_the_member_itself():
-    from structrob.attacks import _distinct_others
+    from structrob.attacks._de import distinct_others as _distinct_others
 
     u = torch.rand(4000, 5, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     r = _distinct_others(u)  # population of 5: member i draws 3 of the 4 others
     member = torch.arange(5)[None, :, None]
     assert (r != member).all() and (r >= 0).all() and (r < 5).all()
-    assert (r[..., 0] != r[..., 1]).all() and (r[..., 0] != r[..., 2]).all() and (r[..., 1] != r[..., 2]).all()
+    assert (
+        (r[..., 0] != r[..., 1]).all()
+        and (r[..., 0] != r[..., 2]).all()
+        and (r[..., 1] != r[..., 2]).all()
+    )
     for slot in range(3):  # each other member equally likely in every slot: 1/4
-        counts = torch.stack([(r[:, i, slot] == j).float().mean() for i in range(5) for j in range(5) if j != i])
+        counts = torch.stack(
+            [(r[:, i, slot] == j).float().mean() for i in range(5) for j in range(5) if j != i]
+        )
         assert (counts - 0.25).abs().max() < 0.04
 
 
 @pytest.mark.parametrize("path", ["auto", "lines"])
 def test_one_pixel_with_no_correct_image_returns_an_empty_result(path):
-    model = SparseDAGNet(to_dag(watts_strogatz(20, 2, 0.5, seed=0))) if path == "lines" else linear_model()
+    model = (
+        SparseDAGNet(to_dag(watts_strogatz(20, 2, 0.5, seed=0)))
+        if path == "lines"
+        else linear_model()
+    )
     x, _ = images_and_labels(6)
     with torch.no_grad():
         logits = model(x)

@@ -8,7 +8,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from structrob.robustness import MEASURES, average_confidence, average_eps, error_rate, measures, record
+from structrob.robustness import (
+    MEASURES,
+    average_confidence,
+    average_eps,
+    error_rate,
+    measures,
+    record,
+)
 
 
 def test_error_rate_denominator_is_clean_correct_images():
@@ -33,7 +40,9 @@ def test_average_confidence_is_mean_over_successes_only():
 
 
 def test_average_eps_excludes_censored_and_rejects_missing_eps():
-    assert average_eps([0.011, math.nan, 0.051], [True, False, True]) == pytest.approx(0.031, abs=1e-15)
+    assert average_eps([0.011, math.nan, 0.051], [True, False, True]) == pytest.approx(
+        0.031, abs=1e-15
+    )
     assert math.isnan(average_eps([math.nan], [False]))
     with pytest.raises(ValueError, match="finite wherever success"):
         average_eps([math.nan, 0.1], [True, True])
@@ -55,7 +64,9 @@ def test_measures_hand_example_with_eps():
 
 
 def test_measures_without_eps_reports_none():
-    result = SimpleNamespace(success=[True, False], clean_correct=[True, True], confidence=[0.7, 0.8], eps=None)
+    result = SimpleNamespace(
+        success=[True, False], clean_correct=[True, True], confidence=[0.7, 0.8], eps=None
+    )
     got = measures(result)
     assert got["avg_eps"] is None and got["n_censored"] is None
     assert got["error_rate"] == 0.5 and got["avg_confidence"] == 0.7
@@ -68,12 +79,20 @@ def test_measures_match_brute_force_loop_on_random_data():
     success = (rng.random(n) < 0.4) & clean_correct
     confidence = rng.random(n)
     eps = np.where(success, rng.choice(np.arange(100) * 0.01 + 0.001, n), np.nan)
-    got = measures(SimpleNamespace(success=success, clean_correct=clean_correct, confidence=confidence, eps=eps))
+    got = measures(
+        SimpleNamespace(
+            success=success, clean_correct=clean_correct, confidence=confidence, eps=eps
+        )
+    )
     correct_ids = [i for i in range(n) if clean_correct[i]]
     fooled_ids = [i for i in correct_ids if success[i]]
     assert got["error_rate"] == len(fooled_ids) / len(correct_ids)
-    assert got["avg_confidence"] == pytest.approx(sum(confidence[i] for i in fooled_ids) / len(fooled_ids), rel=1e-12)
-    assert got["avg_eps"] == pytest.approx(sum(eps[i] for i in fooled_ids) / len(fooled_ids), rel=1e-12)
+    assert got["avg_confidence"] == pytest.approx(
+        sum(confidence[i] for i in fooled_ids) / len(fooled_ids), rel=1e-12
+    )
+    assert got["avg_eps"] == pytest.approx(
+        sum(eps[i] for i in fooled_ids) / len(fooled_ids), rel=1e-12
+    )
     assert got["n_censored"] == len(correct_ids) - len(fooled_ids)
 
 
@@ -87,8 +106,12 @@ def test_inputs_are_validated():
 
 
 def test_record_prefixes_every_measure_and_keeps_metrics():
-    result = SimpleNamespace(success=[True, False], clean_correct=[True, True], confidence=[0.7, 0.8], eps=None)
-    row = record({"fgsm": result, "one_pixel": {"error_rate": 0.1}}, clean_accuracy=0.97, macro_f1=0.96)
+    result = SimpleNamespace(
+        success=[True, False], clean_correct=[True, True], confidence=[0.7, 0.8], eps=None
+    )
+    row = record(
+        {"fgsm": result, "one_pixel": {"error_rate": 0.1}}, clean_accuracy=0.97, macro_f1=0.96
+    )
     assert row["clean_accuracy"] == 0.97 and row["macro_f1"] == 0.96
     assert row["fgsm_error_rate"] == 0.5 and row["fgsm_avg_eps"] is None
     assert row["one_pixel_error_rate"] == 0.1

@@ -36,15 +36,19 @@ MEASURES = ("error_rate", "avg_confidence", "avg_eps", "n_correct", "n_success",
 def _bool_vector(name: str, values: Any) -> np.ndarray:
     array = np.asarray(values)
     if array.ndim != 1 or array.dtype != np.bool_:
-        raise ValueError(f"{name} must be a 1-D boolean array (one entry per image), got dtype "
-                         f"{array.dtype} and shape {array.shape}")
+        raise ValueError(
+            f"{name} must be a 1-D boolean array (one entry per image), got dtype "
+            f"{array.dtype} and shape {array.shape}"
+        )
     return array
 
 
 def _float_vector(name: str, values: Any, length: int) -> np.ndarray:
     array = np.asarray(values, dtype=np.float64)
     if array.shape != (length,):
-        raise ValueError(f"{name} must have shape ({length},) like the success mask, got {array.shape}")
+        raise ValueError(
+            f"{name} must have shape ({length},) like the success mask, got {array.shape}"
+        )
     return array
 
 
@@ -79,7 +83,10 @@ def error_rate(success: Any, clean_correct: Any) -> float:
     success = _bool_vector("success", success)
     clean_correct = _bool_vector("clean_correct", clean_correct)
     if success.shape != clean_correct.shape:
-        raise ValueError(f"success {success.shape} and clean_correct {clean_correct.shape} must have the same shape")
+        raise ValueError(
+            f"success {success.shape} and clean_correct {clean_correct.shape} "
+            "must have the same shape"
+        )
     n_correct = int(clean_correct.sum())
     if n_correct == 0:
         return math.nan
@@ -150,7 +157,9 @@ def average_eps(eps: Any, success: Any) -> float:
     success = _bool_vector("success", success)
     eps = _float_vector("eps", eps, success.size)
     if not np.isfinite(eps[success]).all():
-        raise ValueError("eps must be finite wherever success is True (a fooled image has a minimal eps)")
+        raise ValueError(
+            "eps must be finite wherever success is True (a fooled image has a minimal eps)"
+        )
     if not success.any():
         return math.nan
     return float(eps[success].mean())
@@ -182,8 +191,9 @@ def measures(result: Any) -> dict[str, float | int | None]:
     >>> from types import SimpleNamespace
     >>> r = SimpleNamespace(success=[True, False, False], clean_correct=[True, True, False],
     ...                     confidence=[0.7, 0.99, 0.6], eps=[0.021, float("nan"), float("nan")])
-    >>> measures(r)
-    {'error_rate': 0.5, 'avg_confidence': 0.7, 'avg_eps': 0.021, 'n_correct': 2, 'n_success': 1, 'n_censored': 1}
+    >>> measures(r)  # doctest: +NORMALIZE_WHITESPACE
+    {'error_rate': 0.5, 'avg_confidence': 0.7, 'avg_eps': 0.021,
+     'n_correct': 2, 'n_success': 1, 'n_censored': 1}
     """
     clean_correct = _bool_vector("clean_correct", result.clean_correct)
     # A success only counts on an image that was classified correctly when clean.
@@ -199,15 +209,19 @@ def measures(result: Any) -> dict[str, float | int | None]:
     }
 
 
-def record(results: Mapping[str, Any], **metrics: float | int | None) -> dict[str, float | int | None]:
+def record(
+    results: Mapping[str, Any], **metrics: float | int | None
+) -> dict[str, float | int | None]:
     """One flat record for one model: clean metrics plus every attack's measures, prefixed.
 
     Parameters
     ----------
     results : mapping of str to AttackResult (or to a dict from :func:`measures`)
-        Attack name (e.g. ``"fgsm"``, ``"min_fgsm"``, ``"one_pixel"``) to its result.
+        Attack name, as :data:`structrob.vocabulary.ATTACKS` spells it (``"fgsm"``,
+        ``"min_fgsm"``, ``"onepixel"``, ``"pgd"``), to its result.
     **metrics : float, int or None
-        Model-level values stored as given, e.g. ``clean_accuracy`` and ``macro_f1``.
+        Model-level values stored as given, e.g. the study's clean measures ``accuracy`` and
+        ``f1_macro`` (:data:`structrob.vocabulary.CLEAN_MEASURES`).
 
     Returns
     -------
@@ -217,8 +231,8 @@ def record(results: Mapping[str, Any], **metrics: float | int | None) -> dict[st
 
     Examples
     --------
-    >>> record({"fgsm": {"error_rate": 0.25, "n_correct": 4}}, clean_accuracy=0.98)
-    {'clean_accuracy': 0.98, 'fgsm_error_rate': 0.25, 'fgsm_n_correct': 4}
+    >>> record({"fgsm": {"error_rate": 0.25, "n_correct": 4}}, accuracy=0.98)
+    {'accuracy': 0.98, 'fgsm_error_rate': 0.25, 'fgsm_n_correct': 4}
     """
     row: dict[str, float | int | None] = dict(metrics)
     for name, result in results.items():
@@ -226,6 +240,8 @@ def record(results: Mapping[str, Any], **metrics: float | int | None) -> dict[st
         for key, value in values.items():
             column = f"{name}_{key}"
             if column in row:
-                raise ValueError(f"record column {column!r} appears twice; rename the attack or the metric")
+                raise ValueError(
+                    f"record column {column!r} appears twice; rename the attack or the metric"
+                )
             row[column] = value
     return row
