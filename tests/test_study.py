@@ -10,9 +10,11 @@ import time
 import pandas as pd
 import pytest
 
+from structrob.seeds import derive_seed
+from structrob.study import analysis, runner
 from structrob.study import config as cfg
-from structrob.study import runner
-from structrob.study.plan import PlanError, derive_seed, plan_units, sample_graphs
+from structrob.study.plan import PlanError, plan_units, sample_graphs
+from structrob.study.records import UnitPayload
 from structrob.study.store import Store
 
 TINY = """
@@ -126,7 +128,7 @@ def test_unreachable_range_says_what_was_tried(tiny_config):
 
 def test_unit_ids_hash_the_configuration(tiny_config):
     units = plan_units(tiny_config, sample_graphs(tiny_config))
-    assert [u.kind for u in units] == ["prior"] * 4 + ["pruning"] * 3
+    assert [u.arm for u in units] == ["prior"] * 4 + ["pruning"] * 3
     assert units[5].depends_on == units[4].unit_id and units[4].depends_on is None
     same = plan_units(tiny_config, sample_graphs(tiny_config))
     assert [u.unit_id for u in units] == [u.unit_id for u in same]
@@ -152,7 +154,7 @@ def test_study_stores_every_unit_run_and_draw(tiny_study):
     assert len(graphs) == 4 + 3 and len(runs) == 2 * 7
     assert set(runs["status"]) == {"ok"}
     assert draws["accepted"].sum() == 4
-    prior = runs[runs["study"] == "prior"]
+    prior = runs[runs["arm"] == "prior"]
     for column in ("accuracy", "f1_macro", "fgsm_error_rate", "min_fgsm_n_censored", "onepixel_error_rate", "pgd_error_rate"):
         assert prior[column].notna().all(), column
     # average eps is defined over fooled images only: NaN exactly where none was fooled
@@ -160,7 +162,7 @@ def test_study_stores_every_unit_run_and_draw(tiny_study):
     assert (prior["min_fgsm_n_success"] + prior["min_fgsm_n_censored"] == prior["min_fgsm_n_correct"]).all()
     assert "fgsm_avg_eps" not in runs.columns  # FGSM has no minimal eps
     assert {"dag_density", "prior_density", "dag_layers", "dag_parameters"} <= set(graphs.columns)
-    pruned = graphs[graphs["study"] == "pruning"].sort_values("step")
+    pruned = graphs[graphs["arm"] == "pruning"].sort_values("step")
     # 8*6 + 6*4 = 72 hidden connections, then 20% removed per step with an exact count
     assert pruned["dag_edges"].tolist() == [72, 58, 46]
     assert pruned["removed_edges"].tolist()[1:] == [14, 12]
@@ -184,29 +186,29 @@ def test_saved_weights_reload_without_retraining(tiny_study, mnist):
     _, directory = tiny_study
     runs = Store(directory).runs_frame()
     for _, row in runs.iloc[[0, -1]].iterrows():
-        net = runner.load_run_model(directory, row["run_id"])
+        net = analysis.load_run_model(directory, row["run_id"])
         (metrics,) = evaluate(net, mnist.test_x, mnist.test_y)
         assert metrics["accuracy"] == pytest.approx(row["accuracy"], abs=1e-12)
 
 
 def test_export_writes_flat_tables(tiny_study):
     _, directory = tiny_study
-    paths = runner.export(directory, "csv")
+    paths = analysis.export(directory, "csv")
     runs = pd.read_csv(directory / "runs.csv")
     graphs = pd.read_csv(directory / "graphs.csv")
     correlations = pd.read_csv(directory / "correlations.csv")
     assert len(runs) == 14 and "dag_density" in runs.columns and "fgsm_error_rate" in runs.columns
     assert len(graphs) == 7
-    assert {"study", "property", "measure", "rho", "rho_q", "tau", "partial_rho", "n_graphs", "strength"} <= set(correlations.columns)
-    assert set(correlations["study"]) == {"prior", "pruning"}
-    runner.export(directory, "parquet")
+    assert {"arm", "property", "measure", "rho", "rho_q", "tau", "partial_rho", "n_graphs", "strength"} <= set(correlations.columns)
+    assert set(correlations["arm"]) == {"prior", "pruning"}
+    analysis.export(directory, "parquet")
     assert len(pd.read_parquet(directory / "runs.parquet")) == 14
     assert len(paths) == 4
 
 
 def test_status_by_stage(tiny_study):
     _, directory = tiny_study
-    table = runner.status(directory).set_index("stage")
+    table = analysis.status(directory).set_index("stage")
     assert table.loc["graph priors", ["planned", "done", "pending"]].tolist() == [4, 4, 0]
     assert table.loc["pruning steps", ["planned", "done", "pending"]].tolist() == [3, 3, 0]
     draws = Store(directory).draws_frame()
@@ -220,8 +222,8 @@ def test_failing_unit_is_retried_recorded_and_does_not_stop_the_study(tmp_path, 
     calls = []
 
     def flaky(spec, payload):
-        calls.append(spec.get("index"))
-        if spec.get("index") == sample_graphs(tiny_config)[0].index and spec["kind"] == "prior":
+        calls.append(getattr(spec, "index", None))
+        if getattr(spec, "index", None) == sample_graphs(tiny_config)[0].index and spec.arm == "prior":
             raise RuntimeError("boom")
         return real(spec, payload)
 
@@ -232,7 +234,7 @@ def test_failing_unit_is_retried_recorded_and_does_not_stop_the_study(tmp_path, 
     assert len(failed) == 1 and "RuntimeError: boom" in next(iter(failed.values()))
     assert calls.count(sample_graphs(tiny_config)[0].index) == 3  # first try + 2 retries
     assert len(store.graphs_frame()) == 3
-    table = runner.status(tmp_path / "s").set_index("stage")
+    table = analysis.status(tmp_path / "s").set_index("stage")
     assert table.loc["graph priors", ["planned", "done", "failed", "pending"]].tolist() == [4, 3, 1, 0]
 
 
@@ -286,18 +288,18 @@ def test_dead_worker_comes_back_as_a_failure(tmp_path, tiny_config, mnist_dir):
     executor = LocalExecutor(workers=1)
     try:
         unit = plan_units(tiny_config, sample_graphs(tiny_config))[0]
-        handle = executor.submit(unit.spec, {"unit_id": unit.unit_id, "data_root": str(mnist_dir), "device": "cpu"})
+        handle = executor.submit(unit.spec, UnitPayload(data_root=str(mnist_dir), device="cpu"))
         deadline = time.time() + 60
         while not executor._pool._processes and time.time() < deadline:
             time.sleep(0.05)
         for pid in list(executor._pool._processes):
             os.kill(pid, signal.SIGKILL)
         (_, record), = executor.wait([handle])
-        assert "worker failed" in record["error"]
+        assert "worker failed" in record.error
         # the pool was replaced and runs the next unit
-        again = executor.submit(unit.spec, {"unit_id": unit.unit_id, "data_root": str(mnist_dir), "device": "cpu"})
+        again = executor.submit(unit.spec, UnitPayload(data_root=str(mnist_dir), device="cpu"))
         (_, record), = executor.wait([again])
-        assert "runs" in record
+        assert hasattr(record, "runs")
     finally:
         executor.close()
 
@@ -311,5 +313,5 @@ def test_ray_executor_gives_the_same_results(tmp_path, tiny_study, tiny_config, 
     assert (directory / "ray").is_dir()  # Ray's temporary files stay in the study directory
     got = metric_table(directory).drop(columns="weights_path")
     want = metric_table(reference).drop(columns="weights_path")
-    want = want[want["study"] == "prior"].reset_index(drop=True)
+    want = want[want["arm"] == "prior"].reset_index(drop=True)
     pd.testing.assert_frame_equal(got, want)

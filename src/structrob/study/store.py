@@ -1,11 +1,16 @@
 """The study store: one SQLite database (WAL) per study directory, written by the driver only.
 
 Tables: ``meta`` (config, its hash, environment), ``draws`` (every sampled graph, accepted or
-not), ``units`` (one row per unit of work: status, attempts, error, timings), ``graphs`` (one
-row per graph: generator parameters, seed, edge list, properties) and ``runs`` (one row per
-graph x initialisation: status, error, all metrics). Each finished unit is written in ONE
-transaction, so a killed driver loses at most the units in flight. Trained weights live next
-to the database in ``weights/<run_id>.pt`` (a ``state_dict``, load with ``weights_only=True``).
+not), ``units`` (one row per unit of work: arm, status, attempts, error, timings), ``graphs``
+(one row per graph: arm, generator parameters, seed, edge list, properties) and ``runs`` (one
+row per graph x initialisation: arm, status, error, all metrics). Each finished unit is
+written in ONE transaction, so a killed driver loses at most the units in flight. Trained
+weights live next to the database in ``weights/<run_id>.pt`` (a ``state_dict``, load with
+``weights_only=True``). All of the study's SQL is in this module.
+
+The column naming a row's arm (``"prior"`` or ``"pruning"``) is :data:`structrob.vocabulary.ARM`
+in every table; a database written before that name (``units.kind``, ``graphs.study``,
+``runs.study``) is renamed in place when opened.
 """
 
 from __future__ import annotations
@@ -20,29 +25,37 @@ from typing import Any
 
 import pandas as pd
 
+from structrob.study.records import Draw, UnitResult
+from structrob.vocabulary import ARM
+
 __all__ = ["Store"]
 
-SCHEMA = """
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS draws (
-    idx INTEGER PRIMARY KEY, generator TEXT NOT NULL, params TEXT NOT NULL, seed INTEGER NOT NULL,
-    n_parameters INTEGER NOT NULL, accepted INTEGER NOT NULL
+    idx INTEGER PRIMARY KEY, generator TEXT NOT NULL, params TEXT NOT NULL,
+    seed INTEGER NOT NULL, n_parameters INTEGER NOT NULL, accepted INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS units (
-    unit_id TEXT PRIMARY KEY, kind TEXT NOT NULL, step INTEGER, status TEXT NOT NULL,
+    unit_id TEXT PRIMARY KEY, {ARM} TEXT NOT NULL, step INTEGER, status TEXT NOT NULL,
     attempts INTEGER NOT NULL, error TEXT, timings TEXT, finished_at REAL
 );
 CREATE TABLE IF NOT EXISTS graphs (
-    graph_id TEXT PRIMARY KEY, study TEXT NOT NULL, step INTEGER, generator TEXT NOT NULL,
-    params TEXT NOT NULL, seed INTEGER, n_parameters INTEGER NOT NULL, n_vertices INTEGER NOT NULL,
-    edges TEXT NOT NULL, properties TEXT NOT NULL, distributions TEXT NOT NULL
+    graph_id TEXT PRIMARY KEY, {ARM} TEXT NOT NULL, step INTEGER, generator TEXT NOT NULL,
+    params TEXT NOT NULL, seed INTEGER, n_parameters INTEGER NOT NULL,
+    n_vertices INTEGER NOT NULL, edges TEXT NOT NULL, properties TEXT NOT NULL,
+    distributions TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY, graph_id TEXT NOT NULL REFERENCES graphs(graph_id), study TEXT NOT NULL,
-    step INTEGER, init TEXT NOT NULL, copy INTEGER NOT NULL, status TEXT NOT NULL, error TEXT,
-    metrics TEXT NOT NULL, train_seconds REAL, attack_seconds REAL, weights TEXT
+    run_id TEXT PRIMARY KEY, graph_id TEXT NOT NULL REFERENCES graphs(graph_id),
+    {ARM} TEXT NOT NULL, step INTEGER, init TEXT NOT NULL, copy INTEGER NOT NULL,
+    status TEXT NOT NULL, error TEXT, metrics TEXT NOT NULL, train_seconds REAL,
+    attack_seconds REAL, weights TEXT
 );
 """
+
+#: Columns that named the arm before :data:`ARM` did, per table.
+_FORMER_ARM_COLUMNS = {"units": "kind", "graphs": "study", "runs": "study"}
 
 
 def _atomic_write(path: Path, blob: bytes) -> None:
@@ -79,16 +92,36 @@ class Store:
         self.connection.execute("PRAGMA journal_mode=WAL")
         self.connection.execute("PRAGMA synchronous=NORMAL")
         self.connection.executescript(SCHEMA)
+        self._rename_former_arm_columns()
+
+    def _rename_former_arm_columns(self) -> None:
+        with self.connection:
+            for table, former in _FORMER_ARM_COLUMNS.items():
+                columns = {row[1] for row in self.connection.execute(f"PRAGMA table_info({table})")}
+                if former in columns and ARM not in columns:
+                    self.connection.execute(f"ALTER TABLE {table} RENAME COLUMN {former} TO {ARM}")
 
     def close(self) -> None:
+        """Close the database connection."""
         self.connection.close()
 
     # -- meta --------------------------------------------------------------------------------
     def get_meta(self, key: str) -> Any:
+        """The JSON value stored under ``key``, or None.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> store = Store(tempfile.mkdtemp())
+        >>> store.set_meta(name="quick", planned={"prior": 20})
+        >>> store.get_meta("planned"), store.get_meta("missing")
+        ({'prior': 20}, None)
+        """
         row = self.connection.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else json.loads(row[0])
 
     def set_meta(self, **values: Any) -> None:
+        """Store JSON values by key (replacing earlier ones)."""
         with self.connection:
             self.connection.executemany(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
@@ -96,74 +129,127 @@ class Store:
             )
 
     # -- draws -------------------------------------------------------------------------------
-    def save_draws(self, draws: Iterable[Any]) -> None:
+    def save_draws(self, draws: Iterable[Draw]) -> None:
+        """Store sampled draws (a draw already stored is kept as it is).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> store = Store(tempfile.mkdtemp())
+        >>> store.save_draws([Draw(0, "watts_strogatz", {"size": 30}, 5, 900, False)])
+        >>> store.draws_frame()[["idx", "size", "accepted"]].values.tolist()
+        [[0, 30, False]]
+        """
+        rows = [
+            (d.index, d.generator, json.dumps(d.params), d.seed, d.n_parameters, int(d.accepted))
+            for d in draws
+        ]
         with self.connection:
-            self.connection.executemany(
-                "INSERT OR IGNORE INTO draws VALUES (?, ?, ?, ?, ?, ?)",
-                [(d.index, d.generator, json.dumps(d.params), d.seed, d.n_parameters, int(d.accepted)) for d in draws],
-            )
+            self.connection.executemany("INSERT OR IGNORE INTO draws VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     # -- units -------------------------------------------------------------------------------
     def finished_units(self) -> set[str]:
         """Ids of units that completed (their graph and runs are stored)."""
-        return {r[0] for r in self.connection.execute("SELECT unit_id FROM units WHERE status = 'done'")}
+        rows = self.connection.execute("SELECT unit_id FROM units WHERE status = 'done'")
+        return {r[0] for r in rows}
 
     def attempts(self, unit_id: str) -> int:
-        row = self.connection.execute("SELECT attempts FROM units WHERE unit_id = ?", (unit_id,)).fetchone()
+        """How often a unit was tried (0 if never)."""
+        row = self.connection.execute(
+            "SELECT attempts FROM units WHERE unit_id = ?", (unit_id,)
+        ).fetchone()
         return 0 if row is None else int(row[0])
 
-    def record_failure(self, unit_id: str, kind: str, step: int | None, error: str, final: bool) -> None:
-        """Count a failed attempt; ``final`` marks the unit failed for good (no more retries)."""
+    def record_failure(
+        self, unit_id: str, arm: str, step: int | None, error: str, final: bool
+    ) -> None:
+        """Count a failed attempt; ``final`` marks the unit failed for good (no more retries).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> store = Store(tempfile.mkdtemp())
+        >>> store.record_failure("ab12", "prior", None, "RuntimeError: boom", final=False)
+        >>> store.record_failure("ab12", "prior", None, "RuntimeError: boom", final=True)
+        >>> store.attempts("ab12"), store.failed_units()
+        (2, {'ab12': 'RuntimeError: boom'})
+        """
         with self.connection:
             self.connection.execute(
-                "INSERT INTO units (unit_id, kind, step, status, attempts, error, finished_at) VALUES (?, ?, ?, ?, 1, ?, ?)"
-                " ON CONFLICT(unit_id) DO UPDATE SET attempts = attempts + 1, error = excluded.error,"
-                " status = excluded.status, finished_at = excluded.finished_at",
-                (unit_id, kind, step, "failed" if final else "retry", error, time.time()),
+                f"INSERT INTO units (unit_id, {ARM}, step, status, attempts, error, finished_at)"
+                " VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT(unit_id) DO UPDATE SET"
+                " attempts = attempts + 1, error = excluded.error, status = excluded.status,"
+                " finished_at = excluded.finished_at",
+                (unit_id, arm, step, "failed" if final else "retry", error, time.time()),
             )
 
     def failed_units(self) -> dict[str, str]:
+        """Units failed for good: id -> last error."""
         return dict(self.connection.execute("SELECT unit_id, error FROM units WHERE status = 'failed'"))
 
-    def save_unit(self, record: dict[str, Any]) -> None:
-        """Store a finished unit (graph, runs, weights) in one transaction."""
-        unit_id = record["unit_id"]
-        study = record["kind"]
-        graph = record["graph"]
+    def save_unit(self, result: UnitResult) -> None:
+        """Store a finished unit (graph, runs, weights) in one transaction.
+
+        Parameters
+        ----------
+        result : UnitResult
+            From :func:`structrob.study.units.run_unit`; each run's weights go to
+            ``weights/<unit_id>-<init>.pt``, a pruning step's stacked weights to
+            ``weights/<unit_id>-stacked.pt``.
+        """
+        unit_id, graph = result.unit_id, result.graph
         self.weights_dir.mkdir(exist_ok=True)
         weight_paths = []
-        for run, blob in zip(record["runs"], record["weights"]):
-            path = self.weights_dir / f"{unit_id}-{run['init']}.pt"
-            _atomic_write(path, blob)
+        for run in result.runs:
+            path = self.weights_dir / f"{unit_id}-{run.init}.pt"
+            _atomic_write(path, run.weights)
             weight_paths.append(path.relative_to(self.directory).as_posix())
-        if record.get("stacked_weights") is not None:
-            _atomic_write(self.weights_dir / f"{unit_id}-stacked.pt", record["stacked_weights"])
-        timings = record["timings"]
+        if result.stacked_weights is not None:
+            _atomic_write(self.weights_dir / f"{unit_id}-stacked.pt", result.stacked_weights)
+        timings = result.timings
+        graph_row = (
+            unit_id,
+            result.arm,
+            result.step,
+            graph.generator,
+            json.dumps(graph.params),
+            graph.seed,
+            graph.n_parameters,
+            graph.n_vertices,
+            json.dumps(graph.edges),
+            json.dumps(graph.properties),
+            json.dumps(graph.distributions),
+        )
+        run_rows = [
+            (
+                f"{unit_id}-{run.init}",
+                unit_id,
+                result.arm,
+                result.step,
+                run.init,
+                run.copy,
+                run.status,
+                run.error,
+                json.dumps(run.metrics),
+                timings.get("train"),
+                timings.get("attack"),
+                path,
+            )
+            for run, path in zip(result.runs, weight_paths)
+        ]
         with self.connection:
             self.connection.execute(
-                "INSERT OR REPLACE INTO graphs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    unit_id, study, record["step"], graph["generator"], json.dumps(graph["params"]), graph["seed"],
-                    graph["n_parameters"], graph["n_vertices"], json.dumps(graph["edges"]),
-                    json.dumps(graph["properties"]), json.dumps(graph["distributions"]),
-                ),
+                "INSERT OR REPLACE INTO graphs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", graph_row
             )
             self.connection.executemany(
-                "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        f"{unit_id}-{run['init']}", unit_id, study, record["step"], run["init"], run["copy"],
-                        run["status"], run["error"], json.dumps(run["metrics"]), timings.get("train"),
-                        timings.get("attack"), path,
-                    )
-                    for run, path in zip(record["runs"], weight_paths)
-                ],
+                "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", run_rows
             )
             self.connection.execute(
-                "INSERT INTO units (unit_id, kind, step, status, attempts, error, timings, finished_at)"
-                " VALUES (?, ?, ?, 'done', 1, NULL, ?, ?) ON CONFLICT(unit_id) DO UPDATE SET status = 'done',"
-                " attempts = attempts + 1, error = NULL, timings = excluded.timings, finished_at = excluded.finished_at",
-                (unit_id, study, record["step"], json.dumps(timings), time.time()),
+                f"INSERT INTO units (unit_id, {ARM}, step, status, attempts, error, timings,"
+                " finished_at) VALUES (?, ?, ?, 'done', 1, NULL, ?, ?) ON CONFLICT(unit_id) DO"
+                " UPDATE SET status = 'done', attempts = attempts + 1, error = NULL,"
+                " timings = excluded.timings, finished_at = excluded.finished_at",
+                (unit_id, result.arm, result.step, json.dumps(timings), time.time()),
             )
 
     def stacked_weights(self, unit_id: str) -> bytes:
@@ -175,16 +261,31 @@ class Store:
         return pd.read_sql_query(sql, self.connection)
 
     def runs_frame(self) -> pd.DataFrame:
-        """One row per run with its metrics as columns (``accuracy``, ``fgsm_error_rate``, ...)."""
-        frame = self._frame("SELECT * FROM runs ORDER BY study, step, graph_id, copy")
+        """One row per run with its metrics as columns (``accuracy``, ``fgsm_error_rate``, ...).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``run_id, graph_id, arm, step, init, copy, status, error, train_seconds,
+            attack_seconds, weights_path``, then one column per metric.
+        """
+        frame = self._frame(f"SELECT * FROM runs ORDER BY {ARM}, step, graph_id, copy")
         metrics = pd.DataFrame([json.loads(m) for m in frame.pop("metrics")], index=frame.index)
         frame = frame.rename(columns={"weights": "weights_path"}).astype({"step": "Int64"})
         return pd.concat([frame, metrics], axis=1)
 
     def graphs_frame(self) -> pd.DataFrame:
-        """One row per graph: generator parameters as columns, then ``dag_*``/``prior_*`` properties."""
+        """One row per graph: generator parameters as columns, then ``dag_*``/``prior_*`` properties.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``graph_id, arm, step, generator, seed, n_parameters, n_vertices``, the generator
+            parameters, then the properties.
+        """
         frame = self._frame(
-            "SELECT graph_id, study, step, generator, params, seed, n_parameters, n_vertices, properties FROM graphs ORDER BY study, step, graph_id"
+            f"SELECT graph_id, {ARM}, step, generator, params, seed, n_parameters, n_vertices,"
+            f" properties FROM graphs ORDER BY {ARM}, step, graph_id"
         )
         params = pd.DataFrame([json.loads(p) for p in frame.pop("params")], index=frame.index)
         props = pd.DataFrame([json.loads(p) for p in frame.pop("properties")], index=frame.index)
@@ -200,11 +301,30 @@ class Store:
         return pd.concat([frame, params], axis=1)
 
     def units_frame(self) -> pd.DataFrame:
-        return self._frame("SELECT * FROM units ORDER BY kind, step, unit_id")
+        """One row per unit tried: ``unit_id, arm, step, status, attempts, error, ...``."""
+        return self._frame(f"SELECT * FROM units ORDER BY {ARM}, step, unit_id")
 
     def graph_edges(self, graph_id: str) -> tuple[int, list[tuple[int, int]]]:
         """Number of vertices and the DAG edge list of a stored graph."""
-        row = self.connection.execute("SELECT n_vertices, edges FROM graphs WHERE graph_id = ?", (graph_id,)).fetchone()
+        row = self.connection.execute(
+            "SELECT n_vertices, edges FROM graphs WHERE graph_id = ?", (graph_id,)
+        ).fetchone()
         if row is None:
             raise KeyError(f"no graph {graph_id!r} in {self.path}")
         return int(row[0]), [tuple(e) for e in json.loads(row[1])]
+
+    def run_weights(self, run_id: str) -> tuple[str, str, Path]:
+        """Where a run's trained weights are: ``(graph_id, arm, path of the .pt file)``.
+
+        Raises
+        ------
+        KeyError
+            For a run id the store does not hold.
+        """
+        row = self.connection.execute(
+            f"SELECT graph_id, {ARM}, weights FROM runs WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        if row is None:
+            raise KeyError(f"no run {run_id!r} in {self.path}")
+        graph_id, arm, weights = row
+        return graph_id, arm, self.directory / weights
