@@ -36,7 +36,9 @@ HEADLINE_COLUMNS = [
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="structrob",
-        description="Does the graph structure of a sparse network predict its adversarial robustness?",
+        description=(
+            "Does the graph structure of a sparse network predict its adversarial robustness?"
+        ),
     )
     sub = parser.add_subparsers(dest="command", required=True)
 

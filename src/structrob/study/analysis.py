@@ -236,9 +236,7 @@ def export(
     return paths
 
 
-def write_study_report(
-    directory: str | os.PathLike[str], analysis: Analysis | None = None
-) -> Path:
+def write_study_report(directory: str | os.PathLike[str], analysis: Analysis | None = None) -> Path:
     """Write ``report.html`` (and figures, tables) from the store alone: no training, no attacks.
 
     Parameters

@@ -62,7 +62,11 @@ class GraphsConfig(_Strict):
 
     generator: Literal["watts_strogatz", "erdos_renyi", "barabasi_albert"] = "watts_strogatz"
     grid: dict[str, list[float | int]] = Field(
-        default_factory=lambda: {"size": [250, 300, 350, 400, 500], "nei": [2, 4, 6, 8, 10, 20], "p": [0.5, 0.6, 0.7, 0.8, 0.9]}
+        default_factory=lambda: {
+            "size": [250, 300, 350, 400, 500],
+            "nei": [2, 4, 6, 8, 10, 20],
+            "p": [0.5, 0.6, 0.7, 0.8, 0.9],
+        }
     )
     count: int = Field(100, ge=1, description="graphs to accept")
     min_parameters: int = Field(50_000, ge=0)
@@ -72,8 +76,13 @@ class GraphsConfig(_Strict):
     @model_validator(mode="after")
     def _check(self) -> GraphsConfig:
         if self.min_parameters > self.max_parameters:
-            raise ValueError(f"min_parameters ({self.min_parameters}) exceeds max_parameters ({self.max_parameters})")
-        allowed = [p for p in inspect.signature(GENERATORS[self.generator]).parameters if p != "seed"]
+            raise ValueError(
+                f"min_parameters ({self.min_parameters}) exceeds "
+                f"max_parameters ({self.max_parameters})"
+            )
+        allowed = [
+            p for p in inspect.signature(GENERATORS[self.generator]).parameters if p != "seed"
+        ]
         unknown = sorted(set(self.grid) - set(allowed))
         missing = sorted(set(allowed) - set(self.grid))
         if unknown or missing:
@@ -95,7 +104,9 @@ class TrainConfig(_Strict):
     epochs: int = Field(30, ge=1)
     batch_size: int = Field(128, ge=1)
     lr: float = Field(1e-3, gt=0)
-    train_images: int | None = Field(None, ge=1, description="first N of a seeded permutation; None = all")
+    train_images: int | None = Field(
+        None, ge=1, description="first N of a seeded permutation; None = all"
+    )
 
     @field_validator("inits")
     @classmethod
@@ -126,7 +137,9 @@ class OnePixelConfig(_Strict):
     enabled: bool = True
     pop_size: int = Field(500, ge=4)
     max_iter: int = Field(500, ge=0)
-    images: int = Field(100, ge=1, description="first N correctly classified images of a seeded order")
+    images: int = Field(
+        100, ge=1, description="first N correctly classified images of a seeded order"
+    )
     strategy: Literal["rand1", "best1bin"] = "rand1"
 
 
@@ -367,7 +380,9 @@ def apply_overrides(config: StudyConfig, overrides: list[str]) -> StudyConfig:
             if not isinstance(node, dict) or part not in node:
                 where = ".".join(parts[: i + 1])
                 options = sorted(node) if isinstance(node, dict) else []
-                raise ConfigError(f"unknown key {where!r} in --set {item!r}; allowed here: {options}")
+                raise ConfigError(
+                    f"unknown key {where!r} in --set {item!r}; allowed here: {options}"
+                )
             node = node[part]
         if not isinstance(node, dict) or (parts[-1] not in node and parts[-2:-1] != ["grid"]):
             options = sorted(node) if isinstance(node, dict) else []

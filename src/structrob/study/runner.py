@@ -196,9 +196,8 @@ def run_study(
     check_settings(config)
     store = Store(directory)
     _check_same_study(store, config)
-    created = store.get_meta("created") or dt.datetime.now(dt.timezone.utc).isoformat(
-        timespec="seconds"
-    )
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    created = store.get_meta("created") or now
     store.set_meta(
         name=config.name,
         science=science(config),

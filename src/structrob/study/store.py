@@ -145,7 +145,9 @@ class Store:
             for d in draws
         ]
         with self.connection:
-            self.connection.executemany("INSERT OR IGNORE INTO draws VALUES (?, ?, ?, ?, ?, ?)", rows)
+            self.connection.executemany(
+                "INSERT OR IGNORE INTO draws VALUES (?, ?, ?, ?, ?, ?)", rows
+            )
 
     # -- units -------------------------------------------------------------------------------
     def finished_units(self) -> set[str]:
@@ -185,7 +187,9 @@ class Store:
 
     def failed_units(self) -> dict[str, str]:
         """Units failed for good: id -> last error."""
-        return dict(self.connection.execute("SELECT unit_id, error FROM units WHERE status = 'failed'"))
+        return dict(
+            self.connection.execute("SELECT unit_id, error FROM units WHERE status = 'failed'")
+        )
 
     def save_unit(self, result: UnitResult) -> None:
         """Store a finished unit (graph, runs, weights) in one transaction.
@@ -275,7 +279,7 @@ class Store:
         return pd.concat([frame, metrics], axis=1)
 
     def graphs_frame(self) -> pd.DataFrame:
-        """One row per graph: generator parameters as columns, then ``dag_*``/``prior_*`` properties.
+        """One row per graph: generator parameters, then ``dag_*``/``prior_*`` properties.
 
         Returns
         -------
