@@ -268,6 +268,34 @@ def test_export_writes_flat_tables(tiny_study):
     assert len(paths) == 4
 
 
+def test_one_structrob_run_computes_the_correlation_table_once(
+    tiny_study, tmp_path, mnist_dir, monkeypatch, capsys
+):
+    """The driver's analysis feeds the report and the headline: one table per arm, once."""
+    from structrob import stats
+    from structrob.cli import main
+
+    _, directory = tiny_study
+    real, calls = stats.correlation_table, []
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs["n_boot"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(stats, "correlation_table", counting)
+    config_path = tmp_path / "tiny.toml"
+    config_path.write_text(TINY)
+    argv = ["run", "--config", str(config_path), "--out", str(directory), "--workers", "1"]
+    code = main([*argv, "--quiet", "--data-dir", str(mnist_dir)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "0 to run" in out
+    assert calls == [1000, 1000]  # prior and pruning arms, each once
+    assert (directory / "report.html").is_file()
+    header = out.split("strongest correlations")[1].splitlines()[1]
+    assert header.split()[:3] == ["arm", "property", "measure"]
+
+
 def test_status_by_stage(tiny_study):
     _, directory = tiny_study
     table = analysis.status(directory).set_index("stage")
