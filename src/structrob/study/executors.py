@@ -45,13 +45,35 @@ class InProcessExecutor:
     workers = 1
 
     def submit(self, spec: UnitSpec, payload: UnitPayload) -> cf.Future:
-        """Run the unit now; the handle is already done."""
+        """Run the unit now.
+
+        Parameters
+        ----------
+        spec : PriorSpec or PruningSpec
+        payload : UnitPayload
+
+        Returns
+        -------
+        concurrent.futures.Future
+            Already done, holding a UnitResult or a UnitFailure.
+        """
         future: cf.Future = cf.Future()
         future.set_result(run_unit_safely(spec, payload))
         return future
 
     def wait(self, handles: list[cf.Future]) -> list[tuple[cf.Future, Outcome]]:
-        """The finished handles (all of them) with their results."""
+        """The finished handles with their results.
+
+        Parameters
+        ----------
+        handles : list of Future
+            From :meth:`submit`.
+
+        Returns
+        -------
+        list of (Future, UnitResult or UnitFailure)
+            Every handle (they are all done).
+        """
         return [(h, h.result()) for h in handles if h.done()]
 
     def close(self) -> None:
@@ -93,11 +115,34 @@ class LocalExecutor:
         )
 
     def submit(self, spec: UnitSpec, payload: UnitPayload) -> cf.Future:
-        """Queue the unit on the pool."""
+        """Queue the unit on the pool.
+
+        Parameters
+        ----------
+        spec : PriorSpec or PruningSpec
+        payload : UnitPayload
+
+        Returns
+        -------
+        concurrent.futures.Future
+            Done when a worker has run the unit.
+        """
         return self._pool.submit(run_unit_safely, spec, payload)
 
     def wait(self, handles: list[cf.Future]) -> list[tuple[cf.Future, Outcome]]:
-        """Block until at least one handle is done; its result, or a failure if its worker died."""
+        """Block until at least one handle is done.
+
+        Parameters
+        ----------
+        handles : list of Future
+            From :meth:`submit`, not yet collected.
+
+        Returns
+        -------
+        list of (Future, UnitResult or UnitFailure)
+            The finished handles; a worker that died gives a UnitFailure ``worker failed: ...``
+            (and a fresh pool for the rest).
+        """
         done, _ = cf.wait(handles, return_when=cf.FIRST_COMPLETED)
         out, broken = [], False
         for handle in done:
@@ -171,11 +216,32 @@ class RayExecutor:
         self._task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(_ray_unit)
 
     def submit(self, spec: UnitSpec, payload: UnitPayload) -> Any:
-        """Start the unit as a Ray task."""
+        """Start the unit as a Ray task.
+
+        Parameters
+        ----------
+        spec : PriorSpec or PruningSpec
+        payload : UnitPayload
+
+        Returns
+        -------
+        ray.ObjectRef
+        """
         return self._task.remote(spec, payload)
 
     def wait(self, handles: list[Any]) -> list[tuple[Any, Outcome]]:
-        """Block until one task is done; its result, or a failure if the task crashed."""
+        """Block until one task is done.
+
+        Parameters
+        ----------
+        handles : list of ray.ObjectRef
+            From :meth:`submit`, not yet collected.
+
+        Returns
+        -------
+        list of (ray.ObjectRef, UnitResult or UnitFailure)
+            One finished task; a crashed task gives a UnitFailure ``ray task failed: ...``.
+        """
         done, _ = self._ray.wait(handles, num_returns=1)
         out = []
         for handle in done:

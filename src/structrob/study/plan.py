@@ -20,7 +20,19 @@ __all__ = ["Draw", "PlanError", "Unit", "plan_units", "sample_graphs"]
 
 
 class PlanError(RuntimeError):
-    """The study cannot be planned as configured (e.g. the parameter range is unreachable)."""
+    """The study cannot be planned as configured (e.g. the parameter range is unreachable).
+
+    Examples
+    --------
+    >>> from structrob.study.config import apply_overrides, load_preset
+    >>> far = ["graphs.min_parameters=10000000", "graphs.max_parameters=20000000"]
+    >>> cfg = apply_overrides(load_preset("quick"), [*far, "graphs.max_draws=2"])
+    >>> try:
+    ...     sample_graphs(cfg)
+    ... except PlanError as error:
+    ...     print(str(error).split(";")[0])
+    only 0 of 20 graphs reached 10000000-20000000 parameters in 2 draws
+    """
 
 
 def sample_graphs(config: StudyConfig) -> list[Draw]:
@@ -116,10 +128,12 @@ class Unit:
 
     @property
     def unit_id(self) -> str:
+        """The spec's id (:attr:`PriorSpec.unit_id <structrob.study.records.PriorSpec>`)."""
         return self.spec.unit_id
 
     @property
     def arm(self) -> str:
+        """The spec's arm, ``"prior"`` or ``"pruning"``."""
         return self.spec.arm
 
 

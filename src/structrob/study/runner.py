@@ -48,7 +48,20 @@ _BAR_LABELS = {"prior": "graph priors", "pruning": "pruning steps"}
 
 
 class StudyError(RuntimeError):
-    """A study that cannot run as asked (e.g. a changed setting under an existing directory)."""
+    """A study that cannot run as asked (e.g. a changed setting under an existing directory).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from structrob.study.config import apply_overrides, load_preset, science
+    >>> directory = tempfile.mkdtemp()
+    >>> Store(directory).set_meta(science=science(load_preset("quick")))
+    >>> try:
+    ...     run_study(apply_overrides(load_preset("quick"), ["seed=1"]), directory)
+    ... except StudyError as error:
+    ...     print(str(error).splitlines()[1])
+      seed: 0 -> 1
+    """
 
 
 def check_settings(config: StudyConfig) -> None:
@@ -318,6 +331,12 @@ class StudyOutcome:
         ``report.html``, None when no report was asked for.
     seconds : float
         Wall time of the run and the analysis (the report not included).
+
+    Examples
+    --------
+    >>> import dataclasses
+    >>> [field.name for field in dataclasses.fields(StudyOutcome)]
+    ['store', 'analysis', 'report', 'seconds']
     """
 
     store: Store

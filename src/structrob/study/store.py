@@ -78,9 +78,21 @@ class Store:
     Examples
     --------
     >>> import tempfile
+    >>> from structrob.study.records import GraphRecord, RunRecord, UnitResult
     >>> store = Store(tempfile.mkdtemp())
     >>> store.get_meta("config_hash") is None, len(store.runs_frame())
     (True, 0)
+    >>> graph = GraphRecord("dense_layered", {"widths": [2, 2]}, None, 1600, 4, [[0, 2]],
+    ...                     {"dag_layers": 2}, {})
+    >>> run = RunRecord("normal", 0, "ok", None, {"accuracy": 0.5}, b"state")
+    >>> store.save_unit(UnitResult("u1", "pruning", 0, graph, (run,), {"train": 2.0}, b"next"))
+    >>> store.finished_units(), store.attempts("u1"), store.stacked_weights("u1")
+    ({'u1'}, 1, b'next')
+    >>> runs = store.runs_frame()
+    >>> runs[["run_id", "arm", "accuracy", "train_seconds"]].to_dict("records")
+    [{'run_id': 'u1-normal', 'arm': 'pruning', 'accuracy': 0.5, 'train_seconds': 2.0}]
+    >>> store.graph_edges("u1"), store.run_weights("u1-normal")[:2]
+    ((4, [(0, 2)]), ('u1', 'pruning'))
     """
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
@@ -107,7 +119,16 @@ class Store:
 
     # -- meta --------------------------------------------------------------------------------
     def get_meta(self, key: str) -> Any:
-        """The JSON value stored under ``key``, or None.
+        """The JSON value stored under ``key``.
+
+        Parameters
+        ----------
+        key : str
+
+        Returns
+        -------
+        object
+            The value as JSON read it back, None for a key never set.
 
         Examples
         --------
@@ -121,7 +142,13 @@ class Store:
         return None if row is None else json.loads(row[0])
 
     def set_meta(self, **values: Any) -> None:
-        """Store JSON values by key (replacing earlier ones)."""
+        """Store JSON values by key (replacing earlier ones); see :meth:`get_meta`.
+
+        Parameters
+        ----------
+        **values
+            Key -> JSON-serialisable value.
+        """
         with self.connection:
             self.connection.executemany(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
@@ -131,6 +158,10 @@ class Store:
     # -- draws -------------------------------------------------------------------------------
     def save_draws(self, draws: Iterable[Draw]) -> None:
         """Store sampled draws (a draw already stored is kept as it is).
+
+        Parameters
+        ----------
+        draws : iterable of Draw
 
         Examples
         --------
@@ -151,12 +182,27 @@ class Store:
 
     # -- units -------------------------------------------------------------------------------
     def finished_units(self) -> set[str]:
-        """Ids of units that completed (their graph and runs are stored)."""
+        """Ids of units that completed (their graph and runs are stored).
+
+        Returns
+        -------
+        set of str
+        """
         rows = self.connection.execute("SELECT unit_id FROM units WHERE status = 'done'")
         return {r[0] for r in rows}
 
     def attempts(self, unit_id: str) -> int:
-        """How often a unit was tried (0 if never)."""
+        """How often a unit was tried.
+
+        Parameters
+        ----------
+        unit_id : str
+
+        Returns
+        -------
+        int
+            Attempts so far, finished or failed; 0 for a unit never tried.
+        """
         row = self.connection.execute(
             "SELECT attempts FROM units WHERE unit_id = ?", (unit_id,)
         ).fetchone()
@@ -166,6 +212,18 @@ class Store:
         self, unit_id: str, arm: str, step: int | None, error: str, final: bool
     ) -> None:
         """Count a failed attempt; ``final`` marks the unit failed for good (no more retries).
+
+        Parameters
+        ----------
+        unit_id : str
+        arm : str
+            ``"prior"`` or ``"pruning"``.
+        step : int or None
+            Pruning step (None for a graph prior).
+        error : str
+            What went wrong.
+        final : bool
+            No more retries: status ``failed`` (else ``retry``).
 
         Examples
         --------
@@ -186,7 +244,13 @@ class Store:
             )
 
     def failed_units(self) -> dict[str, str]:
-        """Units failed for good: id -> last error."""
+        """Units failed for good.
+
+        Returns
+        -------
+        dict
+            Unit id -> last error.
+        """
         return dict(
             self.connection.execute("SELECT unit_id, error FROM units WHERE status = 'failed'")
         )
@@ -257,7 +321,18 @@ class Store:
             )
 
     def stacked_weights(self, unit_id: str) -> bytes:
-        """The stacked state_dict a pruning step left for the next one."""
+        """The stacked state_dict a pruning step left for the next one.
+
+        Parameters
+        ----------
+        unit_id : str
+            A finished pruning step.
+
+        Returns
+        -------
+        bytes
+            For :func:`structrob.study.units.weights_from_bytes`.
+        """
         return (self.weights_dir / f"{unit_id}-stacked.pt").read_bytes()
 
     # -- frames ------------------------------------------------------------------------------
@@ -298,18 +373,46 @@ class Store:
         return pd.concat([frame, params, props], axis=1)
 
     def draws_frame(self) -> pd.DataFrame:
-        """Every sampled draw, accepted or not, generator parameters as columns."""
+        """Every sampled draw, accepted or not.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``idx, generator, seed, n_parameters, accepted`` (bool), then the generator
+            parameters.
+        """
         frame = self._frame("SELECT * FROM draws ORDER BY idx")
         params = pd.DataFrame([json.loads(p) for p in frame.pop("params")], index=frame.index)
         frame["accepted"] = frame["accepted"].astype(bool)
         return pd.concat([frame, params], axis=1)
 
     def units_frame(self) -> pd.DataFrame:
-        """One row per unit tried: ``unit_id, arm, step, status, attempts, error, ...``."""
+        """One row per unit tried.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``unit_id, arm, step, status`` (``done``, ``retry`` or ``failed``), ``attempts,
+            error, timings`` (JSON), ``finished_at`` (Unix time).
+        """
         return self._frame(f"SELECT * FROM units ORDER BY {ARM}, step, unit_id")
 
     def graph_edges(self, graph_id: str) -> tuple[int, list[tuple[int, int]]]:
-        """Number of vertices and the DAG edge list of a stored graph."""
+        """Number of vertices and the DAG edge list of a stored graph.
+
+        Parameters
+        ----------
+        graph_id : str
+
+        Returns
+        -------
+        tuple of (int, list of (int, int))
+
+        Raises
+        ------
+        KeyError
+            For a graph the store does not hold.
+        """
         row = self.connection.execute(
             "SELECT n_vertices, edges FROM graphs WHERE graph_id = ?", (graph_id,)
         ).fetchone()
@@ -318,7 +421,17 @@ class Store:
         return int(row[0]), [tuple(e) for e in json.loads(row[1])]
 
     def run_weights(self, run_id: str) -> tuple[str, str, Path]:
-        """Where a run's trained weights are: ``(graph_id, arm, path of the .pt file)``.
+        """Where a run's trained weights are.
+
+        Parameters
+        ----------
+        run_id : str
+            ``<graph_id>-<init>``.
+
+        Returns
+        -------
+        tuple of (str, str, pathlib.Path)
+            ``(graph_id, arm, path of the .pt file)``.
 
         Raises
         ------
