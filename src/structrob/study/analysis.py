@@ -26,6 +26,7 @@ from structrob.validation import check_int
 from structrob.vocabulary import ARM, ARMS
 
 __all__ = [
+    "STAGE_LABELS",
     "Analysis",
     "AnalysisSettings",
     "analyse",
@@ -36,8 +37,8 @@ __all__ = [
     "write_study_report",
 ]
 
-#: Progress stages of the two arms, in display order.
-_STAGES = {"prior": "graph priors", "pruning": "pruning steps"}
+#: Progress stage of each arm (status rows, progress bars), in display order.
+STAGE_LABELS = {"prior": "graph priors", "pruning": "pruning steps"}
 #: An arm's correlations need at least this many graphs.
 MIN_GRAPHS = 3
 
@@ -336,7 +337,7 @@ def status(directory: str | os.PathLike[str]) -> pd.DataFrame:
     planned = store.get_meta("planned") or {}
     units = store.units_frame()
     rows = [row] if (row := _sampling_row(store)) else []
-    for arm, label in _STAGES.items():
+    for arm, label in STAGE_LABELS.items():
         mine = units[units[ARM] == arm] if not units.empty else units
         counts = {
             state: int((mine["status"] == state).sum()) if not mine.empty else 0

@@ -197,7 +197,7 @@ class StudyConfig(_Strict):
     name: str = "study"
     seed: int = 0
     dataset: Literal["mnist", "fashion_mnist", "kmnist"] = "mnist"
-    priors: bool = Field(True, description="run the graph-prior study (Table 1)")
+    priors: bool = Field(True, description="run the graph-prior arm (Table 1)")
     graphs: GraphsConfig = Field(default_factory=GraphsConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     attacks: AttacksConfig = Field(default_factory=AttacksConfig)

@@ -24,7 +24,13 @@ import pandas as pd
 import torch
 
 from structrob import __version__
-from structrob.study.analysis import Analysis, AnalysisSettings, analyse, write_study_report
+from structrob.study.analysis import (
+    STAGE_LABELS,
+    Analysis,
+    AnalysisSettings,
+    analyse,
+    write_study_report,
+)
 from structrob.study.attack_setup import build_attacks
 from structrob.study.config import ConfigError, StudyConfig, config_hash, science
 from structrob.study.executors import make_executor
@@ -42,9 +48,6 @@ __all__ = [
     "run_and_analyse",
     "run_study",
 ]
-
-#: Progress bar label per arm.
-_BAR_LABELS = {"prior": "graph priors", "pruning": "pruning steps"}
 
 
 class StudyError(RuntimeError):
@@ -257,7 +260,7 @@ def _drive(
 
     waiting = {u.unit_id: u for u in todo}
     bars = {}
-    for arm, label in _BAR_LABELS.items():
+    for arm, label in STAGE_LABELS.items():
         total = sum(u.arm == arm for u in todo)
         if total:
             bars[arm] = tqdm(
