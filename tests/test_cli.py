@@ -31,7 +31,20 @@ def test_run_status_export_report(tmp_path, capsys, mnist_dir):
     config = tmp_path / "tiny.toml"
     config.write_text(TINY.replace("count = 4", "count = 3").replace("steps = 2", "steps = 1"))
     out = tmp_path / "study"
-    code = main(["run", "--config", str(config), "--out", str(out), "--workers", "1", "--quiet", "--data-dir", str(mnist_dir)])
+    code = main(
+        [
+            "run",
+            "--config",
+            str(config),
+            "--out",
+            str(out),
+            "--workers",
+            "1",
+            "--quiet",
+            "--data-dir",
+            str(mnist_dir),
+        ]
+    )
     text = capsys.readouterr().out
     assert code == 0, text
     assert "strongest correlations" in text and "report:" in text

@@ -10,9 +10,11 @@ import time
 import pandas as pd
 import pytest
 
+from structrob.seeds import derive_seed
+from structrob.study import analysis, runner
 from structrob.study import config as cfg
-from structrob.study import runner
-from structrob.study.plan import PlanError, derive_seed, plan_units, sample_graphs
+from structrob.study.plan import PlanError, plan_units, sample_graphs
+from structrob.study.records import UnitPayload
 from structrob.study.store import Store
 
 TINY = """
@@ -68,12 +70,33 @@ def metric_table(directory):
 def test_presets_load_and_paper_preset_is_the_study():
     assert {"paper", "quick", "pruning"} <= set(cfg.list_presets())
     paper = cfg.load_preset("paper")
-    assert paper.graphs.grid == {"size": [250, 300, 350, 400, 500], "nei": [2, 4, 6, 8, 10, 20], "p": [0.5, 0.6, 0.7, 0.8, 0.9]}
-    assert (paper.graphs.count, paper.graphs.min_parameters, paper.graphs.max_parameters) == (100, 50_000, 91_000)
-    assert (paper.train.epochs, paper.train.batch_size, paper.train.lr, len(paper.train.inits)) == (30, 128, 1e-3, 6)
+    assert paper.graphs.grid == {
+        "size": [250, 300, 350, 400, 500],
+        "nei": [2, 4, 6, 8, 10, 20],
+        "p": [0.5, 0.6, 0.7, 0.8, 0.9],
+    }
+    assert (paper.graphs.count, paper.graphs.min_parameters, paper.graphs.max_parameters) == (
+        100,
+        50_000,
+        91_000,
+    )
+    assert (paper.train.epochs, paper.train.batch_size, paper.train.lr, len(paper.train.inits)) == (
+        30,
+        128,
+        1e-3,
+        6,
+    )
     assert (paper.attacks.fgsm.eps, paper.attacks.fgsm.images) == (0.1, None)
-    assert (paper.attacks.onepixel.pop_size, paper.attacks.onepixel.max_iter, paper.attacks.onepixel.images) == (500, 500, 100)
-    assert paper.pruning.enabled and paper.pruning.steps == 20 and paper.pruning.widths == [50, 100, 100, 50]
+    assert (
+        paper.attacks.onepixel.pop_size,
+        paper.attacks.onepixel.max_iter,
+        paper.attacks.onepixel.images,
+    ) == (500, 500, 100)
+    assert (
+        paper.pruning.enabled
+        and paper.pruning.steps == 20
+        and paper.pruning.widths == [50, 100, 100, 50]
+    )
     pruning = cfg.load_preset("pruning")
     assert not pruning.priors and pruning.pruning.enabled
 
@@ -94,14 +117,20 @@ def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
 
 
 def test_overrides_and_toml_round_trip(tmp_path):
-    config = cfg.apply_overrides(cfg.load_preset("paper"), ["train.epochs=5", "graphs.grid.nei=[2, 4]", "device=cpu"])
-    assert config.train.epochs == 5 and config.graphs.grid["nei"] == [2, 4] and config.device == "cpu"
+    config = cfg.apply_overrides(
+        cfg.load_preset("paper"), ["train.epochs=5", "graphs.grid.nei=[2, 4]", "device=cpu"]
+    )
+    assert (
+        config.train.epochs == 5 and config.graphs.grid["nei"] == [2, 4] and config.device == "cpu"
+    )
     path = tmp_path / "out.toml"
     path.write_text(cfg.to_toml(config))
     assert cfg.load_config(path) == config
     # runtime settings do not change the science hash
     a = cfg.config_hash(cfg.science(config))
-    assert a == cfg.config_hash(cfg.science(cfg.apply_overrides(config, ["workers=7", "executor=ray"])))
+    assert a == cfg.config_hash(
+        cfg.science(cfg.apply_overrides(config, ["workers=7", "executor=ray"]))
+    )
     assert a != cfg.config_hash(cfg.science(cfg.apply_overrides(config, ["seed=1"])))
 
 
@@ -110,14 +139,19 @@ def test_sampling_is_seeded_and_respects_the_range(tiny_config):
     draws = sample_graphs(tiny_config)
     assert draws == sample_graphs(tiny_config)
     assert sum(d.accepted for d in draws) == 4
-    narrow = cfg.apply_overrides(tiny_config, ["graphs.min_parameters=3000", "graphs.max_parameters=5000"])
+    narrow = cfg.apply_overrides(
+        tiny_config, ["graphs.min_parameters=3000", "graphs.max_parameters=5000"]
+    )
     for d in sample_graphs(narrow):
         assert d.accepted == (3000 <= d.n_parameters <= 5000)
     assert derive_seed(3, "graph", 1) == sample_graphs(tiny_config)[1].seed
 
 
 def test_unreachable_range_says_what_was_tried(tiny_config):
-    config = cfg.apply_overrides(tiny_config, ["graphs.min_parameters=10000000", "graphs.max_parameters=20000000", "graphs.max_draws=30"])
+    config = cfg.apply_overrides(
+        tiny_config,
+        ["graphs.min_parameters=10000000", "graphs.max_parameters=20000000", "graphs.max_draws=30"],
+    )
     with pytest.raises(PlanError) as info:
         sample_graphs(config)
     message = str(info.value)
@@ -126,11 +160,13 @@ def test_unreachable_range_says_what_was_tried(tiny_config):
 
 def test_unit_ids_hash_the_configuration(tiny_config):
     units = plan_units(tiny_config, sample_graphs(tiny_config))
-    assert [u.kind for u in units] == ["prior"] * 4 + ["pruning"] * 3
+    assert [u.arm for u in units] == ["prior"] * 4 + ["pruning"] * 3
     assert units[5].depends_on == units[4].unit_id and units[4].depends_on is None
     same = plan_units(tiny_config, sample_graphs(tiny_config))
     assert [u.unit_id for u in units] == [u.unit_id for u in same]
-    other = plan_units(cfg.apply_overrides(tiny_config, ["train.epochs=2"]), sample_graphs(tiny_config))
+    other = plan_units(
+        cfg.apply_overrides(tiny_config, ["train.epochs=2"]), sample_graphs(tiny_config)
+    )
     assert not {u.unit_id for u in units} & {u.unit_id for u in other}
 
 
@@ -141,7 +177,9 @@ def tiny_study(tmp_path_factory, mnist_dir):
     path = directory.parent / "tiny.toml"
     path.write_text(TINY)
     config = cfg.apply_overrides(cfg.load_config(path), ["workers=1"])
-    runner.run_study(config, directory, data_root=str(mnist_dir), progress=False, log=lambda _: None)
+    runner.run_study(
+        config, directory, data_root=str(mnist_dir), progress=False, log=lambda _: None
+    )
     return config, directory
 
 
@@ -152,15 +190,24 @@ def test_study_stores_every_unit_run_and_draw(tiny_study):
     assert len(graphs) == 4 + 3 and len(runs) == 2 * 7
     assert set(runs["status"]) == {"ok"}
     assert draws["accepted"].sum() == 4
-    prior = runs[runs["study"] == "prior"]
-    for column in ("accuracy", "f1_macro", "fgsm_error_rate", "min_fgsm_n_censored", "onepixel_error_rate", "pgd_error_rate"):
+    prior = runs[runs["arm"] == "prior"]
+    for column in (
+        "accuracy",
+        "f1_macro",
+        "fgsm_error_rate",
+        "min_fgsm_n_censored",
+        "onepixel_error_rate",
+        "pgd_error_rate",
+    ):
         assert prior[column].notna().all(), column
     # average eps is defined over fooled images only: NaN exactly where none was fooled
     assert (prior["min_fgsm_avg_eps"].isna() == (prior["min_fgsm_n_success"] == 0)).all()
-    assert (prior["min_fgsm_n_success"] + prior["min_fgsm_n_censored"] == prior["min_fgsm_n_correct"]).all()
+    assert (
+        prior["min_fgsm_n_success"] + prior["min_fgsm_n_censored"] == prior["min_fgsm_n_correct"]
+    ).all()
     assert "fgsm_avg_eps" not in runs.columns  # FGSM has no minimal eps
     assert {"dag_density", "prior_density", "dag_layers", "dag_parameters"} <= set(graphs.columns)
-    pruned = graphs[graphs["study"] == "pruning"].sort_values("step")
+    pruned = graphs[graphs["arm"] == "pruning"].sort_values("step")
     # 8*6 + 6*4 = 72 hidden connections, then 20% removed per step with an exact count
     assert pruned["dag_edges"].tolist() == [72, 58, 46]
     assert pruned["removed_edges"].tolist()[1:] == [14, 12]
@@ -171,11 +218,18 @@ def test_rerun_skips_finished_units_and_changed_settings_are_refused(tiny_study,
     config, directory = tiny_study
     before = metric_table(directory)
     messages = []
-    runner.run_study(config, directory, data_root=str(mnist_dir), progress=False, log=messages.append)
+    runner.run_study(
+        config, directory, data_root=str(mnist_dir), progress=False, log=messages.append
+    )
     assert "0 to run" in messages[0]
     pd.testing.assert_frame_equal(metric_table(directory), before)
     with pytest.raises(runner.StudyError, match="train.epochs: 1 -> 2"):
-        runner.run_study(cfg.apply_overrides(config, ["train.epochs=2"]), directory, progress=False, log=lambda _: None)
+        runner.run_study(
+            cfg.apply_overrides(config, ["train.epochs=2"]),
+            directory,
+            progress=False,
+            log=lambda _: None,
+        )
 
 
 def test_saved_weights_reload_without_retraining(tiny_study, mnist):
@@ -184,63 +238,127 @@ def test_saved_weights_reload_without_retraining(tiny_study, mnist):
     _, directory = tiny_study
     runs = Store(directory).runs_frame()
     for _, row in runs.iloc[[0, -1]].iterrows():
-        net = runner.load_run_model(directory, row["run_id"])
+        net = analysis.load_run_model(directory, row["run_id"])
         (metrics,) = evaluate(net, mnist.test_x, mnist.test_y)
         assert metrics["accuracy"] == pytest.approx(row["accuracy"], abs=1e-12)
 
 
 def test_export_writes_flat_tables(tiny_study):
     _, directory = tiny_study
-    paths = runner.export(directory, "csv")
+    paths = analysis.export(directory, "csv")
     runs = pd.read_csv(directory / "runs.csv")
     graphs = pd.read_csv(directory / "graphs.csv")
     correlations = pd.read_csv(directory / "correlations.csv")
     assert len(runs) == 14 and "dag_density" in runs.columns and "fgsm_error_rate" in runs.columns
     assert len(graphs) == 7
-    assert {"study", "property", "measure", "rho", "rho_q", "tau", "partial_rho", "n_graphs", "strength"} <= set(correlations.columns)
-    assert set(correlations["study"]) == {"prior", "pruning"}
-    runner.export(directory, "parquet")
+    assert {
+        "arm",
+        "property",
+        "measure",
+        "rho",
+        "rho_q",
+        "tau",
+        "partial_rho",
+        "n_graphs",
+        "strength",
+    } <= set(correlations.columns)
+    assert set(correlations["arm"]) == {"prior", "pruning"}
+    analysis.export(directory, "parquet")
     assert len(pd.read_parquet(directory / "runs.parquet")) == 14
     assert len(paths) == 4
 
 
+def test_one_structrob_run_computes_the_correlation_table_once(
+    tiny_study, tmp_path, mnist_dir, monkeypatch, capsys
+):
+    """The driver's analysis feeds the report and the headline: one table per arm, once."""
+    from structrob import stats
+    from structrob.cli import main
+
+    _, directory = tiny_study
+    real, calls = stats.correlation_table, []
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs["n_boot"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(stats, "correlation_table", counting)
+    config_path = tmp_path / "tiny.toml"
+    config_path.write_text(TINY)
+    argv = ["run", "--config", str(config_path), "--out", str(directory), "--workers", "1"]
+    code = main([*argv, "--quiet", "--data-dir", str(mnist_dir)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "0 to run" in out
+    assert calls == [1000, 1000]  # prior and pruning arms, each once
+    assert (directory / "report.html").is_file()
+    header = out.split("strongest correlations")[1].splitlines()[1]
+    assert header.split()[:3] == ["arm", "property", "measure"]
+
+
 def test_status_by_stage(tiny_study):
     _, directory = tiny_study
-    table = runner.status(directory).set_index("stage")
+    table = analysis.status(directory).set_index("stage")
     assert table.loc["graph priors", ["planned", "done", "pending"]].tolist() == [4, 4, 0]
     assert table.loc["pruning steps", ["planned", "done", "pending"]].tolist() == [3, 3, 0]
     draws = Store(directory).draws_frame()
     assert table.loc["sample graphs", ["planned", "done"]].tolist() == [len(draws), 4]
 
 
-def test_failing_unit_is_retried_recorded_and_does_not_stop_the_study(tmp_path, tiny_config, mnist_dir, monkeypatch):
+def test_failing_unit_is_retried_recorded_and_does_not_stop_the_study(
+    tmp_path, tiny_config, mnist_dir, monkeypatch
+):
     from structrob.study import units
 
     real = units.run_unit
     calls = []
 
     def flaky(spec, payload):
-        calls.append(spec.get("index"))
-        if spec.get("index") == sample_graphs(tiny_config)[0].index and spec["kind"] == "prior":
+        calls.append(getattr(spec, "index", None))
+        if (
+            getattr(spec, "index", None) == sample_graphs(tiny_config)[0].index
+            and spec.arm == "prior"
+        ):
             raise RuntimeError("boom")
         return real(spec, payload)
 
     monkeypatch.setattr(units, "run_unit", flaky)
     config = cfg.apply_overrides(tiny_config, ["workers=1", "retries=2", "pruning.enabled=false"])
-    store = runner.run_study(config, tmp_path / "s", data_root=str(mnist_dir), progress=False, log=lambda _: None)
+    store = runner.run_study(
+        config, tmp_path / "s", data_root=str(mnist_dir), progress=False, log=lambda _: None
+    )
     failed = store.failed_units()
     assert len(failed) == 1 and "RuntimeError: boom" in next(iter(failed.values()))
     assert calls.count(sample_graphs(tiny_config)[0].index) == 3  # first try + 2 retries
     assert len(store.graphs_frame()) == 3
-    table = runner.status(tmp_path / "s").set_index("stage")
-    assert table.loc["graph priors", ["planned", "done", "failed", "pending"]].tolist() == [4, 3, 1, 0]
+    table = analysis.status(tmp_path / "s").set_index("stage")
+    assert table.loc["graph priors", ["planned", "done", "failed", "pending"]].tolist() == [
+        4,
+        3,
+        1,
+        0,
+    ]
 
 
 def _run_cli(directory, config_path, mnist_dir, extra=()):
     env = {**os.environ, "STRUCTROB_DATA": str(mnist_dir)}
     return subprocess.Popen(
-        [sys.executable, "-m", "structrob.cli", "run", "--config", str(config_path), "--out", str(directory), "--quiet", "--no-report", *extra],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "structrob.cli",
+            "run",
+            "--config",
+            str(config_path),
+            "--out",
+            str(directory),
+            "--quiet",
+            "--no-report",
+            *extra,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
 
 
@@ -257,7 +375,9 @@ def test_kill_minus_nine_then_resume_equals_uninterrupted_run(tmp_path, tiny_stu
         if (directory / "study.sqlite").exists():
             try:
                 with sqlite3.connect(directory / "study.sqlite", timeout=5) as db:
-                    done = db.execute("SELECT COUNT(*) FROM units WHERE status = 'done'").fetchone()[0]
+                    done = db.execute(
+                        "SELECT COUNT(*) FROM units WHERE status = 'done'"
+                    ).fetchone()[0]
             except sqlite3.OperationalError:
                 done = 0
             if done >= 2:
@@ -270,14 +390,22 @@ def test_kill_minus_nine_then_resume_equals_uninterrupted_run(tmp_path, tiny_stu
     resumed = _run_cli(directory, config_path, mnist_dir, ["--workers", "1"])
     output = resumed.communicate(timeout=300)[0].decode()
     assert resumed.returncode == 0, output
-    pd.testing.assert_frame_equal(metric_table(directory).drop(columns="weights_path"), metric_table(reference).drop(columns="weights_path"))
+    pd.testing.assert_frame_equal(
+        metric_table(directory).drop(columns="weights_path"),
+        metric_table(reference).drop(columns="weights_path"),
+    )
 
 
 def test_process_pool_gives_the_same_results(tmp_path, tiny_study, tiny_config, mnist_dir):
     _, reference = tiny_study
     config = cfg.apply_overrides(tiny_config, ["workers=2"])
-    runner.run_study(config, tmp_path / "pool", data_root=str(mnist_dir), progress=False, log=lambda _: None)
-    pd.testing.assert_frame_equal(metric_table(tmp_path / "pool").drop(columns="weights_path"), metric_table(reference).drop(columns="weights_path"))
+    runner.run_study(
+        config, tmp_path / "pool", data_root=str(mnist_dir), progress=False, log=lambda _: None
+    )
+    pd.testing.assert_frame_equal(
+        metric_table(tmp_path / "pool").drop(columns="weights_path"),
+        metric_table(reference).drop(columns="weights_path"),
+    )
 
 
 def test_dead_worker_comes_back_as_a_failure(tmp_path, tiny_config, mnist_dir):
@@ -286,18 +414,18 @@ def test_dead_worker_comes_back_as_a_failure(tmp_path, tiny_config, mnist_dir):
     executor = LocalExecutor(workers=1)
     try:
         unit = plan_units(tiny_config, sample_graphs(tiny_config))[0]
-        handle = executor.submit(unit.spec, {"unit_id": unit.unit_id, "data_root": str(mnist_dir), "device": "cpu"})
+        handle = executor.submit(unit.spec, UnitPayload(data_root=str(mnist_dir), device="cpu"))
         deadline = time.time() + 60
         while not executor._pool._processes and time.time() < deadline:
             time.sleep(0.05)
         for pid in list(executor._pool._processes):
             os.kill(pid, signal.SIGKILL)
-        (_, record), = executor.wait([handle])
-        assert "worker failed" in record["error"]
+        ((_, record),) = executor.wait([handle])
+        assert "worker failed" in record.error
         # the pool was replaced and runs the next unit
-        again = executor.submit(unit.spec, {"unit_id": unit.unit_id, "data_root": str(mnist_dir), "device": "cpu"})
-        (_, record), = executor.wait([again])
-        assert "runs" in record
+        again = executor.submit(unit.spec, UnitPayload(data_root=str(mnist_dir), device="cpu"))
+        ((_, record),) = executor.wait([again])
+        assert hasattr(record, "runs")
     finally:
         executor.close()
 
@@ -307,9 +435,11 @@ def test_ray_executor_gives_the_same_results(tmp_path, tiny_study, tiny_config, 
     _, reference = tiny_study
     config = cfg.apply_overrides(tiny_config, ["executor=ray", "pruning.enabled=false"])
     directory = tmp_path / "r"
-    runner.run_study(config, directory, data_root=str(mnist_dir), progress=False, log=lambda _: None)
+    runner.run_study(
+        config, directory, data_root=str(mnist_dir), progress=False, log=lambda _: None
+    )
     assert (directory / "ray").is_dir()  # Ray's temporary files stay in the study directory
     got = metric_table(directory).drop(columns="weights_path")
     want = metric_table(reference).drop(columns="weights_path")
-    want = want[want["study"] == "prior"].reset_index(drop=True)
+    want = want[want["arm"] == "prior"].reset_index(drop=True)
     pd.testing.assert_frame_equal(got, want)

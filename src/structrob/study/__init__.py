@@ -1,0 +1,18 @@
+"""A resumable study: plan -> units run by workers -> SQLite store -> analysis -> report.
+
+One module per concept:
+
+- :mod:`~structrob.study.config`: the settings (TOML, presets, ``--set``) and their hash;
+- :mod:`~structrob.study.records`: the typed records passed from plan to units to store;
+- :mod:`~structrob.study.plan`: graph sampling and the units of work;
+- :mod:`~structrob.study.attack_setup`: the attacks built from their settings;
+- :mod:`~structrob.study.units`: running one unit (train, attack, graph properties);
+- :mod:`~structrob.study.executors`: where units run (in process, a process pool, Ray);
+- :mod:`~structrob.study.store`: the SQLite store, all of the study's SQL;
+- :mod:`~structrob.study.runner`: the driver (check the settings, plan, run, store);
+- :mod:`~structrob.study.analysis`: reading a study (status, correlations, exports, report,
+  trained models).
+
+A study has two arms (:data:`structrob.vocabulary.ARMS`): ``"prior"``, networks built from
+sampled graph priors, and ``"pruning"``, the random-pruning baseline.
+"""

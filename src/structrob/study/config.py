@@ -18,8 +18,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from structrob import toml_writer
 from structrob.graphs import GENERATORS
 from structrob.model import INIT_SCHEMES
+from structrob.validation import check_int
 
 __all__ = [
     "ConfigError",
@@ -38,7 +40,17 @@ RUNTIME_KEYS = ("executor", "workers", "threads", "ray_address", "device", "retr
 
 
 class ConfigError(ValueError):
-    """A study configuration that cannot be used; the message names the key and what is allowed."""
+    """A study configuration that cannot be used; the message names the key and what is allowed.
+
+    Examples
+    --------
+    >>> try:
+    ...     apply_overrides(load_preset("quick"), ["train.epochs=0"])
+    ... except ConfigError as error:
+    ...     print(error)
+    invalid study configuration:
+      train.epochs: Input should be greater than or equal to 1
+    """
 
 
 class _Strict(BaseModel):
@@ -50,7 +62,11 @@ class GraphsConfig(_Strict):
 
     generator: Literal["watts_strogatz", "erdos_renyi", "barabasi_albert"] = "watts_strogatz"
     grid: dict[str, list[float | int]] = Field(
-        default_factory=lambda: {"size": [250, 300, 350, 400, 500], "nei": [2, 4, 6, 8, 10, 20], "p": [0.5, 0.6, 0.7, 0.8, 0.9]}
+        default_factory=lambda: {
+            "size": [250, 300, 350, 400, 500],
+            "nei": [2, 4, 6, 8, 10, 20],
+            "p": [0.5, 0.6, 0.7, 0.8, 0.9],
+        }
     )
     count: int = Field(100, ge=1, description="graphs to accept")
     min_parameters: int = Field(50_000, ge=0)
@@ -60,8 +76,13 @@ class GraphsConfig(_Strict):
     @model_validator(mode="after")
     def _check(self) -> GraphsConfig:
         if self.min_parameters > self.max_parameters:
-            raise ValueError(f"min_parameters ({self.min_parameters}) exceeds max_parameters ({self.max_parameters})")
-        allowed = [p for p in inspect.signature(GENERATORS[self.generator]).parameters if p != "seed"]
+            raise ValueError(
+                f"min_parameters ({self.min_parameters}) exceeds "
+                f"max_parameters ({self.max_parameters})"
+            )
+        allowed = [
+            p for p in inspect.signature(GENERATORS[self.generator]).parameters if p != "seed"
+        ]
         unknown = sorted(set(self.grid) - set(allowed))
         missing = sorted(set(allowed) - set(self.grid))
         if unknown or missing:
@@ -83,7 +104,9 @@ class TrainConfig(_Strict):
     epochs: int = Field(30, ge=1)
     batch_size: int = Field(128, ge=1)
     lr: float = Field(1e-3, gt=0)
-    train_images: int | None = Field(None, ge=1, description="first N of a seeded permutation; None = all")
+    train_images: int | None = Field(
+        None, ge=1, description="first N of a seeded permutation; None = all"
+    )
 
     @field_validator("inits")
     @classmethod
@@ -114,7 +137,9 @@ class OnePixelConfig(_Strict):
     enabled: bool = True
     pop_size: int = Field(500, ge=4)
     max_iter: int = Field(500, ge=0)
-    images: int = Field(100, ge=1, description="first N correctly classified images of a seeded order")
+    images: int = Field(
+        100, ge=1, description="first N correctly classified images of a seeded order"
+    )
     strategy: Literal["rand1", "best1bin"] = "rand1"
 
 
@@ -146,13 +171,21 @@ class PruningConfig(_Strict):
     @field_validator("widths")
     @classmethod
     def _widths(cls, value: list[int]) -> list[int]:
-        if len(value) < 2 or any(w < 1 for w in value):
-            raise ValueError("widths needs at least two positive layer widths, e.g. [50, 100, 100, 50]")
-        return value
+        if len(value) < 2:
+            raise ValueError(
+                "widths needs at least two positive layer widths, e.g. [50, 100, 100, 50]"
+            )
+        return [check_int(f"widths[{i}]", width, 1) for i, width in enumerate(value)]
 
 
 class StudyConfig(_Strict):
     """A whole study. Every field has the study's default; presets change a few.
+
+    Settings that change results: ``name`` (not hashed), ``seed``, ``dataset``, ``priors``,
+    ``graphs``, ``train``, ``attacks``, ``pruning``; how it runs (:data:`RUNTIME_KEYS`):
+    ``device``, ``executor``, ``workers``, ``threads``, ``ray_address``, ``retries``. Attack
+    settings are checked against the attacks themselves when a study starts
+    (:func:`structrob.study.attack_setup.build_attacks`).
 
     Examples
     --------
@@ -164,7 +197,7 @@ class StudyConfig(_Strict):
     name: str = "study"
     seed: int = 0
     dataset: Literal["mnist", "fashion_mnist", "kmnist"] = "mnist"
-    priors: bool = Field(True, description="run the graph-prior study (Table 1)")
+    priors: bool = Field(True, description="run the graph-prior arm (Table 1)")
     graphs: GraphsConfig = Field(default_factory=GraphsConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     attacks: AttacksConfig = Field(default_factory=AttacksConfig)
@@ -206,6 +239,11 @@ def _validate(data: dict[str, Any]) -> StudyConfig:
 def list_presets() -> list[str]:
     """Names of the presets that ship with the package.
 
+    Returns
+    -------
+    list of str
+        Sorted preset names (``structrob config NAME`` prints one).
+
     Examples
     --------
     >>> "quick" in list_presets() and "paper" in list_presets()
@@ -216,19 +254,78 @@ def list_presets() -> list[str]:
 
 
 def preset_text(name: str) -> str:
-    """The TOML text of a preset (a starting point for a custom study)."""
+    """The TOML text of a preset (a starting point for a custom study).
+
+    Parameters
+    ----------
+    name : str
+        A name of :func:`list_presets`.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ConfigError
+        For an unknown name; the message lists the presets.
+
+    Examples
+    --------
+    >>> preset_text("quick").splitlines()[0].startswith("#")
+    True
+    """
     if name not in list_presets():
         raise ConfigError(f"unknown preset {name!r}; available: {', '.join(list_presets())}")
     return (resources.files("structrob.study") / "presets" / f"{name}.toml").read_text()
 
 
 def load_preset(name: str) -> StudyConfig:
-    """A shipped preset as a validated config."""
+    """A shipped preset as a validated config.
+
+    Parameters
+    ----------
+    name : str
+        A name of :func:`list_presets`.
+
+    Returns
+    -------
+    StudyConfig
+
+    Examples
+    --------
+    >>> load_preset("paper").graphs.count
+    100
+    """
     return _validate(tomllib.loads(preset_text(name)))
 
 
 def load_config(path: str | Path) -> StudyConfig:
-    """Read and validate a study TOML file."""
+    r"""Read and validate a study TOML file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A TOML file; keys it leaves out take the defaults of :class:`StudyConfig`.
+
+    Returns
+    -------
+    StudyConfig
+
+    Raises
+    ------
+    ConfigError
+        A missing file, invalid TOML, or keys and values the schema refuses (every one named).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "study.toml"
+    >>> _ = path.write_text('name = "mine"\n[train]\nepochs = 3\n')
+    >>> config = load_config(path)
+    >>> config.name, config.train.epochs, config.train.batch_size
+    ('mine', 3, 128)
+    """
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text())
@@ -249,6 +346,23 @@ def _parse_value(text: str) -> Any:
 def apply_overrides(config: StudyConfig, overrides: list[str]) -> StudyConfig:
     """Apply ``key.sub=value`` overrides (values in TOML syntax: ``[1, 2]``, ``0.5``, ``true``).
 
+    Parameters
+    ----------
+    config : StudyConfig
+        Left unchanged.
+    overrides : list of str
+        ``--set`` items; a bare word is taken as a string (``device=cpu``).
+
+    Returns
+    -------
+    StudyConfig
+        A new, validated config.
+
+    Raises
+    ------
+    ConfigError
+        An unknown key (with the keys allowed there) or a value the schema refuses.
+
     Examples
     --------
     >>> cfg = apply_overrides(load_preset("quick"), ["train.epochs=3", "graphs.grid.nei=[2]"])
@@ -266,7 +380,9 @@ def apply_overrides(config: StudyConfig, overrides: list[str]) -> StudyConfig:
             if not isinstance(node, dict) or part not in node:
                 where = ".".join(parts[: i + 1])
                 options = sorted(node) if isinstance(node, dict) else []
-                raise ConfigError(f"unknown key {where!r} in --set {item!r}; allowed here: {options}")
+                raise ConfigError(
+                    f"unknown key {where!r} in --set {item!r}; allowed here: {options}"
+                )
             node = node[part]
         if not isinstance(node, dict) or (parts[-1] not in node and parts[-2:-1] != ["grid"]):
             options = sorted(node) if isinstance(node, dict) else []
@@ -276,7 +392,22 @@ def apply_overrides(config: StudyConfig, overrides: list[str]) -> StudyConfig:
 
 
 def science(config: StudyConfig) -> dict[str, Any]:
-    """The part of the config that changes results (everything but how it runs)."""
+    """The part of the config that changes results (everything but how it runs).
+
+    Parameters
+    ----------
+    config : StudyConfig
+
+    Returns
+    -------
+    dict
+        The config as JSON values without its name and runtime keys (``RUNTIME_KEYS``).
+
+    Examples
+    --------
+    >>> sorted(science(load_preset("quick")))
+    ['attacks', 'dataset', 'graphs', 'priors', 'pruning', 'seed', 'train']
+    """
     data = config.model_dump(mode="json")
     for key in RUNTIME_KEYS + ("name",):
         data.pop(key, None)
@@ -284,32 +415,44 @@ def science(config: StudyConfig) -> dict[str, Any]:
 
 
 def config_hash(data: Any) -> str:
-    """Stable sha256 of a JSON-serialisable value (sorted keys), 16 hex digits."""
+    """Stable sha256 of a JSON-serialisable value (sorted keys), 16 hex digits.
+
+    Parameters
+    ----------
+    data : object
+        A JSON-serialisable value; dict key order does not matter.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> config_hash({"a": 1, "b": [2]}) == config_hash({"b": [2], "a": 1})
+    True
+    >>> len(config_hash(science(load_preset("quick"))))
+    16
+    """
     text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def to_toml(config: StudyConfig) -> str:
-    """Render a config as TOML (round-trips through :func:`load_config`)."""
+    """A config as TOML text (:func:`structrob.toml_writer.dumps`; None values left out).
 
-    def value(v: Any) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, str):
-            return json.dumps(v)
-        if isinstance(v, list):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        return repr(v)
+    Parameters
+    ----------
+    config : StudyConfig
 
-    def table(prefix: str, data: dict[str, Any], out: list[str]) -> None:
-        scalars = {k: v for k, v in data.items() if not isinstance(v, dict) and v is not None}
-        nested = {k: v for k, v in data.items() if isinstance(v, dict)}
-        if prefix and scalars:
-            out.append(f"\n[{prefix}]")
-        out.extend(f"{k} = {value(v)}" for k, v in scalars.items())
-        for k, v in nested.items():
-            table(f"{prefix}.{k}" if prefix else k, v, out)
+    Returns
+    -------
+    str
+        Text that :func:`load_config` reads back into ``config``.
 
-    lines: list[str] = []
-    table("", config.model_dump(mode="json"), lines)
-    return "\n".join(lines) + "\n"
+    Examples
+    --------
+    >>> text = to_toml(load_preset("quick"))
+    >>> text.splitlines()[0], "[attacks.min_fgsm]" in text
+    ('name = "quick"', True)
+    """
+    return toml_writer.dumps(config.model_dump(mode="json"))

@@ -1,50 +1,38 @@
-"""Planning a study: derived seeds, graph sampling by grid search, and the units of work.
+"""Planning a study: graph sampling by grid search, and the units of work.
 
-Every seed derives from the one study seed and a name (:func:`derive_seed`), so a unit's
-result does not depend on the executor, the number of workers or the order units run in.
+Every seed derives from the one study seed and a name (:func:`structrob.seeds.derive_seed`),
+so a unit's result does not depend on the executor, the number of workers or the order units
+run in.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from structrob import graphs
-from structrob.study.config import StudyConfig, config_hash, science
+from structrob.seeds import derive_seed
+from structrob.study.config import StudyConfig
+from structrob.study.records import Draw, PriorSpec, PruningSpec, UnitSpec
 
-__all__ = ["Draw", "PlanError", "Unit", "derive_seed", "plan_units", "sample_graphs"]
+__all__ = ["Draw", "PlanError", "Unit", "plan_units", "sample_graphs"]
 
 
 class PlanError(RuntimeError):
-    """The study cannot be planned as configured (e.g. the parameter range is unreachable)."""
-
-
-def derive_seed(seed: int, *names: Any) -> int:
-    """A 63-bit seed derived from the study seed and a path of names.
+    """The study cannot be planned as configured (e.g. the parameter range is unreachable).
 
     Examples
     --------
-    >>> derive_seed(0, "graph", 3) == derive_seed(0, "graph", 3) != derive_seed(0, "graph", 4)
-    True
+    >>> from structrob.study.config import apply_overrides, load_preset
+    >>> far = ["graphs.min_parameters=10000000", "graphs.max_parameters=20000000"]
+    >>> cfg = apply_overrides(load_preset("quick"), [*far, "graphs.max_draws=2"])
+    >>> try:
+    ...     sample_graphs(cfg)
+    ... except PlanError as error:
+    ...     print(str(error).split(";")[0])
+    only 0 of 20 graphs reached 10000000-20000000 parameters in 2 draws
     """
-    key = "/".join(str(n) for n in names).encode()
-    words = np.frombuffer(hashlib.sha256(key).digest()[:16], dtype=np.uint32).tolist()
-    return int(np.random.SeedSequence(entropy=seed, spawn_key=words).generate_state(1, np.uint64)[0] >> 1)
-
-
-@dataclass(frozen=True)
-class Draw:
-    """One sampled graph: its generator parameters, seed, parameter count and fate."""
-
-    index: int
-    generator: str
-    params: dict[str, Any]
-    seed: int
-    n_parameters: int
-    accepted: bool
 
 
 def sample_graphs(config: StudyConfig) -> list[Draw]:
@@ -54,26 +42,45 @@ def sample_graphs(config: StudyConfig) -> list[Draw]:
     its graph seed from ``derive_seed(seed, "graph", i)``; a graph is accepted when its network
     has ``min_parameters <= parameters <= max_parameters``. Rejected draws are returned too.
 
+    Parameters
+    ----------
+    config : StudyConfig
+        Its ``seed`` and ``graphs`` settings are used.
+
+    Returns
+    -------
+    list of Draw
+        Every draw up to the one that brought the accepted count to ``graphs.count``.
+
     Raises
     ------
     PlanError
         After ``max_draws`` draws without enough accepted graphs: says which grid values were
         tried and the parameter counts they gave.
+
+    Examples
+    --------
+    >>> from structrob.study.config import apply_overrides, load_preset
+    >>> small = ["graphs.grid.size=[30]", "graphs.grid.nei=[2]", "graphs.grid.p=[0.5]"]
+    >>> cfg = apply_overrides(load_preset("quick"), ["graphs.count=2", *small])
+    >>> cfg = apply_overrides(cfg, ["graphs.min_parameters=0"])
+    >>> [(d.index, d.params["size"], d.accepted) for d in sample_graphs(cfg)]
+    [(0, 30, True), (1, 30, True)]
     """
-    spec = config.graphs
-    keys = list(spec.grid)
+    grid = config.graphs
+    keys = list(grid.grid)
     draws: list[Draw] = []
     accepted = 0
-    for i in range(spec.max_draws):
+    for i in range(grid.max_draws):
         rng = np.random.default_rng(derive_seed(config.seed, "grid", i))
-        params = {k: spec.grid[k][int(rng.integers(len(spec.grid[k])))] for k in keys}
+        params = {k: grid.grid[k][int(rng.integers(len(grid.grid[k])))] for k in keys}
         seed = derive_seed(config.seed, "graph", i)
-        dag = graphs.to_dag(graphs.generate(spec.generator, seed=seed, **params))
+        dag = graphs.to_dag(graphs.generate(grid.generator, seed=seed, **params))
         count = graphs.count_parameters(dag)
-        ok = spec.min_parameters <= count <= spec.max_parameters
-        draws.append(Draw(i, spec.generator, params, seed, count, ok))
+        ok = grid.min_parameters <= count <= grid.max_parameters
+        draws.append(Draw(i, grid.generator, params, seed, count, ok))
         accepted += ok
-        if accepted == spec.count:
+        if accepted == grid.count:
             return draws
     summary: dict[tuple, list[int]] = {}
     for d in draws:
@@ -83,8 +90,9 @@ def sample_graphs(config: StudyConfig) -> list[Draw]:
         for point, c in sorted(summary.items())
     ]
     raise PlanError(
-        f"only {accepted} of {spec.count} graphs reached {spec.min_parameters}-{spec.max_parameters} "
-        f"parameters in {spec.max_draws} draws; widen the grid or the range. Tried:\n" + "\n".join(lines)
+        f"only {accepted} of {grid.count} graphs reached "
+        f"{grid.min_parameters}-{grid.max_parameters} parameters in {grid.max_draws} draws; "
+        "widen the grid or the range. Tried:\n" + "\n".join(lines)
     )
 
 
@@ -92,40 +100,73 @@ def sample_graphs(config: StudyConfig) -> list[Draw]:
 class Unit:
     """One unit of work: a graph (all initialisations) or one pruning step.
 
-    ``unit_id`` hashes everything that determines the unit's result, so a rerun recognises
-    finished units and a changed setting gives new ids.
+    Parameters
+    ----------
+    spec : PriorSpec or PruningSpec
+        Everything that determines the unit's result.
+    depends_on : str or None
+        Id of the unit whose weights this one starts from (the previous pruning step).
+
+    Attributes
+    ----------
+    unit_id : str
+        Hash of the spec, so a rerun recognises finished units and a changed setting gives new
+        ids.
+    arm : str
+        ``"prior"`` or ``"pruning"``.
+
+    Examples
+    --------
+    >>> from structrob.study.config import load_preset
+    >>> unit = Unit(PruningSpec.from_config(load_preset("quick"), step=0))
+    >>> unit.arm, unit.unit_id == unit.spec.unit_id, unit.depends_on
+    ('pruning', True, None)
     """
 
-    unit_id: str
-    kind: str  # "prior" or "pruning"
-    spec: dict[str, Any] = field(hash=False)
+    spec: UnitSpec = field(hash=False)
     depends_on: str | None = None
+
+    @property
+    def unit_id(self) -> str:
+        """The spec's id (:attr:`PriorSpec.unit_id <structrob.study.records.PriorSpec>`)."""
+        return self.spec.unit_id
+
+    @property
+    def arm(self) -> str:
+        """The spec's arm, ``"prior"`` or ``"pruning"``."""
+        return self.spec.arm
 
 
 def plan_units(config: StudyConfig, draws: list[Draw]) -> list[Unit]:
     """The study's units: one per accepted graph, then one per pruning step (chained).
 
+    Parameters
+    ----------
+    config : StudyConfig
+    draws : list of Draw
+        From :func:`sample_graphs`; rejected draws are skipped.
+
+    Returns
+    -------
+    list of Unit
+        Graph priors in draw order (when ``config.priors``), then pruning steps
+        ``0 .. config.pruning.steps`` (when ``config.pruning.enabled``), each step depending
+        on the one before.
+
     Examples
     --------
     >>> from structrob.study.config import load_preset, apply_overrides
     >>> cfg = apply_overrides(load_preset("quick"), ["priors=false", "pruning.steps=2"])
-    >>> [u.spec["step"] for u in plan_units(cfg, [])]
+    >>> [u.spec.step for u in plan_units(cfg, [])]
     [0, 1, 2]
     """
-    shared = science(config)
-    common = {k: shared[k] for k in ("seed", "dataset", "train", "attacks")}
     units: list[Unit] = []
     if config.priors:
-        for d in draws:
-            if not d.accepted:
-                continue
-            spec = {"kind": "prior", "index": d.index, "generator": d.generator, "params": d.params, "graph_seed": d.seed, **common}
-            units.append(Unit(config_hash(spec), "prior", spec))
+        units += [Unit(PriorSpec.from_draw(config, d)) for d in draws if d.accepted]
     if config.pruning.enabled:
         previous = None
         for step in range(config.pruning.steps + 1):
-            spec = {"kind": "pruning", "step": step, "pruning": shared["pruning"], **common}
-            unit = Unit(config_hash(spec), "pruning", spec, depends_on=previous)
+            unit = Unit(PruningSpec.from_config(config, step), depends_on=previous)
             units.append(unit)
             previous = unit.unit_id
     return units

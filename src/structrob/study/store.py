@@ -1,11 +1,16 @@
 """The study store: one SQLite database (WAL) per study directory, written by the driver only.
 
 Tables: ``meta`` (config, its hash, environment), ``draws`` (every sampled graph, accepted or
-not), ``units`` (one row per unit of work: status, attempts, error, timings), ``graphs`` (one
-row per graph: generator parameters, seed, edge list, properties) and ``runs`` (one row per
-graph x initialisation: status, error, all metrics). Each finished unit is written in ONE
-transaction, so a killed driver loses at most the units in flight. Trained weights live next
-to the database in ``weights/<run_id>.pt`` (a ``state_dict``, load with ``weights_only=True``).
+not), ``units`` (one row per unit of work: arm, status, attempts, error, timings), ``graphs``
+(one row per graph: arm, generator parameters, seed, edge list, properties) and ``runs`` (one
+row per graph x initialisation: arm, status, error, all metrics). Each finished unit is
+written in ONE transaction, so a killed driver loses at most the units in flight. Trained
+weights live next to the database in ``weights/<run_id>.pt`` (a ``state_dict``, load with
+``weights_only=True``). All of the study's SQL is in this module.
+
+The column naming a row's arm (``"prior"`` or ``"pruning"``) is :data:`structrob.vocabulary.ARM`
+in every table; a database written before that name (``units.kind``, ``graphs.study``,
+``runs.study``) is renamed in place when opened.
 """
 
 from __future__ import annotations
@@ -20,29 +25,37 @@ from typing import Any
 
 import pandas as pd
 
+from structrob.study.records import Draw, UnitResult
+from structrob.vocabulary import ARM
+
 __all__ = ["Store"]
 
-SCHEMA = """
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS draws (
-    idx INTEGER PRIMARY KEY, generator TEXT NOT NULL, params TEXT NOT NULL, seed INTEGER NOT NULL,
-    n_parameters INTEGER NOT NULL, accepted INTEGER NOT NULL
+    idx INTEGER PRIMARY KEY, generator TEXT NOT NULL, params TEXT NOT NULL,
+    seed INTEGER NOT NULL, n_parameters INTEGER NOT NULL, accepted INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS units (
-    unit_id TEXT PRIMARY KEY, kind TEXT NOT NULL, step INTEGER, status TEXT NOT NULL,
+    unit_id TEXT PRIMARY KEY, {ARM} TEXT NOT NULL, step INTEGER, status TEXT NOT NULL,
     attempts INTEGER NOT NULL, error TEXT, timings TEXT, finished_at REAL
 );
 CREATE TABLE IF NOT EXISTS graphs (
-    graph_id TEXT PRIMARY KEY, study TEXT NOT NULL, step INTEGER, generator TEXT NOT NULL,
-    params TEXT NOT NULL, seed INTEGER, n_parameters INTEGER NOT NULL, n_vertices INTEGER NOT NULL,
-    edges TEXT NOT NULL, properties TEXT NOT NULL, distributions TEXT NOT NULL
+    graph_id TEXT PRIMARY KEY, {ARM} TEXT NOT NULL, step INTEGER, generator TEXT NOT NULL,
+    params TEXT NOT NULL, seed INTEGER, n_parameters INTEGER NOT NULL,
+    n_vertices INTEGER NOT NULL, edges TEXT NOT NULL, properties TEXT NOT NULL,
+    distributions TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY, graph_id TEXT NOT NULL REFERENCES graphs(graph_id), study TEXT NOT NULL,
-    step INTEGER, init TEXT NOT NULL, copy INTEGER NOT NULL, status TEXT NOT NULL, error TEXT,
-    metrics TEXT NOT NULL, train_seconds REAL, attack_seconds REAL, weights TEXT
+    run_id TEXT PRIMARY KEY, graph_id TEXT NOT NULL REFERENCES graphs(graph_id),
+    {ARM} TEXT NOT NULL, step INTEGER, init TEXT NOT NULL, copy INTEGER NOT NULL,
+    status TEXT NOT NULL, error TEXT, metrics TEXT NOT NULL, train_seconds REAL,
+    attack_seconds REAL, weights TEXT
 );
 """
+
+#: Columns that named the arm before :data:`ARM` did, per table.
+_FORMER_ARM_COLUMNS = {"units": "kind", "graphs": "study", "runs": "study"}
 
 
 def _atomic_write(path: Path, blob: bytes) -> None:
@@ -65,9 +78,21 @@ class Store:
     Examples
     --------
     >>> import tempfile
+    >>> from structrob.study.records import GraphRecord, RunRecord, UnitResult
     >>> store = Store(tempfile.mkdtemp())
     >>> store.get_meta("config_hash") is None, len(store.runs_frame())
     (True, 0)
+    >>> graph = GraphRecord("dense_layered", {"widths": [2, 2]}, None, 1600, 4, [[0, 2]],
+    ...                     {"dag_layers": 2}, {})
+    >>> run = RunRecord("normal", 0, "ok", None, {"accuracy": 0.5}, b"state")
+    >>> store.save_unit(UnitResult("u1", "pruning", 0, graph, (run,), {"train": 2.0}, b"next"))
+    >>> store.finished_units(), store.attempts("u1"), store.stacked_weights("u1")
+    ({'u1'}, 1, b'next')
+    >>> runs = store.runs_frame()
+    >>> runs[["run_id", "arm", "accuracy", "train_seconds"]].to_dict("records")
+    [{'run_id': 'u1-normal', 'arm': 'pruning', 'accuracy': 0.5, 'train_seconds': 2.0}]
+    >>> store.graph_edges("u1"), store.run_weights("u1-normal")[:2]
+    ((4, [(0, 2)]), ('u1', 'pruning'))
     """
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
@@ -79,16 +104,51 @@ class Store:
         self.connection.execute("PRAGMA journal_mode=WAL")
         self.connection.execute("PRAGMA synchronous=NORMAL")
         self.connection.executescript(SCHEMA)
+        self._rename_former_arm_columns()
+
+    def _rename_former_arm_columns(self) -> None:
+        with self.connection:
+            for table, former in _FORMER_ARM_COLUMNS.items():
+                columns = {row[1] for row in self.connection.execute(f"PRAGMA table_info({table})")}
+                if former in columns and ARM not in columns:
+                    self.connection.execute(f"ALTER TABLE {table} RENAME COLUMN {former} TO {ARM}")
 
     def close(self) -> None:
+        """Close the database connection."""
         self.connection.close()
 
     # -- meta --------------------------------------------------------------------------------
     def get_meta(self, key: str) -> Any:
+        """The JSON value stored under ``key``.
+
+        Parameters
+        ----------
+        key : str
+
+        Returns
+        -------
+        object
+            The value as JSON read it back, None for a key never set.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> store = Store(tempfile.mkdtemp())
+        >>> store.set_meta(name="quick", planned={"prior": 20})
+        >>> store.get_meta("planned"), store.get_meta("missing")
+        ({'prior': 20}, None)
+        """
         row = self.connection.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else json.loads(row[0])
 
     def set_meta(self, **values: Any) -> None:
+        """Store JSON values by key (replacing earlier ones); see :meth:`get_meta`.
+
+        Parameters
+        ----------
+        **values
+            Key -> JSON-serialisable value.
+        """
         with self.connection:
             self.connection.executemany(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
@@ -96,78 +156,183 @@ class Store:
             )
 
     # -- draws -------------------------------------------------------------------------------
-    def save_draws(self, draws: Iterable[Any]) -> None:
+    def save_draws(self, draws: Iterable[Draw]) -> None:
+        """Store sampled draws (a draw already stored is kept as it is).
+
+        Parameters
+        ----------
+        draws : iterable of Draw
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> store = Store(tempfile.mkdtemp())
+        >>> store.save_draws([Draw(0, "watts_strogatz", {"size": 30}, 5, 900, False)])
+        >>> store.draws_frame()[["idx", "size", "accepted"]].values.tolist()
+        [[0, 30, False]]
+        """
+        rows = [
+            (d.index, d.generator, json.dumps(d.params), d.seed, d.n_parameters, int(d.accepted))
+            for d in draws
+        ]
         with self.connection:
             self.connection.executemany(
-                "INSERT OR IGNORE INTO draws VALUES (?, ?, ?, ?, ?, ?)",
-                [(d.index, d.generator, json.dumps(d.params), d.seed, d.n_parameters, int(d.accepted)) for d in draws],
+                "INSERT OR IGNORE INTO draws VALUES (?, ?, ?, ?, ?, ?)", rows
             )
 
     # -- units -------------------------------------------------------------------------------
     def finished_units(self) -> set[str]:
-        """Ids of units that completed (their graph and runs are stored)."""
-        return {r[0] for r in self.connection.execute("SELECT unit_id FROM units WHERE status = 'done'")}
+        """Ids of units that completed (their graph and runs are stored).
+
+        Returns
+        -------
+        set of str
+        """
+        rows = self.connection.execute("SELECT unit_id FROM units WHERE status = 'done'")
+        return {r[0] for r in rows}
 
     def attempts(self, unit_id: str) -> int:
-        row = self.connection.execute("SELECT attempts FROM units WHERE unit_id = ?", (unit_id,)).fetchone()
+        """How often a unit was tried.
+
+        Parameters
+        ----------
+        unit_id : str
+
+        Returns
+        -------
+        int
+            Attempts so far, finished or failed; 0 for a unit never tried.
+        """
+        row = self.connection.execute(
+            "SELECT attempts FROM units WHERE unit_id = ?", (unit_id,)
+        ).fetchone()
         return 0 if row is None else int(row[0])
 
-    def record_failure(self, unit_id: str, kind: str, step: int | None, error: str, final: bool) -> None:
-        """Count a failed attempt; ``final`` marks the unit failed for good (no more retries)."""
+    def record_failure(
+        self, unit_id: str, arm: str, step: int | None, error: str, final: bool
+    ) -> None:
+        """Count a failed attempt; ``final`` marks the unit failed for good (no more retries).
+
+        Parameters
+        ----------
+        unit_id : str
+        arm : str
+            ``"prior"`` or ``"pruning"``.
+        step : int or None
+            Pruning step (None for a graph prior).
+        error : str
+            What went wrong.
+        final : bool
+            No more retries: status ``failed`` (else ``retry``).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> store = Store(tempfile.mkdtemp())
+        >>> store.record_failure("ab12", "prior", None, "RuntimeError: boom", final=False)
+        >>> store.record_failure("ab12", "prior", None, "RuntimeError: boom", final=True)
+        >>> store.attempts("ab12"), store.failed_units()
+        (2, {'ab12': 'RuntimeError: boom'})
+        """
         with self.connection:
             self.connection.execute(
-                "INSERT INTO units (unit_id, kind, step, status, attempts, error, finished_at) VALUES (?, ?, ?, ?, 1, ?, ?)"
-                " ON CONFLICT(unit_id) DO UPDATE SET attempts = attempts + 1, error = excluded.error,"
-                " status = excluded.status, finished_at = excluded.finished_at",
-                (unit_id, kind, step, "failed" if final else "retry", error, time.time()),
+                f"INSERT INTO units (unit_id, {ARM}, step, status, attempts, error, finished_at)"
+                " VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT(unit_id) DO UPDATE SET"
+                " attempts = attempts + 1, error = excluded.error, status = excluded.status,"
+                " finished_at = excluded.finished_at",
+                (unit_id, arm, step, "failed" if final else "retry", error, time.time()),
             )
 
     def failed_units(self) -> dict[str, str]:
-        return dict(self.connection.execute("SELECT unit_id, error FROM units WHERE status = 'failed'"))
+        """Units failed for good.
 
-    def save_unit(self, record: dict[str, Any]) -> None:
-        """Store a finished unit (graph, runs, weights) in one transaction."""
-        unit_id = record["unit_id"]
-        study = record["kind"]
-        graph = record["graph"]
+        Returns
+        -------
+        dict
+            Unit id -> last error.
+        """
+        return dict(
+            self.connection.execute("SELECT unit_id, error FROM units WHERE status = 'failed'")
+        )
+
+    def save_unit(self, result: UnitResult) -> None:
+        """Store a finished unit (graph, runs, weights) in one transaction.
+
+        Parameters
+        ----------
+        result : UnitResult
+            From :func:`structrob.study.units.run_unit`; each run's weights go to
+            ``weights/<unit_id>-<init>.pt``, a pruning step's stacked weights to
+            ``weights/<unit_id>-stacked.pt``.
+        """
+        unit_id, graph = result.unit_id, result.graph
         self.weights_dir.mkdir(exist_ok=True)
         weight_paths = []
-        for run, blob in zip(record["runs"], record["weights"]):
-            path = self.weights_dir / f"{unit_id}-{run['init']}.pt"
-            _atomic_write(path, blob)
+        for run in result.runs:
+            path = self.weights_dir / f"{unit_id}-{run.init}.pt"
+            _atomic_write(path, run.weights)
             weight_paths.append(path.relative_to(self.directory).as_posix())
-        if record.get("stacked_weights") is not None:
-            _atomic_write(self.weights_dir / f"{unit_id}-stacked.pt", record["stacked_weights"])
-        timings = record["timings"]
+        if result.stacked_weights is not None:
+            _atomic_write(self.weights_dir / f"{unit_id}-stacked.pt", result.stacked_weights)
+        timings = result.timings
+        graph_row = (
+            unit_id,
+            result.arm,
+            result.step,
+            graph.generator,
+            json.dumps(graph.params),
+            graph.seed,
+            graph.n_parameters,
+            graph.n_vertices,
+            json.dumps(graph.edges),
+            json.dumps(graph.properties),
+            json.dumps(graph.distributions),
+        )
+        run_rows = [
+            (
+                f"{unit_id}-{run.init}",
+                unit_id,
+                result.arm,
+                result.step,
+                run.init,
+                run.copy,
+                run.status,
+                run.error,
+                json.dumps(run.metrics),
+                timings.get("train"),
+                timings.get("attack"),
+                path,
+            )
+            for run, path in zip(result.runs, weight_paths)
+        ]
         with self.connection:
             self.connection.execute(
-                "INSERT OR REPLACE INTO graphs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    unit_id, study, record["step"], graph["generator"], json.dumps(graph["params"]), graph["seed"],
-                    graph["n_parameters"], graph["n_vertices"], json.dumps(graph["edges"]),
-                    json.dumps(graph["properties"]), json.dumps(graph["distributions"]),
-                ),
+                "INSERT OR REPLACE INTO graphs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", graph_row
             )
             self.connection.executemany(
-                "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        f"{unit_id}-{run['init']}", unit_id, study, record["step"], run["init"], run["copy"],
-                        run["status"], run["error"], json.dumps(run["metrics"]), timings.get("train"),
-                        timings.get("attack"), path,
-                    )
-                    for run, path in zip(record["runs"], weight_paths)
-                ],
+                "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", run_rows
             )
             self.connection.execute(
-                "INSERT INTO units (unit_id, kind, step, status, attempts, error, timings, finished_at)"
-                " VALUES (?, ?, ?, 'done', 1, NULL, ?, ?) ON CONFLICT(unit_id) DO UPDATE SET status = 'done',"
-                " attempts = attempts + 1, error = NULL, timings = excluded.timings, finished_at = excluded.finished_at",
-                (unit_id, study, record["step"], json.dumps(timings), time.time()),
+                f"INSERT INTO units (unit_id, {ARM}, step, status, attempts, error, timings,"
+                " finished_at) VALUES (?, ?, ?, 'done', 1, NULL, ?, ?) ON CONFLICT(unit_id) DO"
+                " UPDATE SET status = 'done', attempts = attempts + 1, error = NULL,"
+                " timings = excluded.timings, finished_at = excluded.finished_at",
+                (unit_id, result.arm, result.step, json.dumps(timings), time.time()),
             )
 
     def stacked_weights(self, unit_id: str) -> bytes:
-        """The stacked state_dict a pruning step left for the next one."""
+        """The stacked state_dict a pruning step left for the next one.
+
+        Parameters
+        ----------
+        unit_id : str
+            A finished pruning step.
+
+        Returns
+        -------
+        bytes
+            For :func:`structrob.study.units.weights_from_bytes`.
+        """
         return (self.weights_dir / f"{unit_id}-stacked.pt").read_bytes()
 
     # -- frames ------------------------------------------------------------------------------
@@ -175,16 +340,31 @@ class Store:
         return pd.read_sql_query(sql, self.connection)
 
     def runs_frame(self) -> pd.DataFrame:
-        """One row per run with its metrics as columns (``accuracy``, ``fgsm_error_rate``, ...)."""
-        frame = self._frame("SELECT * FROM runs ORDER BY study, step, graph_id, copy")
+        """One row per run with its metrics as columns (``accuracy``, ``fgsm_error_rate``, ...).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``run_id, graph_id, arm, step, init, copy, status, error, train_seconds,
+            attack_seconds, weights_path``, then one column per metric.
+        """
+        frame = self._frame(f"SELECT * FROM runs ORDER BY {ARM}, step, graph_id, copy")
         metrics = pd.DataFrame([json.loads(m) for m in frame.pop("metrics")], index=frame.index)
         frame = frame.rename(columns={"weights": "weights_path"}).astype({"step": "Int64"})
         return pd.concat([frame, metrics], axis=1)
 
     def graphs_frame(self) -> pd.DataFrame:
-        """One row per graph: generator parameters as columns, then ``dag_*``/``prior_*`` properties."""
+        """One row per graph: generator parameters, then ``dag_*``/``prior_*`` properties.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``graph_id, arm, step, generator, seed, n_parameters, n_vertices``, the generator
+            parameters, then the properties.
+        """
         frame = self._frame(
-            "SELECT graph_id, study, step, generator, params, seed, n_parameters, n_vertices, properties FROM graphs ORDER BY study, step, graph_id"
+            f"SELECT graph_id, {ARM}, step, generator, params, seed, n_parameters, n_vertices,"
+            f" properties FROM graphs ORDER BY {ARM}, step, graph_id"
         )
         params = pd.DataFrame([json.loads(p) for p in frame.pop("params")], index=frame.index)
         props = pd.DataFrame([json.loads(p) for p in frame.pop("properties")], index=frame.index)
@@ -193,18 +373,75 @@ class Store:
         return pd.concat([frame, params, props], axis=1)
 
     def draws_frame(self) -> pd.DataFrame:
-        """Every sampled draw, accepted or not, generator parameters as columns."""
+        """Every sampled draw, accepted or not.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``idx, generator, seed, n_parameters, accepted`` (bool), then the generator
+            parameters.
+        """
         frame = self._frame("SELECT * FROM draws ORDER BY idx")
         params = pd.DataFrame([json.loads(p) for p in frame.pop("params")], index=frame.index)
         frame["accepted"] = frame["accepted"].astype(bool)
         return pd.concat([frame, params], axis=1)
 
     def units_frame(self) -> pd.DataFrame:
-        return self._frame("SELECT * FROM units ORDER BY kind, step, unit_id")
+        """One row per unit tried.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``unit_id, arm, step, status`` (``done``, ``retry`` or ``failed``), ``attempts,
+            error, timings`` (JSON), ``finished_at`` (Unix time).
+        """
+        return self._frame(f"SELECT * FROM units ORDER BY {ARM}, step, unit_id")
 
     def graph_edges(self, graph_id: str) -> tuple[int, list[tuple[int, int]]]:
-        """Number of vertices and the DAG edge list of a stored graph."""
-        row = self.connection.execute("SELECT n_vertices, edges FROM graphs WHERE graph_id = ?", (graph_id,)).fetchone()
+        """Number of vertices and the DAG edge list of a stored graph.
+
+        Parameters
+        ----------
+        graph_id : str
+
+        Returns
+        -------
+        tuple of (int, list of (int, int))
+
+        Raises
+        ------
+        KeyError
+            For a graph the store does not hold.
+        """
+        row = self.connection.execute(
+            "SELECT n_vertices, edges FROM graphs WHERE graph_id = ?", (graph_id,)
+        ).fetchone()
         if row is None:
             raise KeyError(f"no graph {graph_id!r} in {self.path}")
         return int(row[0]), [tuple(e) for e in json.loads(row[1])]
+
+    def run_weights(self, run_id: str) -> tuple[str, str, Path]:
+        """Where a run's trained weights are.
+
+        Parameters
+        ----------
+        run_id : str
+            ``<graph_id>-<init>``.
+
+        Returns
+        -------
+        tuple of (str, str, pathlib.Path)
+            ``(graph_id, arm, path of the .pt file)``.
+
+        Raises
+        ------
+        KeyError
+            For a run id the store does not hold.
+        """
+        row = self.connection.execute(
+            f"SELECT graph_id, {ARM}, weights FROM runs WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        if row is None:
+            raise KeyError(f"no run {run_id!r} in {self.path}")
+        graph_id, arm, weights = row
+        return graph_id, arm, self.directory / weights

@@ -1,8 +1,10 @@
 """Running one unit of work: build -> train every initialisation -> attack -> graph properties.
 
 A unit is a graph prior with all its initialisations (one stacked model), or one step of the
-pruning baseline. Workers run :func:`run_unit` and return a plain record; they write nothing
-(the driver stores the record, the weights included, in one transaction).
+pruning baseline. Workers run :func:`run_unit` on a unit spec and a
+:class:`~structrob.study.records.UnitPayload` and return a
+:class:`~structrob.study.records.UnitResult`; they write nothing (the driver stores the result,
+the weights included, in one transaction).
 """
 
 from __future__ import annotations
@@ -17,90 +19,164 @@ from typing import Any
 import networkx as nx
 import torch
 
-from structrob import attacks, data, graphs, properties, pruning, robustness
+from structrob import data, graphs, properties, pruning, robustness
 from structrob.model import SparseDAGNet, initialize
-from structrob.study.plan import derive_seed
+from structrob.seeds import derive_seed
+from structrob.study.attack_setup import build_attacks
+from structrob.study.records import (
+    GraphRecord,
+    PriorSpec,
+    RunRecord,
+    UnitFailure,
+    UnitPayload,
+    UnitResult,
+    UnitSpec,
+)
 from structrob.train import evaluate, fit
 
-__all__ = ["build_model", "resolve_device", "run_unit", "weights_from_bytes", "weights_to_bytes"]
+__all__ = [
+    "build_model",
+    "resolve_device",
+    "run_unit",
+    "run_unit_safely",
+    "weights_from_bytes",
+    "weights_to_bytes",
+]
 
 
 def resolve_device(device: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    """The torch device a ``device`` setting means.
+
+    Parameters
+    ----------
+    device : str
+        ``"auto"`` (CUDA when available, else CPU), ``"cpu"`` or ``"cuda"``.
+
+    Returns
+    -------
+    torch.device
+
+    Raises
+    ------
+    RuntimeError
+        For ``"cuda"`` when torch sees no GPU.
+
+    Examples
+    --------
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    """
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' requested but torch sees no GPU; use --device cpu or auto")
+        raise RuntimeError(
+            "device 'cuda' requested but torch sees no GPU; use --device cpu or auto"
+        )
     return torch.device(device)
 
 
 def weights_to_bytes(state: dict[str, torch.Tensor]) -> bytes:
+    """A ``state_dict`` as bytes (``torch.save`` of its CPU tensors).
+
+    Parameters
+    ----------
+    state : dict of str to Tensor
+
+    Returns
+    -------
+    bytes
+        Readable by :func:`weights_from_bytes`.
+
+    Examples
+    --------
+    >>> state = {"w": torch.ones(2)}
+    >>> torch.equal(weights_from_bytes(weights_to_bytes(state))["w"], state["w"])
+    True
+    """
     buffer = io.BytesIO()
     torch.save({k: v.detach().cpu() for k, v in state.items()}, buffer)
     return buffer.getvalue()
 
 
 def weights_from_bytes(blob: bytes) -> dict[str, torch.Tensor]:
+    """A ``state_dict`` from :func:`weights_to_bytes` (``weights_only`` loading, on the CPU).
+
+    Parameters
+    ----------
+    blob : bytes
+
+    Returns
+    -------
+    dict of str to Tensor
+
+    Examples
+    --------
+    >>> weights_from_bytes(weights_to_bytes({"b": torch.zeros(1)}))
+    {'b': tensor([0.])}
+    """
     return torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
 
 
-def _dataset(spec: dict[str, Any], data_root: str | None) -> tuple[Any, Any]:
+def _dataset(spec: UnitSpec, data_root: str | None) -> tuple[Any, Any]:
     """The training subset (seeded, identical for every unit) and the test set."""
-    ds = data.load(spec["dataset"], root=data_root, download=True)
-    n = spec["train"]["train_images"]
+    ds = data.load(spec.dataset, root=data_root, download=True)
+    n = spec.train.train_images
     if n is None or n >= ds.train_x.shape[0]:
         return ds, ds
-    order = torch.randperm(ds.train_x.shape[0], generator=torch.Generator().manual_seed(derive_seed(spec["seed"], "train_images")))
-    keep = order[:n]
+    generator = torch.Generator().manual_seed(derive_seed(spec.seed, "train_images"))
+    keep = torch.randperm(ds.train_x.shape[0], generator=generator)[:n]
     return SimpleNamespace(train_x=ds.train_x[keep], train_y=ds.train_y[keep]), ds
 
 
-def build_model(spec: dict[str, Any], copies: int) -> tuple[SparseDAGNet, nx.DiGraph, nx.Graph | None]:
-    """The network of a unit (untrained), its DAG and its undirected prior (None for pruning)."""
-    if spec["kind"] == "prior":
-        prior = graphs.generate(spec["generator"], seed=spec["graph_seed"], **spec["params"])
+def build_model(spec: UnitSpec, copies: int) -> tuple[SparseDAGNet, nx.DiGraph, nx.Graph | None]:
+    """The network of a unit (untrained), its DAG and its undirected prior.
+
+    Parameters
+    ----------
+    spec : PriorSpec or PruningSpec
+    copies : int
+        Copies stacked in the model (one per initialisation).
+
+    Returns
+    -------
+    tuple
+        ``(net, dag, prior)``; ``prior`` is None for a pruning step (a dense layered DAG).
+
+    Examples
+    --------
+    >>> from structrob.study.config import load_preset
+    >>> from structrob.study.records import PruningSpec
+    >>> net, dag, prior = build_model(PruningSpec.from_config(load_preset("quick"), 0), 2)
+    >>> net.copies, dag.number_of_nodes(), prior
+    (2, 300, None)
+    """
+    if isinstance(spec, PriorSpec):
+        prior = graphs.generate(spec.generator, seed=spec.graph_seed, **spec.params)
         dag = graphs.to_dag(prior)
         return SparseDAGNet(dag, copies=copies), dag, prior
-    dag = pruning.dense_layered_dag(spec["pruning"]["widths"])
+    dag = pruning.dense_layered_dag(spec.pruning.widths)
     return SparseDAGNet(dag, copies=copies), dag, None
 
 
-def _attack(net: SparseDAGNet, spec: dict[str, Any], test: Any, device: torch.device) -> list[dict[str, Any]]:
+def _attack(
+    net: SparseDAGNet, spec: UnitSpec, test: Any, device: torch.device
+) -> list[dict[str, Any]]:
     """Every enabled attack on every copy: one flat measures record per copy."""
-    cfg = spec["attacks"]
-    seed = spec["seed"]
+    n_test = test.test_x.shape[0]
     per_attack: dict[str, list[Any]] = {}
-
-    def images(n: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-        n = test.test_x.shape[0] if n is None else min(n, test.test_x.shape[0])
-        return test.test_x[:n], test.test_y[:n]
-
-    def as_list(result: Any) -> list[Any]:
-        return result if isinstance(result, list) else [result]
-
-    if cfg["fgsm"]["enabled"]:
-        per_attack["fgsm"] = as_list(attacks.FGSM(eps=cfg["fgsm"]["eps"])(net, *images(cfg["fgsm"]["images"])))
-    if cfg["min_fgsm"]["enabled"]:
-        c = cfg["min_fgsm"]
-        attack = attacks.MinimalFGSM(start=c["start"], step=c["step"], max_eps=c["max_eps"])
-        per_attack["min_fgsm"] = as_list(attack(net, *images(c["images"])))
-    if cfg["onepixel"]["enabled"]:
-        c = cfg["onepixel"]
-        attack = attacks.OnePixel(
-            pop_size=c["pop_size"], max_iter=c["max_iter"], n_images=c["images"],
-            strategy=c["strategy"], seed=derive_seed(seed, "onepixel") % (2**31),
-        )
-        per_attack["onepixel"] = as_list(attack(net, test.test_x, test.test_y))
-    if cfg["pgd"]["enabled"]:
-        c = cfg["pgd"]
-        attack = attacks.PGD(eps=c["eps"], step_size=c["step_size"], steps=c["steps"], random_start=c["random_start"],
-                             seed=derive_seed(seed, "pgd") % (2**31))
-        per_attack["pgd"] = as_list(attack(net, *images(c["images"])))
+    for name, attack in build_attacks(spec.attacks, spec.seed).items():
+        if name == "onepixel":  # selects its own images among the correctly classified
+            result = attack(net, test.test_x, test.test_y)
+        else:
+            n = getattr(spec.attacks, name).images
+            n = n_test if n is None else min(n, n_test)
+            result = attack(net, test.test_x[:n], test.test_y[:n])
+        per_attack[name] = result if isinstance(result, list) else [result]
     records = []
     for k in range(net.copies):
         results = {name: values[k] for name, values in per_attack.items()}
         # measures that do not apply to an attack (None, e.g. FGSM's avg_eps) are left out
-        row = {key: value for key, value in robustness.record(results).items() if value is not None}
+        row = {key: v for key, v in robustness.record(results).items() if v is not None}
         if "fgsm" in results and results["fgsm"].n_zero_grad is not None:
             row["fgsm_n_zero_grad"] = int(results["fgsm"].n_zero_grad)
         records.append(row)
@@ -113,52 +189,73 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def run_unit(spec: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
-    """Run one unit and return its record (no file or database is written).
+def run_unit(spec: UnitSpec, payload: UnitPayload) -> UnitResult:
+    """Run one unit and return its result (no file or database is written).
 
     Parameters
     ----------
-    spec : dict
+    spec : PriorSpec or PruningSpec
         The unit's spec from :func:`structrob.study.plan.plan_units` (everything that
         determines its result).
-    payload : dict
-        Not part of the result's identity: ``unit_id``, ``device``, ``threads``,
-        ``data_root``, and for a pruning step > 0 the previous step's stacked
-        ``previous_weights`` (bytes).
+    payload : UnitPayload
+        How to run it: device, threads, data folder, and for a pruning step > 0 the previous
+        step's stacked weights.
 
     Returns
     -------
-    dict
-        ``graph`` (parameters, edges, properties, distributions), ``runs`` (one per
-        initialisation: status, error, metrics), ``weights`` (one state_dict as bytes per
-        initialisation), ``timings`` (seconds per stage).
+    UnitResult
+        The graph (parameters, edges, properties, distributions), one run per initialisation
+        (status, error, metrics, weights), the stacked weights of a pruning step, and the
+        seconds per stage.
+
+    Examples
+    --------
+    A unit trains and attacks a network on the data set (minutes), so this is how the driver
+    calls it, not run here:
+
+    >>> from structrob.study.config import load_preset
+    >>> from structrob.study.plan import plan_units
+    >>> unit = plan_units(load_preset("pruning"), [])[0]
+    >>> result = run_unit(unit.spec, UnitPayload(device="cpu"))  # doctest: +SKIP
+    >>> [run.init for run in result.runs]  # doctest: +SKIP
+    ['glorot_normal', 'glorot_uniform', 'he_normal', 'he_uniform', 'normal', 'uniform']
     """
-    torch.set_num_threads(payload.get("threads", 1))
-    device = resolve_device(payload.get("device", "auto"))
-    unit_id = payload["unit_id"]
-    inits = spec["train"]["inits"]
-    seed = spec["seed"]
+    torch.set_num_threads(payload.threads)
+    device = resolve_device(payload.device)
+    unit_id = spec.unit_id
+    inits = spec.train.inits
+    seed = spec.seed
+    prior_arm = isinstance(spec, PriorSpec)
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    train_data, test = _dataset(spec, payload.get("data_root"))
+    train_data, test = _dataset(spec, payload.data_root)
     net, dag, prior = build_model(spec, copies=len(inits))
-    step = spec.get("step")
+    step = spec.step
     extra: dict[str, Any] = {}
-    if spec["kind"] == "pruning" and step:
-        net.load_state_dict(weights_from_bytes(payload["previous_weights"]))
-        removed = pruning.prune_random(net, spec["pruning"]["fraction"], seed=derive_seed(seed, "prune", step))
+    if not prior_arm and step:
+        net.load_state_dict(weights_from_bytes(payload.previous_weights))
+        removed = pruning.prune_random(
+            net, spec.pruning.fraction, seed=derive_seed(seed, "prune", step)
+        )
         extra["removed_edges"] = len(removed)
-        epochs = spec["pruning"]["retrain_epochs"]
+        epochs = spec.pruning.retrain_epochs
     else:
-        initialize(net, inits, seed=derive_seed(seed, "init", unit_id if spec["kind"] == "prior" else "pruning"))
-        epochs = spec["train"]["epochs"]
+        init_seed = derive_seed(seed, "init", unit_id if prior_arm else "pruning")
+        initialize(net, inits, seed=init_seed)
+        epochs = spec.train.epochs
     net.to(device)
     timings["build"] = time.perf_counter() - start
 
     start = time.perf_counter()
     if epochs > 0:
-        history = fit(net, train_data, epochs=epochs, batch_size=spec["train"]["batch_size"], lr=spec["train"]["lr"],
-                      seed=derive_seed(seed, "order", unit_id) % (2**63))
+        history = fit(
+            net,
+            train_data,
+            epochs=epochs,
+            batch_size=spec.train.batch_size,
+            lr=spec.train.lr,
+            seed=derive_seed(seed, "order", unit_id) % (2**63),
+        )
     else:
         history = [{"loss": [], "failed": False, "error": None} for _ in inits]
     clean = evaluate(net, test.test_x, test.test_y)
@@ -170,7 +267,13 @@ def run_unit(spec: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
 
     start = time.perf_counter()
     net_cpu = net.to("cpu")
-    if spec["kind"] == "pruning":
+    if prior_arm:
+        props = properties.graph_properties(dag, prior)
+        dists = properties.graph_distributions(dag, prior)
+        edges = [list(e) for e in dag.edges]
+        n_vertices = dag.number_of_nodes()
+        generator, params, graph_seed = spec.generator, spec.params, spec.graph_seed
+    else:
         hidden = pruning.hidden_dag(net_cpu)
         props = properties.graph_properties(hidden)
         props["dag_parameters"] = net_cpu.count_parameters()  # the network's, not a rebuilt one's
@@ -178,48 +281,69 @@ def run_unit(spec: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
         extra.update({f"cut_off_{k}": v for k, v in pruning.cut_off_vertices(net_cpu).items()})
         edges = [list(e) for e in hidden.edges]
         n_vertices = hidden.number_of_nodes()
-    else:
-        props = properties.graph_properties(dag, prior)
-        dists = properties.graph_distributions(dag, prior)
-        edges = [list(e) for e in dag.edges]
-        n_vertices = dag.number_of_nodes()
+        generator, params, graph_seed = "dense_layered", {"widths": spec.pruning.widths}, None
     timings["properties"] = time.perf_counter() - start
 
     runs = []
     for k, init in enumerate(inits):
-        metrics = {"accuracy": clean[k]["accuracy"], "f1_macro": clean[k]["f1_macro"], **measures[k]}
+        metrics = {"accuracy": clean[k]["accuracy"], "f1_macro": clean[k]["f1_macro"]}
+        metrics.update(measures[k])
         metrics["final_loss"] = history[k]["loss"][-1] if history[k]["loss"] else None
-        runs.append({
-            "init": init,
-            "copy": k,
-            "status": "failed" if history[k]["failed"] else "ok",
-            "error": history[k]["error"],
-            "metrics": {key: _finite(v) for key, v in metrics.items()},
-        })
-    return {
-        "unit_id": unit_id,
-        "kind": spec["kind"],
-        "step": step,
-        "graph": {
-            "generator": spec.get("generator", "dense_layered"),
-            "params": spec.get("params", {"widths": spec.get("pruning", {}).get("widths")}),
-            "seed": spec.get("graph_seed"),
-            "n_parameters": net_cpu.count_parameters(),
-            "n_vertices": n_vertices,
-            "edges": edges,
-            "properties": {**props, **extra},
-            "distributions": dists,
-        },
-        "runs": runs,
-        "weights": [weights_to_bytes(net_cpu.copy(k).state_dict()) for k in range(len(inits))],
-        "stacked_weights": weights_to_bytes(net_cpu.state_dict()) if spec["kind"] == "pruning" else None,
-        "timings": timings,
-    }
+        runs.append(
+            RunRecord(
+                init=init,
+                copy=k,
+                status="failed" if history[k]["failed"] else "ok",
+                error=history[k]["error"],
+                metrics={key: _finite(v) for key, v in metrics.items()},
+                weights=weights_to_bytes(net_cpu.copy(k).state_dict()),
+            )
+        )
+    graph = GraphRecord(
+        generator=generator,
+        params=params,
+        seed=graph_seed,
+        n_parameters=net_cpu.count_parameters(),
+        n_vertices=n_vertices,
+        edges=edges,
+        properties={**props, **extra},
+        distributions=dists,
+    )
+    return UnitResult(
+        unit_id=unit_id,
+        arm=spec.arm,
+        step=step,
+        graph=graph,
+        runs=tuple(runs),
+        timings=timings,
+        stacked_weights=None if prior_arm else weights_to_bytes(net_cpu.state_dict()),
+    )
 
 
-def run_unit_safely(spec: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
-    """:func:`run_unit`, turning an exception into a failure record for the driver."""
+def run_unit_safely(spec: UnitSpec, payload: UnitPayload) -> UnitResult | UnitFailure:
+    """:func:`run_unit`, turning an exception into a :class:`UnitFailure` for the driver.
+
+    Parameters
+    ----------
+    spec : PriorSpec or PruningSpec
+    payload : UnitPayload
+
+    Returns
+    -------
+    UnitResult or UnitFailure
+
+    Examples
+    --------
+    >>> import dataclasses
+    >>> from structrob.study.config import load_preset
+    >>> from structrob.study.plan import plan_units
+    >>> spec = plan_units(load_preset("pruning"), [])[0].spec
+    >>> broken = dataclasses.replace(spec, dataset="cifar10")  # no such data set
+    >>> failure = run_unit_safely(broken, UnitPayload(device="cpu"))
+    >>> failure.unit_id == broken.unit_id, failure.error
+    (True, "ValueError: unknown data set 'cifar10'; supported: mnist, fashion_mnist, kmnist")
+    """
     try:
         return run_unit(spec, payload)
     except Exception as error:  # noqa: BLE001 - any failure of one unit must not stop the study
-        return {"unit_id": payload["unit_id"], "error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()}
+        return UnitFailure(spec.unit_id, f"{type(error).__name__}: {error}", traceback.format_exc())
