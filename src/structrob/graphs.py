@@ -383,9 +383,7 @@ def sinks(dag: nx.DiGraph) -> list:
     return [v for v in dag.nodes if dag.out_degree(v) == 0]
 
 
-def count_parameters(
-    dag: nx.DiGraph, n_in: int = 784, n_out: int = 10, sinks: str = "own"
-) -> int:
+def count_parameters(dag: nx.DiGraph, n_in: int = 784, n_out: int = 10, sinks: str = "own") -> int:
     """Exact number of trainable parameters of the sparse network built on ``dag``.
 
     ``n_in x sources + edges + n_out x sinks + hidden vertices + n_out``: the input is fully
