@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from structrob import graphs
-from structrob.model import INIT_SCHEMES, SparseDAGNet, _fans, initialize
+from structrob.initialization import _fans
+from structrob.model import INIT_SCHEMES, SparseDAGNet, initialize
 from tests.nets import knotted_net, randomize
 
 
