@@ -80,8 +80,12 @@ class GraphsConfig(_Strict):
                 f"min_parameters ({self.min_parameters}) exceeds "
                 f"max_parameters ({self.max_parameters})"
             )
+        # the grid spans the generator's required parameters; options with defaults (e.g.
+        # watts_strogatz's rewiring) are keys of their own
         allowed = [
-            p for p in inspect.signature(GENERATORS[self.generator]).parameters if p != "seed"
+            name
+            for name, parameter in inspect.signature(GENERATORS[self.generator]).parameters.items()
+            if name != "seed" and parameter.default is inspect.Parameter.empty
         ]
         unknown = sorted(set(self.grid) - set(allowed))
         missing = sorted(set(allowed) - set(self.grid))
