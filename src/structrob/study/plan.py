@@ -75,8 +75,9 @@ def sample_graphs(config: StudyConfig) -> list[Draw]:
         rng = np.random.default_rng(derive_seed(config.seed, "grid", i))
         params = {k: grid.grid[k][int(rng.integers(len(grid.grid[k])))] for k in keys}
         seed = derive_seed(config.seed, "graph", i)
-        dag = graphs.to_dag(graphs.generate(grid.generator, seed=seed, **params))
-        count = graphs.count_parameters(dag)
+        options = {"rewiring": grid.rewiring} if grid.generator == "watts_strogatz" else {}
+        dag = graphs.to_dag(graphs.generate(grid.generator, seed=seed, **params, **options))
+        count = graphs.count_parameters(dag, sinks=grid.sinks)
         ok = grid.min_parameters <= count <= grid.max_parameters
         draws.append(Draw(i, grid.generator, params, seed, count, ok))
         accepted += ok

@@ -35,6 +35,7 @@ from structrob.study.config import (
     StudyConfig,
     TrainConfig,
     config_hash,
+    hashed,
 )
 from structrob.validation import check_int
 
@@ -102,8 +103,8 @@ class _Shared:
         return {
             "seed": self.seed,
             "dataset": self.dataset,
-            "train": self.train.model_dump(mode="json"),
-            "attacks": self.attacks.model_dump(mode="json"),
+            "train": hashed(self.train),
+            "attacks": hashed(self.attacks),
         }
 
     @property
@@ -131,6 +132,10 @@ class PriorSpec(_Shared):
         Generator parameters.
     graph_seed : int
         Seed of the graph generator.
+    rewiring : {"edges", "endpoints"}
+        Watts-Strogatz rewiring rule (``graphs.rewiring``).
+    sinks : {"own", "last"}
+        Where vertices without outgoing edges sit (``graphs.sinks``).
 
     Examples
     --------
@@ -145,6 +150,8 @@ class PriorSpec(_Shared):
     generator: str
     params: dict[str, Any]
     graph_seed: int
+    rewiring: str = "edges"
+    sinks: str = "own"
 
     arm: ClassVar[str] = "prior"
     #: A graph prior is not a pruning step.
@@ -173,6 +180,8 @@ class PriorSpec(_Shared):
             generator=draw.generator,
             params=draw.params,
             graph_seed=draw.seed,
+            rewiring=config.graphs.rewiring,
+            sinks=config.graphs.sinks,
         )
 
     def identity(self) -> dict[str, Any]:
@@ -189,8 +198,15 @@ class PriorSpec(_Shared):
             "generator": self.generator,
             "params": self.params,
             "graph_seed": self.graph_seed,
+            # options added later enter the identity only when used (ids of older studies stay)
+            **({"rewiring": self.rewiring} if self.rewiring != "edges" else {}),
+            **({"sinks": self.sinks} if self.sinks != "own" else {}),
             **self._shared_identity(),
         }
+
+    def graph_options(self) -> dict[str, Any]:
+        """Keyword options of the generator: ``rewiring`` for ``watts_strogatz``, else none."""
+        return {"rewiring": self.rewiring} if self.generator == "watts_strogatz" else {}
 
 
 @dataclass(frozen=True)
@@ -256,7 +272,7 @@ class PruningSpec(_Shared):
         return {
             _IDENTITY_ARM_KEY: self.arm,
             "step": self.step,
-            "pruning": self.pruning.model_dump(mode="json"),
+            "pruning": hashed(self.pruning),
             **self._shared_identity(),
         }
 

@@ -151,9 +151,11 @@ def build_model(spec: UnitSpec, copies: int) -> tuple[SparseDAGNet, nx.DiGraph, 
     (2, 300, None)
     """
     if isinstance(spec, PriorSpec):
-        prior = graphs.generate(spec.generator, seed=spec.graph_seed, **spec.params)
+        prior = graphs.generate(
+            spec.generator, seed=spec.graph_seed, **spec.params, **spec.graph_options()
+        )
         dag = graphs.to_dag(prior)
-        return SparseDAGNet(dag, copies=copies), dag, prior
+        return SparseDAGNet(dag, copies=copies, sinks=spec.sinks), dag, prior
     dag = pruning.dense_layered_dag(spec.pruning.widths)
     return SparseDAGNet(dag, copies=copies), dag, None
 
@@ -241,7 +243,14 @@ def run_unit(spec: UnitSpec, payload: UnitPayload) -> UnitResult:
         epochs = spec.pruning.retrain_epochs
     else:
         init_seed = derive_seed(seed, "init", unit_id if prior_arm else "pruning")
-        initialize(net, inits, seed=init_seed)
+        initialize(
+            net,
+            inits,
+            seed=init_seed,
+            fans=spec.train.init_fans,
+            layers=spec.train.init_layers,
+            bias=spec.train.bias_init,
+        )
         epochs = spec.train.epochs
     net.to(device)
     timings["build"] = time.perf_counter() - start
@@ -268,8 +277,8 @@ def run_unit(spec: UnitSpec, payload: UnitPayload) -> UnitResult:
     start = time.perf_counter()
     net_cpu = net.to("cpu")
     if prior_arm:
-        props = properties.graph_properties(dag, prior)
-        dists = properties.graph_distributions(dag, prior)
+        props = properties.graph_properties(dag, prior, sinks=spec.sinks)
+        dists = properties.graph_distributions(dag, prior, sinks=spec.sinks)
         edges = [list(e) for e in dag.edges]
         n_vertices = dag.number_of_nodes()
         generator, params, graph_seed = spec.generator, spec.params, spec.graph_seed
