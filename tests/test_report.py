@@ -530,6 +530,11 @@ OWN_MODULES = [
     "structrob.report.figures",
     "structrob.report.page",
     "structrob.stats",
+    "structrob.stats.coefficients",
+    "structrob.stats.correlation",
+    "structrob.stats.filtering",
+    "structrob.stats.uncertainty",
+    "structrob.vocabulary",
 ]
 
 

@@ -56,7 +56,13 @@ CLEAN = "clean"
 
 
 class Measure(NamedTuple):
-    """A measure's display name, unit, factor from the stored value to that unit, definition."""
+    """A measure's display name, unit, factor from the stored value to that unit, definition.
+
+    Examples
+    --------
+    >>> MEASURES["error_rate"].label, MEASURES["error_rate"].unit
+    ('error rate', '%')
+    """
 
     label: str
     unit: str
@@ -98,7 +104,13 @@ ARM = "arm"
 
 
 class Arm(NamedTuple):
-    """An arm's table number, its title, and a short title for figure panels."""
+    """An arm's table number, its title, and a short title for figure panels.
+
+    Examples
+    --------
+    >>> ARMS["pruning"].table, ARMS["pruning"].short
+    ('Table 2', 'random pruning')
+    """
 
     table: str
     title: str
