@@ -10,11 +10,20 @@ The study's procedure [1]_, exactly:
 3. for every (graph property, measure) pair compute Spearman's rho and Kendall's tau-b over
    the graphs, and label the strength of rho with Cohen's bands [3]_.
 
-Beyond the study, every coefficient carries scipy's p-value, a Benjamini-Hochberg q-value
+The study's code differs in two places, and both are options with the paper's reading as the
+default: ``outlier_rule="per_attack"`` (:func:`aggregate`, :func:`iqr_keep`,
+:func:`correlation_table`) drops all of a run's values of an attack when any measure of that
+attack is outside its fences; ``pruning_rows="pooled"`` (:func:`correlation_table`, for
+Table 2) correlates every run of the pruning chains, unfiltered and not averaged, instead of
+one mean per pruning step.
+
+Beyond the study, every coefficient carries a p-value (exact by permutation up to
+``EXACT_SPEARMAN_MAX_N`` graphs, ties kept; scipy's beyond), a Benjamini-Hochberg q-value
 over the whole table [4]_, a bootstrap 95% percentile confidence interval over graphs [5]_,
 and a partial Spearman correlation controlling for a covariate (by default the number of
 parameters); :func:`rank_regression_curve` is the rank regression line [6]_ the report draws
-through its scatter plots. Measure and attack names are read with
+through its scatter plots. :func:`too_few_graphs` and :func:`small_sample_warning` say when a
+table has fewer than :data:`MIN_GRAPHS` graphs. Measure and attack names are read with
 :func:`structrob.vocabulary.split_measure`. The package works on pandas DataFrames and arrays
 only; it never reads the study store.
 
@@ -43,17 +52,29 @@ from structrob.stats.coefficients import (
     benjamini_hochberg,
     kendall,
     partial_spearman,
+    permutation_pvalue,
     rank_regression_curve,
     spearman,
     spearman_exact_pvalue,
     strength,
 )
-from structrob.stats.correlation import TABLE_COLUMNS, correlation_table, study_table
-from structrob.stats.filtering import aggregate, iqr_bounds, iqr_filter
+from structrob.stats.correlation import (
+    MIN_GRAPHS,
+    PRUNING_ROWS,
+    TABLE_COLUMNS,
+    correlation_table,
+    small_sample_warning,
+    study_table,
+    too_few_graphs,
+)
+from structrob.stats.filtering import OUTLIER_RULES, aggregate, iqr_bounds, iqr_filter, iqr_keep
 from structrob.stats.uncertainty import bootstrap_ci, bootstrap_intervals
 
 __all__ = [
     "EXACT_SPEARMAN_MAX_N",
+    "MIN_GRAPHS",
+    "OUTLIER_RULES",
+    "PRUNING_ROWS",
     "TABLE_COLUMNS",
     "aggregate",
     "benjamini_hochberg",
@@ -62,11 +83,15 @@ __all__ = [
     "correlation_table",
     "iqr_bounds",
     "iqr_filter",
+    "iqr_keep",
     "kendall",
     "partial_spearman",
+    "permutation_pvalue",
     "rank_regression_curve",
+    "small_sample_warning",
     "spearman",
     "spearman_exact_pvalue",
     "strength",
     "study_table",
+    "too_few_graphs",
 ]

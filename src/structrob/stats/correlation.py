@@ -20,6 +20,7 @@ import pandas as pd
 
 from structrob.stats._checks import (
     check_bootstrap_args,
+    check_choice,
     measure_attack,
     numeric_column,
     require_columns,
@@ -31,11 +32,29 @@ from structrob.stats.coefficients import (
     spearman,
     strength,
 )
-from structrob.stats.filtering import aggregate
+from structrob.stats.filtering import OUTLIER_RULES, aggregate
 from structrob.stats.uncertainty import bootstrap_intervals
-from structrob.vocabulary import CLEAN, CLEAN_MEASURES
+from structrob.vocabulary import ARM, ARMS, CLEAN, CLEAN_MEASURES
 
-__all__ = ["TABLE_COLUMNS", "correlation_table", "study_table"]
+__all__ = [
+    "MIN_GRAPHS",
+    "PRUNING_ROWS",
+    "TABLE_COLUMNS",
+    "correlation_table",
+    "small_sample_warning",
+    "study_table",
+    "too_few_graphs",
+]
+
+#: Fewest graphs (rows, ``n_graphs``) for a correlation to mean anything: the smallest n at
+#: which a correlation Cohen calls large, ``|rho| = 0.5``, reaches two-sided p < 0.05
+#: (Student's t with n - 2 df, scipy's test; n = 15 gives p = 0.058, n = 16 p = 0.049), for a
+#: single test with no correction. Below it even a large correlation cannot be told from
+#: chance, let alone after Benjamini-Hochberg over a table's tens of tests.
+MIN_GRAPHS = 16
+
+#: What a row of :func:`correlation_table` is (``pruning_rows``), the default first.
+PRUNING_ROWS = ("step_means", "pooled")
 
 #: Columns of :func:`correlation_table`, in order.
 TABLE_COLUMNS = (
@@ -72,13 +91,19 @@ def correlation_table(
     n_boot: int = 1000,
     seed: int = 0,
     level: float = 0.95,
+    *,
+    outlier_rule: str = "per_measure",
+    pruning_rows: str = "step_means",
 ) -> pd.DataFrame:
     """Rank correlations between graph properties and robustness measures, with uncertainty.
 
     The runs are filtered and averaged per graph by :func:`aggregate` (IQR filter per measure,
-    the study's procedure [1]_, applied to ``accuracy`` and ``f1_macro`` too), joined to the
-    graph properties on ``graph_id``, and every (property, measure) pair is correlated over the
-    graphs where both are present (NaNs dropped pairwise):
+    the study's procedure [1]_, applied to ``accuracy`` and ``f1_macro`` too; ``outlier_rule``
+    chooses the rule, see :func:`iqr_keep`), joined to the graph properties on ``graph_id``,
+    and every (property, measure) pair is correlated over the graphs where both are present
+    (NaNs dropped pairwise). With ``pruning_rows="pooled"`` (for Table 2, the random-pruning
+    baseline, as the study's code computed it) nothing is filtered or averaged: every ok run is
+    one row, with its own graph's properties, and ``n_graphs`` counts those rows. Columns:
 
     - ``rho``, ``rho_p``: ``scipy.stats.spearmanr``, with the exact permutation p-value
       (:func:`spearman_exact_pvalue`) for at most ``EXACT_SPEARMAN_MAX_N`` graphs without
@@ -117,6 +142,17 @@ def correlation_table(
         Seed of the bootstrap.
     level : float
         Confidence level of the intervals, in (0, 1).
+    outlier_rule : {"per_measure", "per_attack"}
+        The IQR filter's rule (:func:`iqr_keep`): each measure on its own (default), or all
+        measures of an attack dropped for a run when one of them is outside its fences (the
+        study code's rule). Unused with ``pruning_rows="pooled"``.
+    pruning_rows : {"step_means", "pooled"}
+        What a row of the correlation is. ``"step_means"`` (default): one row per graph, its
+        measures filtered and averaged over its runs (for the pruning arm, a graph is one step
+        of the chain). ``"pooled"``: one row per ok run, unfiltered, with the properties of the
+        run's ``graph_id``; the study code's Table 2 pooled 10 pruning chains x 6
+        initialisations x 20 steps, about 1,200 rows. The driver passes it for the pruning
+        arm; the runs' ``step`` and ``repetition`` columns are not needed.
 
     Returns
     -------
@@ -143,6 +179,9 @@ def correlation_table(
              property          measure attack  n_graphs    strength
     0     dag_density  fgsm_error_rate   fgsm        20       large
     1  dag_parameters  fgsm_error_rate   fgsm        20  negligible
+    >>> pooled = correlation_table(runs, graphs, n_boot=0, pruning_rows="pooled")
+    >>> pooled["n_graphs"].tolist()  # every run is a row
+    [60, 60]
     """
     check_bootstrap_args("spearman", n_boot, level, minimum_boot=0)
     require_columns("runs", runs, ["graph_id"])
@@ -155,17 +194,26 @@ def correlation_table(
     if control is not None and control not in graphs.columns:
         raise ValueError(f"control column {control!r} not in graphs; pass control=None to skip")
     require_columns("graphs", graphs, properties)
+    check_choice("outlier_rule", outlier_rule, OUTLIER_RULES)
+    check_choice("pruning_rows", pruning_rows, PRUNING_ROWS)
 
-    per_graph = aggregate(runs, measures)
-    if len(per_graph) and not per_graph.index.isin(graphs["graph_id"]).any():
+    if pruning_rows == "pooled":
+        require_columns("runs", runs, measures)
+        rows_of = runs[runs["status"] == "ok"] if "status" in runs.columns else runs
+        keys = pd.Index(rows_of["graph_id"])
+        measure_values = {m: numeric_column("runs", rows_of, m) for m in measures}
+    else:
+        rows_of = aggregate(runs, measures, outlier_rule=outlier_rule)
+        keys = rows_of.index
+        measure_values = {m: rows_of[m].to_numpy(dtype=float) for m in measures}
+    if len(keys) and not keys.isin(graphs["graph_id"]).any():
         raise ValueError(
             "no graph_id of runs occurs in graphs; check that both use the same ids and dtype "
-            f"(runs: {per_graph.index.dtype}, graphs: {graphs['graph_id'].dtype})"
+            f"(runs: {keys.dtype}, graphs: {graphs['graph_id'].dtype})"
         )
-    by_graph = graphs.set_index("graph_id").reindex(per_graph.index)
-    property_values = {p: numeric_column("graphs", by_graph, p) for p in properties}
-    measure_values = {m: per_graph[m].to_numpy(dtype=float) for m in measures}
-    control_values = None if control is None else numeric_column("graphs", by_graph, control)
+    by_row = graphs.set_index("graph_id").reindex(keys)
+    property_values = {p: numeric_column("graphs", by_row, p) for p in properties}
+    control_values = None if control is None else numeric_column("graphs", by_row, control)
 
     pairs = [(p, m) for p in properties for m in measures]
     rows: list[dict[str, Any]] = []
@@ -239,3 +287,91 @@ def study_table(corr: pd.DataFrame, value: str = "rho") -> pd.DataFrame:
         raise ValueError("corr holds a (property, measure) pair twice; pass one correlation_table")
     wide = corr.pivot(index="property", columns="measure", values=value)
     return wide.reindex(index=pd.unique(corr["property"]), columns=pd.unique(corr["measure"]))
+
+
+# Columns that split a long correlation table into blocks: the report's, then the driver's.
+_BLOCK_COLUMNS = (ARM, "study")
+
+
+def _small_blocks(correlations: pd.DataFrame | None) -> list[tuple[str | None, int]]:
+    """(block, n) of each block of the table whose largest ``n_graphs`` is below MIN_GRAPHS."""
+    if correlations is None or "n_graphs" not in getattr(correlations, "columns", ()):
+        return []
+    block = next((c for c in _BLOCK_COLUMNS if c in correlations.columns), None)
+    keys = correlations[block].astype(str) if block else pd.Series("", index=correlations.index)
+    n_graphs = pd.to_numeric(correlations["n_graphs"], errors="coerce")
+    small = []
+    for key, n in n_graphs.groupby(keys, sort=False).max().items():
+        if pd.notna(n) and n < MIN_GRAPHS:
+            small.append((key or None, int(n)))
+    return small
+
+
+def too_few_graphs(correlations: pd.DataFrame | None) -> bool:
+    """Whether a correlation table rests on fewer than :data:`MIN_GRAPHS` graphs.
+
+    A table with an ``arm`` column (the report's) or a ``study`` column (the study driver's)
+    is judged block by block: True when any block's largest ``n_graphs`` is below
+    :data:`MIN_GRAPHS`. An empty table, or one without ``n_graphs``, is not too small.
+
+    Parameters
+    ----------
+    correlations : pandas.DataFrame or None
+        Output of :func:`correlation_table`, optionally with ``arm`` or ``study``.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> too_few_graphs(pd.DataFrame({"n_graphs": [3, 3]}))
+    True
+    >>> too_few_graphs(pd.DataFrame({"study": ["prior", "pruning"], "n_graphs": [40, 1200]}))
+    False
+    """
+    return bool(_small_blocks(correlations))
+
+
+def small_sample_warning(correlations: pd.DataFrame | None) -> str:
+    """The warning a report or a headline shows when :func:`too_few_graphs` holds, else ``""``.
+
+    Parameters
+    ----------
+    correlations : pandas.DataFrame or None
+        As for :func:`too_few_graphs`.
+
+    Returns
+    -------
+    str
+        One sentence naming each block that is too small (by its table, ``Table 1``, where the
+        block is an arm of ``vocabulary.ARMS``) and its n, then why that is too few.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"arm": ["prior", "pruning"], "n_graphs": [3, 1200]})
+    >>> print(small_sample_warning(table))  # doctest: +NORMALIZE_WHITESPACE
+    Too few graphs for a correlation to mean anything: Table 1 (graph priors) has n = 3,
+    fewer than 16. Below 16 graphs even a large correlation (|rho| = 0.5) has p > 0.05 before
+    any correction for the table's many tests; read these coefficients as a description of
+    these few graphs, not as evidence.
+    >>> small_sample_warning(pd.DataFrame({"n_graphs": [20]}))
+    ''
+    """
+    small = _small_blocks(correlations)
+    if not small:
+        return ""
+    parts = []
+    for key, n in small:
+        if key is None:
+            parts.append(f"n = {n}")
+        elif key in ARMS:
+            parts.append(f"{ARMS[key].table} ({ARMS[key].title}) has n = {n}")
+        else:
+            parts.append(f"{key} has n = {n}")
+    return (
+        f"Too few graphs for a correlation to mean anything: {'; '.join(parts)}, fewer than "
+        f"{MIN_GRAPHS}. Below {MIN_GRAPHS} graphs even a large correlation (|rho| = 0.5) has "
+        "p > 0.05 before any correction for the table's many tests; read these coefficients "
+        "as a description of these few graphs, not as evidence."
+    )
