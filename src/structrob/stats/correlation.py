@@ -105,10 +105,10 @@ def correlation_table(
     baseline, as the study's code computed it) nothing is filtered or averaged: every ok run is
     one row, with its own graph's properties, and ``n_graphs`` counts those rows. Columns:
 
-    - ``rho``, ``rho_p``: ``scipy.stats.spearmanr``, with the exact permutation p-value
-      (:func:`spearman_exact_pvalue`) for at most ``EXACT_SPEARMAN_MAX_N`` graphs without
-      ties; ``tau``, ``tau_p``: ``scipy.stats.kendalltau`` (tau-b; scipy's exact p-value for
-      small samples without ties);
+    - ``rho``, ``rho_p``: :func:`spearman`, ``tau``, ``tau_p``: :func:`kendall` (tau-b): scipy's
+      coefficients, with exact permutation p-values for at most ``EXACT_SPEARMAN_MAX_N``
+      graphs, ties kept (:func:`spearman_exact_pvalue`, :func:`permutation_pvalue`, scipy's
+      exact Kendall test without ties), scipy's p-values beyond;
     - ``rho_q``, ``tau_q``: :func:`benjamini_hochberg` over the whole table, rho and tau apart;
     - ``*_ci_low``, ``*_ci_high``: :func:`bootstrap_ci` over graphs; every pair with the same
       ``n_graphs`` uses the same resamples (drawn from ``seed``), so each interval equals
@@ -117,7 +117,8 @@ def correlation_table(
       over the graphs where the control is present too (NaN for the control itself);
     - ``strength``: :func:`strength` of ``rho``.
 
-    Coefficients are NaN where fewer than 3 graphs remain or a column is constant.
+    Coefficients are NaN where fewer than 3 graphs remain or a column is constant; below
+    :data:`MIN_GRAPHS` graphs they mean little (:func:`too_few_graphs`).
 
     Parameters
     ----------
