@@ -41,6 +41,7 @@ __all__ = [
     "PRUNING_ROWS",
     "TABLE_COLUMNS",
     "correlation_table",
+    "default_properties",
     "small_sample_warning",
     "study_table",
     "too_few_graphs",
@@ -70,7 +71,28 @@ def _default_measures(runs: pd.DataFrame) -> list[str]:
     return attacked + [c for c in CLEAN_MEASURES if c in runs.columns]
 
 
-def _default_properties(graphs: pd.DataFrame) -> list[str]:
+def default_properties(graphs: pd.DataFrame) -> list[str]:
+    """The graph-property columns :func:`correlation_table` takes when none are named.
+
+    Numeric ``dag_*`` and ``prior_*`` columns that vary over the graphs, in column order
+    (a constant column has no rank correlation).
+
+    Parameters
+    ----------
+    graphs : pandas.DataFrame
+        One row per graph.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> default_properties(pd.DataFrame({"dag_edges": [1, 2], "dag_study_radius": [0, 0],
+    ...                                  "prior_edges": [3, 3], "size": [5, 6]}))
+    ['dag_edges']
+    """
     chosen = []
     for column in graphs.columns:
         if not (isinstance(column, str) and column.startswith(("dag_", "prior_"))):
@@ -190,7 +212,7 @@ def correlation_table(
     if graphs["graph_id"].duplicated().any():
         duplicated = graphs.loc[graphs["graph_id"].duplicated(), "graph_id"].unique()[:5].tolist()
         raise ValueError(f"graphs must hold one row per graph_id; repeated: {duplicated}")
-    properties = _default_properties(graphs) if properties is None else list(properties)
+    properties = default_properties(graphs) if properties is None else list(properties)
     measures = _default_measures(runs) if measures is None else list(measures)
     if control is not None and control not in graphs.columns:
         raise ValueError(f"control column {control!r} not in graphs; pass control=None to skip")

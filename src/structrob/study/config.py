@@ -248,6 +248,25 @@ class PruningConfig(_Strict):
         return [check_int(f"widths[{i}]", width, 1) for i, width in enumerate(value)]
 
 
+class AnalysisConfig(_Strict):
+    """How the correlations are computed from the stored runs (not part of the science hash:
+    a finished study can be analysed again with other settings)."""
+
+    outlier_rule: Literal["per_measure", "per_attack"] = Field(
+        "per_measure", description="IQR filter per measure, or a run's whole attack at once"
+    )
+    pruning_rows: Literal["step_means", "pooled"] = Field(
+        "step_means", description="Table 2 over step means, or over every pooled run"
+    )
+    properties: Literal["networkx", "study_code", "both"] = Field(
+        "networkx",
+        description="Table rows: networkx definitions (dag_*), the study code's igraph ones "
+        "(dag_study_* in place of their dag_* counterparts), or both",
+    )
+    n_boot: int = Field(1000, ge=0, description="bootstrap resamples of the intervals")
+    seed: int = Field(0, ge=0, description="seed of the bootstrap")
+
+
 class StudyConfig(_Strict):
     """A whole study. Every field has the study's default; presets change a few.
 
@@ -272,6 +291,7 @@ class StudyConfig(_Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)
     attacks: AttacksConfig = Field(default_factory=AttacksConfig)
     pruning: PruningConfig = Field(default_factory=PruningConfig)
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     # how it runs (not hashed)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     executor: Literal["local", "ray"] = "local"
@@ -479,7 +499,7 @@ def science(config: StudyConfig) -> dict[str, Any]:
     ['attacks', 'dataset', 'graphs', 'priors', 'pruning', 'seed', 'train']
     """
     data = hashed(config)
-    for key in RUNTIME_KEYS + ("name",):
+    for key in RUNTIME_KEYS + ("name", "analysis"):
         data.pop(key, None)
     return data
 

@@ -382,7 +382,7 @@ def run_and_analyse(
     >>> outcome.report.name, outcome.analysis.correlations.columns[0]  # doctest: +SKIP
     ('report.html', 'arm')
     """
-    settings = settings or AnalysisSettings()
+    settings = settings or AnalysisSettings.from_config(config.analysis)
     start = time.perf_counter()
     store = run_study(config, directory, data_root=data_root, progress=progress, log=log)
     analysis = analyse(store, settings)
