@@ -235,7 +235,12 @@ class PruningConfig(_Strict):
         1,
         ge=1,
         json_schema_extra=_LATER,
-        description="independent pruning chains, each with its own masks per initialisation",
+        description="independent pruning chains (each trained from its own initialisation)",
+    )
+    masks: Literal["shared", "per_init"] = Field(
+        "shared",
+        json_schema_extra=_LATER,
+        description="one random mask sequence for a chain's six initialisations, or one each",
     )
 
     @field_validator("widths")

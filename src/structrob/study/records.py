@@ -222,6 +222,8 @@ class PruningSpec(_Shared):
         ``s - 1``'s weights.
     pruning : PruningConfig
         The baseline's settings.
+    repetition : int
+        Which of the ``pruning.repetitions`` independent chains (0 for the first).
 
     Examples
     --------
@@ -233,24 +235,28 @@ class PruningSpec(_Shared):
 
     step: int
     pruning: PruningConfig
+    repetition: int = 0
 
     arm: ClassVar[str] = "pruning"
 
     @classmethod
-    def from_config(cls, config: StudyConfig, step: int) -> PruningSpec:
-        """The spec of pruning step ``step`` under ``config``.
+    def from_config(cls, config: StudyConfig, step: int, repetition: int = 0) -> PruningSpec:
+        """The spec of pruning step ``step`` of chain ``repetition`` under ``config``.
 
         Parameters
         ----------
         config : StudyConfig
         step : int
             ``0 <= step <= config.pruning.steps``.
+        repetition : int
+            ``0 <= repetition < config.pruning.repetitions``.
 
         Returns
         -------
         PruningSpec
         """
         step = check_int("step", step, 0, config.pruning.steps)
+        repetition = check_int("repetition", repetition, 0, config.pruning.repetitions - 1)
         return cls(
             seed=config.seed,
             dataset=config.dataset,
@@ -258,6 +264,7 @@ class PruningSpec(_Shared):
             attacks=config.attacks,
             step=step,
             pruning=config.pruning,
+            repetition=repetition,
         )
 
     def identity(self) -> dict[str, Any]:
@@ -272,6 +279,8 @@ class PruningSpec(_Shared):
         return {
             _IDENTITY_ARM_KEY: self.arm,
             "step": self.step,
+            # the first chain keeps the identity it had before chains were repeated
+            **({"repetition": self.repetition} if self.repetition else {}),
             "pruning": hashed(self.pruning),
             **self._shared_identity(),
         }
@@ -372,6 +381,9 @@ class RunRecord:
         Clean and robustness measures (non-finite values as None).
     weights : bytes
         The copy's ``state_dict`` (:func:`structrob.study.units.weights_to_bytes`).
+    graph : GraphRecord or None
+        The copy's own graph, when the copies of a unit differ in structure (pruning with
+        ``pruning.masks = "per_init"``); None when they share the unit's graph.
 
     Examples
     --------
@@ -385,6 +397,7 @@ class RunRecord:
     error: str | None
     metrics: dict[str, Any]
     weights: bytes = field(repr=False)
+    graph: GraphRecord | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

@@ -275,23 +275,35 @@ class Store:
         if result.stacked_weights is not None:
             _atomic_write(self.weights_dir / f"{unit_id}-stacked.pt", result.stacked_weights)
         timings = result.timings
-        graph_row = (
-            unit_id,
-            result.arm,
-            result.step,
-            graph.generator,
-            json.dumps(graph.params),
-            graph.seed,
-            graph.n_parameters,
-            graph.n_vertices,
-            json.dumps(graph.edges),
-            json.dumps(graph.properties),
-            json.dumps(graph.distributions),
+
+        def graph_row(graph_id: str, graph: Any) -> tuple:
+            return (
+                graph_id,
+                result.arm,
+                result.step,
+                graph.generator,
+                json.dumps(graph.params),
+                graph.seed,
+                graph.n_parameters,
+                graph.n_vertices,
+                json.dumps(graph.edges),
+                json.dumps(graph.properties),
+                json.dumps(graph.distributions),
+            )
+
+        # copies with graphs of their own (per-copy pruning masks) get one graph row each,
+        # keyed by the run; otherwise the unit's one graph serves all its runs
+        own = all(run.graph is not None for run in result.runs) and bool(result.runs)
+        graph_of = {run.init: f"{unit_id}-{run.init}" if own else unit_id for run in result.runs}
+        graph_rows = (
+            [graph_row(graph_of[run.init], run.graph) for run in result.runs]
+            if own
+            else [graph_row(unit_id, graph)]
         )
         run_rows = [
             (
                 f"{unit_id}-{run.init}",
-                unit_id,
+                graph_of[run.init],
                 result.arm,
                 result.step,
                 run.init,
@@ -306,8 +318,8 @@ class Store:
             for run, path in zip(result.runs, weight_paths)
         ]
         with self.connection:
-            self.connection.execute(
-                "INSERT OR REPLACE INTO graphs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", graph_row
+            self.connection.executemany(
+                "INSERT OR REPLACE INTO graphs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", graph_rows
             )
             self.connection.executemany(
                 "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", run_rows
