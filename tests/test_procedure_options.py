@@ -131,3 +131,18 @@ def test_pruning_chains_with_masks_per_initialisation_pool_every_run(tmp_path):
     settings = analysis.AnalysisSettings(n_boot=0, pruning_rows="pooled")
     pooled = analysis.analyse(store, settings).correlations
     assert pooled.loc[pooled["arm"] == "pruning", "n_graphs"].max() == 18
+
+
+def test_table_legend_says_how_rows_were_formed():
+    from structrob.report.page import render_page
+
+    rows = [
+        {"arm": arm, "property": "dag_edges", "measure": "fgsm_error_rate", "attack": "fgsm",
+         "n_graphs": 20, "rho": 0.5, "rho_q": 0.04}
+        for arm in ("prior", "pruning")
+    ]  # fmt: skip
+    config = {"analysis": {"pruning_rows": "pooled", "outlier_rule": "per_attack"}}
+    page = render_page(None, None, None, pd.DataFrame(rows), {"config": config})
+    table1, table2 = page.split('id="table2"')
+    assert "after the IQR outlier filter (per attack)" in table1
+    assert "pooled rows: no outlier filter" in table2 and "pooled rows" not in table1

@@ -167,7 +167,20 @@ def _table_anchor(arm: str) -> str:
     return f"table{ARMS[arm].table.split()[-1]}"
 
 
-def _correlation_section(correlations: pd.DataFrame, arm: str) -> str:
+def _rows_text(arm: str, analysis: Mapping[str, Any]) -> str:
+    """What one observation of an arm's table is, from the config's ``analysis`` section."""
+    if arm == "pruning" and analysis.get("pruning_rows") == "pooled":
+        return (
+            "each finished run of every pruning step (pooled rows: no outlier filter, no "
+            "average over initialisations)"
+        )
+    rule = str(analysis.get("outlier_rule", "per_measure")).replace("_", " ")
+    return f"each measure averaged over initialisations after the IQR outlier filter ({rule})"
+
+
+def _correlation_section(
+    correlations: pd.DataFrame, arm: str, analysis: Mapping[str, Any] | None = None
+) -> str:
     number = ARMS[arm].table
     heading = f'<section id="{_table_anchor(arm)}"><h2>{_e(arm_title(arm))}</h2>'
     properties, measures, cells = correlation_cells(correlations, arm)
@@ -219,8 +232,9 @@ def _correlation_section(correlations: pd.DataFrame, arm: str) -> str:
             f'<tr><th scope="row" class="prop">{_e(property_label(prop))}</th>{"".join(tds)}</tr>'
         )
     legend = (
-        "Spearman ρ and Kendall τ between each graph property and each measure averaged over "
-        f"initialisations{', ' + n_text + ' graphs per cell' if n_text else ''}. Each estimate "
+        "Spearman ρ and Kendall τ between each graph property and "
+        f"{_rows_text(arm, analysis or {})}"
+        f"{', ' + n_text + ' per cell' if n_text else ''}. Each estimate "
         "reads “value (q) [confidence interval]”, the interval on the next line; q is the "
         f"{Q_DEFINITION}; marks: {SIGNIFICANCE_MARKS}; bold ρ: at least one mark. Shading: the "
         "cell's ρ, red for positive and blue for negative, more opaque for larger |ρ| (opacity "
@@ -358,6 +372,8 @@ def render_page(
     sections.append(("figures", "Figures"))
     nav = "".join(f'<a href="#{anchor}">{_e(label)}</a>' for anchor, label in sections)
 
+    analysis = config.get("analysis") if isinstance(config, Mapping) else None
+    analysis = analysis if isinstance(analysis, Mapping) else {}
     if isinstance(config, Mapping) and config:
         config_text = format_config(config).rstrip("\n")
         config_html = f"<pre>{_e(config_text)}</pre>"
@@ -384,7 +400,7 @@ def render_page(
             f'<section id="config"><h2>Configuration</h2>{config_html}</section>',
             f'<section id="environment"><h2>Environment</h2>{environment_html}</section>',
             other,
-            *(_correlation_section(correlations, arm) for arm in ARMS),
+            *(_correlation_section(correlations, arm, analysis) for arm in ARMS),
             _definitions_section(),
             failures,
             _figures_section(figures, images or {}),
