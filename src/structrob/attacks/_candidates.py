@@ -31,8 +31,11 @@ from structrob.attacks._base import (
 from structrob.attacks._lines import PixelLines
 
 
-def decode(candidates: Tensor) -> tuple[Tensor, Tensor]:
+def decode(candidates: Tensor, integer: bool = False) -> tuple[Tensor, Tensor]:
     """(row, col, intensity) float64 [..., 3] -> flat pixel index int64, value in [0, 1].
+
+    ``integer``: the intensity is truncated to an integer first (the study's ``astype(int)``;
+    row and col are truncated either way).
 
     Examples
     --------
@@ -40,10 +43,15 @@ def decode(candidates: Tensor) -> tuple[Tensor, Tensor]:
     >>> pixel, value = decode(torch.tensor([[2.7, 28.0, 300.0]], dtype=torch.float64))
     >>> pixel.tolist(), value.tolist()
     ([83], [1.0])
+    >>> decode(torch.tensor([[2.7, 3.2, 127.9]], dtype=torch.float64), integer=True)[1].tolist()
+    [0.4980392156862745]
     """
     row = candidates[..., 0].floor().clamp(0, SIDE - 1).long()
     col = candidates[..., 1].floor().clamp(0, SIDE - 1).long()
-    return row * SIDE + col, candidates[..., 2].clamp(0, 255) / 255
+    intensity = candidates[..., 2].clamp(0, 255)
+    if integer:
+        intensity = intensity.floor()
+    return row * SIDE + col, intensity / 255
 
 
 class Candidates:
@@ -60,6 +68,15 @@ class Candidates:
     Whatever the path, ``logits(..., forward=True)`` is a plain forward pass of the modified
     images, the confirmation every reported success passes.
 
+    The attacked pairs are also numbered as search rows: row r is pair
+    ``(pair_k[r], pair_s[r])``, the pairs in use in row-major order.
+
+    With ``integer`` the candidates are decoded by truncation (:func:`decode`), so each pair
+    has only ``784 x 256`` distinct candidates; their fitness is then kept once computed (a
+    float32 table per pair, filled as the search first meets each candidate), so every later
+    evaluation of the same candidate is a look-up. Whether a candidate is misclassified is
+    decided (and confirmed) the first time it is met, so the table holds fitness only.
+
     Parameters
     ----------
     runner : Runner
@@ -73,6 +90,8 @@ class Candidates:
     chunk_rows : int
         Most rows (candidates x copies) per forward pass; the tracing takes ``chunk_rows // 4``
         lines per copy per pass.
+    integer : bool
+        Decode candidates by truncation and keep their fitness (above).
 
     Examples
     --------
@@ -81,9 +100,10 @@ class Candidates:
     >>> model = torch.nn.Linear(784, 3)
     >>> x, y = torch.rand(4, 784), torch.tensor([0, 1, 2, 0])
     >>> evaluator = Candidates(Runner(model), x, y, [torch.tensor([1, 3])], "full", 64)
-    >>> k, s = torch.tensor([0, 0]), torch.tensor([0, 1])  # images 1 and 3
-    >>> fitness, pred = evaluator.fitness(k, s, torch.rand(2, 5, 3, dtype=torch.float64) * 28)
-    >>> fitness.shape, fitness.dtype, pred.shape
+    >>> rows = torch.tensor([0, 1])  # images 1 and 3
+    >>> candidates = torch.rand(2, 5, 3, dtype=torch.float64) * 28
+    >>> fitness, fooled = evaluator.fitness(rows, candidates, fooled=True)
+    >>> fitness.shape, fitness.dtype, fooled.shape
     (torch.Size([2, 5]), torch.float64, torch.Size([2, 5]))
     """
 
@@ -95,8 +115,10 @@ class Candidates:
         selected: list[Tensor],
         path: str,
         chunk_rows: int,
+        integer: bool = False,
     ) -> None:
         self.runner, self.x, self.chunk_rows = runner, x, chunk_rows
+        self.integer = integer
         self.labels = y.cpu()
         K = runner.copies
         S = max(len(s) for s in selected)
@@ -106,6 +128,8 @@ class Candidates:
         for k, s in enumerate(selected):
             self.image[k, : len(s)] = s
             self.valid[k, : len(s)] = True
+        self.pair_k, self.pair_s = self.valid.nonzero(as_tuple=True)
+        self.row_label = self.labels[self.image[self.pair_k, self.pair_s]]
         self.image_on_device = self.image.to(x.device)
         self.lines: PixelLines | None = None
         if path == "lines":
@@ -120,6 +144,7 @@ class Candidates:
                 x[self.image_on_device],
                 weight.transpose(1, 2),
             )
+        self.memo: Tensor | None = None  # float32 [rows, 784 * 256] with integer, NaN = not met
 
     def true_class(self, k: Tensor, s: Tensor) -> Tensor:
         """True classes (CPU) of the images of pairs ``(k[q], s[q])``."""
@@ -140,17 +165,72 @@ class Candidates:
             return self.lines.logits(k, s, pixel, value.to(self.x.dtype).double())
         return self._forward(k, s, pixel, value, rank1=self.columns is not None)
 
-    def fitness(self, k: Tensor, s: Tensor, candidates: Tensor) -> tuple[Tensor, Tensor]:
-        """True-class log-odds (float64, minimised) and predicted class of candidates [Q, P, 3].
+    def fitness(
+        self, rows: Tensor, candidates: Tensor, fooled: bool = False
+    ) -> tuple[Tensor, Tensor | None]:
+        """True-class log-odds (float64, minimised) of candidates [Q, P, 3] of search ``rows``.
 
         The log-odds ``log(p / (1 - p))`` orders candidates as the true-class probability p
-        does but does not round to a tie between confident candidates as p does.
+        does but does not round to a tie between confident candidates as p does. With
+        ``fooled``, also whether each candidate is misclassified (bool [Q, P]); with
+        ``integer`` a candidate met before is reported not misclassified (it was offered for
+        confirmation when first met, and a confirmation is deterministic).
         """
-        pixel, value = decode(candidates)
+        if self.integer:
+            return self._memo_fitness(rows, candidates, fooled)
+        return self._fitness(rows, *decode(candidates), fooled)
+
+    def misclassified(self, rows: Tensor, candidates: Tensor) -> Tensor:
+        """bool [Q, P]: candidates [Q, P, 3] of search ``rows`` are misclassified (this path).
+
+        Always evaluated (never from the table ``integer`` keeps).
+        """
+        _, wrong = self._fitness(rows, *decode(candidates, self.integer), True)
+        assert wrong is not None
+        return wrong
+
+    def _fitness(
+        self, rows: Tensor, pixel: Tensor, value: Tensor, fooled: bool
+    ) -> tuple[Tensor, Tensor | None]:
+        k, s = self.pair_k[rows], self.pair_s[rows]
+        labels = self.row_label[rows]
+        if self.lines is not None:
+            t = value.to(self.x.dtype).double()
+            return self.lines.log_odds(k, s, pixel, t, labels, fooled)
         logits = self.logits(k, s, pixel, value)
-        labels = self.true_class(k, s).to(logits.device)
-        fitness = log_odds(logits, labels[:, None].expand(-1, candidates.shape[1]))
-        return fitness.cpu(), logits.argmax(-1).cpu()
+        labels = labels.to(logits.device)[:, None].expand(-1, pixel.shape[1])
+        wrong = (logits.argmax(-1) != labels).cpu() if fooled else None
+        return log_odds(logits, labels).cpu(), wrong
+
+    def _memo_fitness(
+        self, rows: Tensor, candidates: Tensor, fooled: bool
+    ) -> tuple[Tensor, Tensor | None]:
+        if self.memo is None:
+            # the fitness of the lines path is float32 (its logits are); else the model's
+            dtype = torch.float32 if self.lines is not None else self.x.dtype
+            self.memo = torch.full((len(self.pair_k), N_PIXELS * 256), torch.nan, dtype=dtype)
+        pixel, value = decode(candidates, integer=True)
+        code = pixel * 256 + (value * 255).round_().long()  # exact: value is i / 255
+        key = (rows * (N_PIXELS * 256)).view(-1, 1) + code
+        memo = self.memo.view(-1)
+        out = memo.index_select(0, key.view(-1))
+        wrong = torch.zeros(key.numel(), dtype=torch.bool) if fooled else None
+        missing = out.isnan().nonzero().view(-1)
+        if len(missing):
+            new, first = torch.unique(key.view(-1)[missing], return_inverse=True)
+            # each new key's first position (the one an uncached search would confirm first)
+            at = torch.full((len(new),), key.numel(), dtype=torch.long)
+            at.scatter_reduce_(0, first, missing, reduce="amin")
+            q = at // key.shape[1]
+            fit, bad = self._fitness(
+                rows[q], pixel.view(-1)[at].view(-1, 1), value.view(-1)[at].view(-1, 1), fooled
+            )
+            memo[new] = fit.view(-1).to(memo.dtype)
+            out[missing] = memo.index_select(0, key.view(-1)[missing])
+            if wrong is not None:
+                assert bad is not None
+                wrong[at] = bad.view(-1)
+        return out.double().view(key.shape), None if wrong is None else wrong.view(key.shape)
 
     def piece_ends(self) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """Every end of every linear piece of every traced line, as candidates with fitness.
@@ -218,7 +298,8 @@ class Outcome:
     """What a one-pixel search found per (copy, slot) pair, and the results it reports.
 
     A pair is fooled once :meth:`accept` confirms one of its candidates; a pair never fooled
-    reports its fittest candidate when :meth:`results` is called.
+    reports its fittest candidate, given by :meth:`finish`. Pairs are named by their search
+    row (:class:`Candidates`: row r is pair ``(pair_k[r], pair_s[r])``).
 
     Parameters
     ----------
@@ -237,67 +318,65 @@ class Outcome:
         self.pred = torch.zeros(K, S, dtype=torch.long)
         self.confidence = torch.zeros(K, S, dtype=torch.float64)
 
-    def pending(self) -> tuple[Tensor, Tensor]:
-        """``(k, s)`` of the pairs in use and not fooled yet, in row-major order."""
-        return (self.candidates.valid & ~self.success).nonzero(as_tuple=True)
+    def accept(self, rows: Tensor, candidates: Tensor, fooled: Tensor, generation: int) -> Tensor:
+        """Accept, per row, a misclassified candidate that a plain forward pass confirms.
 
-    def accept(
-        self, k: Tensor, s: Tensor, candidates: Tensor, pred: Tensor, generation: int
-    ) -> None:
-        """Accept, per pair, a misclassified candidate that a plain forward pass confirms.
-
-        ``candidates`` [Q, P, 3] of pairs ``(k[q], s[q])`` with their predicted classes ``pred``
-        [Q, P] as the evaluator's path gives them. Among a pair's confirmed candidates the one
-        with the lowest true-class probability (then the lowest index) is kept; a candidate the
-        confirmation rejects (float rounding only) is not a success.
+        ``candidates`` [Q, P, 3] of search ``rows`` [Q], ``fooled`` [Q, P] marking those the
+        evaluator's path misclassifies. Among a row's confirmed candidates the one with the
+        lowest true-class probability (then the lowest index) is kept; a candidate the
+        confirmation rejects (float rounding only) is not a success. Returns bool [Q]: the rows
+        fooled now.
         """
         evaluator = self.candidates
-        labels = evaluator.true_class(k, s)
-        q, p = (pred != labels[:, None]).nonzero(as_tuple=True)
+        stop = torch.zeros(len(rows), dtype=torch.bool)
+        q, p = fooled.nonzero(as_tuple=True)
         if len(q) == 0:
-            return
-        pixel, value = decode(candidates[q, p])
-        logits = evaluator.logits(k[q], s[q], pixel[:, None], value[:, None], forward=True)[:, 0]
+            return stop
+        k, s = evaluator.pair_k[rows[q]], evaluator.pair_s[rows[q]]
+        labels = evaluator.row_label[rows[q]]
+        pixel, value = decode(candidates[q, p], evaluator.integer)
+        logits = evaluator.logits(k, s, pixel[:, None], value[:, None], forward=True)[:, 0]
         true_pred = logits.argmax(-1)
-        confirmed = true_pred != labels[q]
-        q, p, logits, true_pred = (
-            q[confirmed],
-            p[confirmed],
-            logits[confirmed],
-            true_pred[confirmed],
-        )
+        confirmed = true_pred != labels
+        q, p, k, s = q[confirmed], p[confirmed], k[confirmed], s[confirmed]
+        logits, true_pred, labels = logits[confirmed], true_pred[confirmed], labels[confirmed]
         if len(q) == 0:
-            return
-        score = softmax_of(logits, labels[q])
+            return stop
+        score = softmax_of(logits, labels)
         order = torch.argsort(score, stable=True)
-        order = order[torch.argsort(q[order], stable=True)]  # by pair, then score, then index
+        order = order[torch.argsort(q[order], stable=True)]  # by row, then score, then index
         first = torch.ones(len(order), dtype=torch.bool)
         first[1:] = q[order[1:]] != q[order[:-1]]
         chosen = order[first]
-        kq, sq = k[q[chosen]], s[q[chosen]]
+        kq, sq = k[chosen], s[chosen]
         self.success[kq, sq] = True
         self.pixel[kq, sq] = candidates[q[chosen], p[chosen]]
         self.iterations[kq, sq] = generation
         self.pred[kq, sq] = true_pred[chosen]
         self.confidence[kq, sq] = softmax_of(logits[chosen], true_pred[chosen])
+        stop[q[chosen]] = True
+        return stop
 
-    def results(self, population: Tensor, fitness: Tensor, n_queries: Tensor) -> list[AttackResult]:
+    def finish(self, rows: Tensor, population: Tensor, fitness: Tensor) -> None:
+        """Rows never fooled report their fittest of ``population`` [Q, P, 3] (``fitness``
+        [Q, P]), its class and confidence from a plain forward pass."""
+        if len(rows) == 0:
+            return
+        evaluator = self.candidates
+        k, s = evaluator.pair_k[rows], evaluator.pair_s[rows]
+        candidate = population[torch.arange(len(rows)), fitness.argmin(1)]
+        pixel, value = decode(candidate, evaluator.integer)
+        logits = evaluator.logits(k, s, pixel[:, None], value[:, None], forward=True)[:, 0]
+        self.pixel[k, s] = candidate
+        self.pred[k, s] = logits.argmax(-1)
+        self.confidence[k, s] = softmax_of(logits, self.pred[k, s])
+
+    def results(self, n_queries: Tensor) -> list[AttackResult]:
         """One result per copy; entry i belongs to ``images[indices[i]]``, indices ascending.
 
-        ``population`` [K, S, P, 3] and ``fitness`` [K, S, P] are the candidates a pair never
-        fooled reports its fittest of (checked by a plain forward pass); ``n_queries`` [K, S]
-        is the number of candidates each pair evaluated.
+        ``n_queries`` [K, S] is the number of candidates each pair evaluated.
         """
         evaluator = self.candidates
-        k, s = self.pending()
-        if len(k):
-            best = fitness[k, s].argmin(1)
-            candidate = population[k, s, best]
-            pixel, value = decode(candidate)
-            logits = evaluator.logits(k, s, pixel[:, None], value[:, None], forward=True)[:, 0]
-            self.pixel[k, s] = candidate
-            self.pred[k, s] = logits.argmax(-1)
-            self.confidence[k, s] = softmax_of(logits, self.pred[k, s])
         labels = evaluator.labels
         x = evaluator.x.cpu()
         image_shape = evaluator.runner.image_shape
@@ -307,12 +386,15 @@ class Outcome:
             # layout: the pixel-line keys encode the slot, so re-laying them out would move
             # float rounding. The result lists them by position in the caller's images.
             index, slots = torch.sort(evaluator.image[kk, :n])
-            pixel, value = decode(self.pixel[kk, slots])
+            pixel, value = decode(self.pixel[kk, slots], evaluator.integer)
             adv = x[index].clone()
             adv.scatter_(1, pixel[:, None], value[:, None].to(adv.dtype))
-            pixel_out = self.pixel[kk, slots].clone()
-            pixel_out[:, :2] = torch.stack([pixel // SIDE, pixel % SIDE], dim=1).double()
-            pixel_out[:, 2] = pixel_out[:, 2].clamp(0, 255)
+            pixel_out = torch.stack(
+                [(pixel // SIDE).double(), (pixel % SIDE).double(), value * 255], dim=1
+            )
+            pixel_out[:, 2] = self.pixel[kk, slots, 2].clamp(0, 255)
+            if evaluator.integer:
+                pixel_out[:, 2] = pixel_out[:, 2].floor()
             pred = self.pred[kk, slots]
             results.append(
                 AttackResult(

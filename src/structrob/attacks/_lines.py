@@ -12,7 +12,7 @@ import math
 import torch
 from torch import Tensor
 
-from structrob.attacks._base import N_PIXELS, Runner, batches, padded_slots
+from structrob.attacks._base import N_PIXELS, Runner, batches, log_odds, padded_slots
 
 
 class PixelLines:
@@ -167,3 +167,13 @@ class PixelLines:
         C = self.n_classes
         offset = (query - self.key.index_select(0, piece)).float().unsqueeze(1)
         return torch.addcmul(row[:, :C], row[:, C:], offset).view(*pixel.shape, C)
+
+    def log_odds(
+        self, k: Tensor, s: Tensor, pixel: Tensor, t: Tensor, labels: Tensor, fooled: bool
+    ) -> tuple[Tensor, Tensor | None]:
+        """True-class log-odds float64 [Q, R] (and, with ``fooled``, misclassified bool [Q, R])
+        of pairs (k[q], s[q]) with pixel[q, r] set to t[q, r], true classes ``labels`` [Q]."""
+        logits = self.logits(k, s, pixel, t)
+        classes = labels[:, None].expand(-1, pixel.shape[1])
+        wrong = logits.argmax(-1) != classes if fooled else None
+        return log_odds(logits, classes), wrong

@@ -105,7 +105,9 @@ class ExactOnePixel(Attack):
         population[k, s, rank] = ends
         population_fitness[k, s, rank] = fitness
         population_pred[k, s, rank] = pred
-        kk, ss = candidates.valid.nonzero(as_tuple=True)
-        if len(kk):
-            outcome.accept(kk, ss, population[kk, ss], population_pred[kk, ss], 0)
-        return outcome.results(population, population_fitness, counts.view(K, S))
+        rows = torch.arange(len(candidates.pair_k))
+        kk, ss = candidates.pair_k, candidates.pair_s
+        fooled = population_pred[kk, ss] != candidates.row_label.unsqueeze(1)
+        stop = outcome.accept(rows, population[kk, ss], fooled, 0)
+        outcome.finish(rows[~stop], population[kk, ss][~stop], population_fitness[kk, ss][~stop])
+        return outcome.results(counts.view(K, S))

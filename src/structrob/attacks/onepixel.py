@@ -2,38 +2,65 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import torch
 from torch import Tensor, nn
 
 from structrob.attacks._base import N_PIXELS, Attack, AttackResult, Runner
-from structrob.attacks._candidates import Candidates
-from structrob.attacks._de import STRATEGIES, DifferentialEvolution
+from structrob.attacks._candidates import Candidates, Outcome
+from structrob.attacks._de import (
+    EARLY_STOPS,
+    OUT_OF_BOUNDS,
+    SELECTIONS,
+    STRATEGIES,
+    DifferentialEvolution,
+    Settings,
+)
 from structrob.attacks.selection import clean_correct, select
-from structrob.validation import check_int, check_number
+from structrob.seeds import derive_seed
+from structrob.validation import check_int
 
 
 class OnePixel(Attack):
     """Non-targeted one-pixel attack by differential evolution (Su et al. [3]_), batched.
 
-    A candidate is ``(row, col, intensity)``: coordinates are continuous in [0, 28] (the pixel
-    is ``(min(floor(row), 27), min(floor(col), 27))``), intensity in [0, 255] (the pixel is
-    set to ``intensity / 255``). The initial population draws coordinates uniformly and
-    intensity from N(128, 127) clipped to [0, 255]. Fitness, minimised: softmax probability p
-    of the true class, evaluated as its log-odds ``log(p / (1 - p))`` (strictly increasing in
-    p, so every comparison and hence the search is the same, but it does not round to a tie
-    between confident candidates as p does). Strategies [4]_:
+    A candidate is ``(row, col, intensity)``. By default coordinates are continuous in
+    [0, 28] (the pixel is ``(min(floor(row), 27), min(floor(col), 27))``), intensity in
+    [0, 255] (the pixel is set to ``intensity / 255``). The initial population draws
+    coordinates uniformly in [0, 28) and intensity from N(128, 127), clipped to the box.
+    Fitness, minimised: softmax probability p of the true class, evaluated as its log-odds
+    ``log(p / (1 - p))`` (strictly increasing in p, so every comparison and hence the search is
+    the same, but it does not round to a tie between confident candidates as p does).
+    Strategies [4]_:
 
     - ``"rand1"`` (Su et al.): ``trial_i = x_r1 + F (x_r2 - x_r3)``, no crossover;
     - ``"best1bin"``: ``mutant_i = x_best + F (x_r1 - x_r2)``, binomial crossover with the
-      parent (each coordinate from the mutant with probability ``crossover``, one coordinate
-      always);
+      parent (each coordinate from the mutant with probability ``recombination``, one
+      coordinate, drawn uniformly, always);
 
-    with r1, r2, r3 distinct and != i, trials clipped to the bounds, and greedy selection
-    (the trial replaces its parent when its fitness is <= the parent's), all trials of a
-    generation evaluated before any replacement. An image stops as soon as ANY evaluated
-    candidate (initial population included) is misclassified; that candidate (the lowest
-    true-class probability among those misclassified) is confirmed by a plain forward pass of
-    the modified image. A candidate the confirmation rejects (float rounding only) is not a
+    with r1, r2, r3 distinct and != i and x_best the fittest member (lowest index among
+    ties). All trials of a generation are built from the population at its start and
+    evaluated before any replacement (scipy's ``updating="deferred"``); a trial replaces its
+    parent by ``selection``. By default an image stops as soon as ANY evaluated candidate
+    (initial population included) is misclassified; that candidate (the lowest true-class
+    probability among those misclassified) is confirmed by a plain forward pass of the
+    modified image. A candidate the confirmation rejects (float rounding only) is not a
     success and the search goes on.
+
+    **The study's own procedure.** The study's code (mehdibenamorr/Adv_attacks_Framework,
+    ``utils/attacks.py`` ``one_pixel`` with its copy of scipy's ``differential_evolution`` in
+    ``utils/differential_evolution.py``) ran best1bin with F dithered in U[0.5, 1) per
+    generation, recombination 1, no polishing, ``atol=-1`` (so no tolerance stop), bounds
+    ``[(0, 27), (0, 27), (0, 255)]``, an initial population of ``3 * int(500 / 3) = 498``
+    members (scipy's ``popsize`` multiplies the number of parameters; the study's "500" ran as
+    498) drawn as above and clipped to the bounds, candidates truncated to integers
+    (``astype(int)``; pixel ``(row, col)`` set to ``i / 255`` before normalisation), and
+    stopped when the CURRENT BEST candidate is misclassified, checked after each generation
+    (scipy's ``callback``). ``OnePixel(**OnePixel.STUDY_SETTINGS)`` runs that procedure (with
+    the log-odds fitness: the study minimised the float32 probability, whose ties between
+    confident candidates stop replacements there). Facts of scipy's versions behind each
+    option: :class:`structrob.attacks._de.Settings`.
 
     Every active image's whole population is evaluated in one batch per generation and fooled
     images drop out. How a candidate's logits are computed (``path``):
@@ -54,12 +81,16 @@ class OnePixel(Attack):
       per image, where tracing pays for itself; else ``"rank1"`` when available, else
       ``"full"`` (:meth:`resolve_path`).
 
-    Whatever the path, every success is confirmed by a plain forward pass.
+    Whatever the path, every success is confirmed by a plain forward pass. With
+    ``integer_candidates`` an image has only 784 x 256 distinct candidates, and each one's
+    fitness is computed once, when the search first meets it, and then looked up (a float32
+    table of 0.8 MB per attacked image and copy).
 
     Parameters
     ----------
     pop_size : int
-        Population per image (study: 500); >= 4 for ``rand1``, >= 3 for ``best1bin``.
+        Population per image (study: 500, which its code ran as 498); >= 4 for ``rand1``,
+        >= 3 for ``best1bin``.
     max_iter : int
         Most generations after the initial population (study: 500).
     seed : int
@@ -71,10 +102,29 @@ class OnePixel(Attack):
         ``images`` drawn from ``seed`` (:func:`structrob.attacks.select_images`; study: 100 of
         the test set). None: every correctly classified image.
     strategy : {"rand1", "best1bin"}
-    mutation : float
-        F, in (0, 2].
-    crossover : float
-        CR of ``best1bin``, in [0, 1] (unused by ``rand1``).
+    mutation : float or (float, float)
+        F, in (0, 2]; or ``(low, high)`` with ``0 < low < high <= 2`` to dither: each image's
+        search draws a new F ~ U[low, high) per generation, as scipy does (study: (0.5, 1)).
+    recombination : float
+        Crossover probability CR of ``best1bin``, in [0, 1] (study: 1; unused by ``rand1``).
+    integer_candidates : bool
+        False (default): continuous candidates as above. True: the study's encoding: the box is
+        ``[0, 27] x [0, 27] x [0, 255]`` and every candidate is decoded by truncation to integer
+        row and column 0..27 and intensity 0..255 (so 27 and 255 are reached only at the
+        exact upper bound, as in the study); ``AttackResult.pixel`` reports the integers.
+    out_of_bounds : {"clip", "resample"}
+        A trial coordinate outside the box is clipped to it (default) or redrawn uniformly
+        within its bounds (scipy, every version, and the study).
+    selection : {"greedy", "strict", "study"}
+        A trial replaces its parent when its fitness is ``<=`` the parent's (``"greedy"``,
+        default; scipy 1.17), ``<`` (``"strict"``; scipy 1.2/1.3), or ``<`` with the study's
+        bookkeeping (``"study"``: member 0 holds the best, and a trial that beats it is also
+        copied over member 0, as the study's copy of scipy does).
+    early_stop : {"any", "best"}
+        Stop an image when any evaluated candidate is misclassified (default; Su et al.'s
+        "any" reading), or when the fittest member is, checked after each generation and not
+        on the initial population (``"best"``: scipy's callback, the study; with
+        ``max_iter=0`` the initial population's fittest member is checked).
     path : {"auto", "lines", "rank1", "full"}
         How candidates are evaluated (above); all give the same search up to float rounding.
     chunk_rows : int
@@ -106,9 +156,40 @@ class OnePixel(Attack):
     (torch.Size([3]), tensor(True))
     >>> bool((result.indices.diff() > 0).all())  # ascending
     True
+    >>> study = OnePixel(**{**OnePixel.STUDY_SETTINGS, "max_iter": 5, "n_images": 3})
+    >>> pixel = study(model, images, labels).pixel
+    >>> bool((pixel == pixel.floor()).all())  # integer candidates
+    True
     """
 
     STRATEGIES = STRATEGIES
+    SELECTIONS = SELECTIONS
+    OUT_OF_BOUNDS = OUT_OF_BOUNDS
+    EARLY_STOPS = EARLY_STOPS
+    # the search's keywords, as Settings holds them
+    KEYWORDS = (
+        "pop_size",
+        "max_iter",
+        "strategy",
+        "mutation",
+        "recombination",
+        "integer_candidates",
+        "out_of_bounds",
+        "selection",
+        "early_stop",
+    )
+    # the procedure of the study's code (see the class docstring); images and seed left as given
+    STUDY_SETTINGS: dict[str, Any] = {
+        "pop_size": 498,
+        "max_iter": 500,
+        "strategy": "best1bin",
+        "mutation": (0.5, 1.0),
+        "recombination": 1.0,
+        "integer_candidates": True,
+        "out_of_bounds": "resample",
+        "selection": "study",
+        "early_stop": "best",
+    }
     PATHS = ("auto", "lines", "rank1", "full")
     # "auto" tabulates the pixel lines when a search may evaluate at least this many candidates
     # per image; tracing costs about as much as evaluating 10-30 candidates per pixel
@@ -121,30 +202,38 @@ class OnePixel(Attack):
         seed: int = 0,
         n_images: int | None = 100,
         strategy: str = "rand1",
-        mutation: float = 0.5,
-        crossover: float = 0.7,
+        mutation: float | tuple[float, float] = 0.5,
+        recombination: float = 0.7,
+        integer_candidates: bool = False,
+        out_of_bounds: str = "clip",
+        selection: str = "greedy",
+        early_stop: str = "any",
         path: str = "auto",
         chunk_rows: int = 8192,
     ) -> None:
-        if strategy not in self.STRATEGIES:
-            raise ValueError(f"strategy must be one of {self.STRATEGIES}, got {strategy!r}")
-        self.strategy = strategy
-        self.pop_size = check_int("pop_size", pop_size, 4 if strategy == "rand1" else 3)
-        self.max_iter = check_int("max_iter", max_iter, 0)
+        self.settings = Settings(
+            pop_size=pop_size,
+            max_iter=max_iter,
+            strategy=strategy,
+            mutation=mutation,
+            recombination=recombination,
+            integer_candidates=integer_candidates,
+            out_of_bounds=out_of_bounds,
+            selection=selection,
+            early_stop=early_stop,
+        )
+        for name in self.KEYWORDS:
+            setattr(self, name, getattr(self.settings, name))
         self.seed = check_int("seed", seed, 0)
         self.n_images = None if n_images is None else check_int("n_images", n_images, 1)
-        self.mutation = check_number("mutation", mutation, 0.0, 2.0, low_open=True)
-        self.crossover = check_number("crossover", crossover, 0.0, 1.0)
         if path not in self.PATHS:
             raise ValueError(f"path must be one of {self.PATHS}, got {path!r}")
         self.path = path
         self.chunk_rows = check_int("chunk_rows", chunk_rows, 1)
 
     def __repr__(self) -> str:
-        return (
-            f"OnePixel(pop_size={self.pop_size}, max_iter={self.max_iter}, seed={self.seed}, "
-            f"n_images={self.n_images}, strategy={self.strategy!r}, path={self.path!r})"
-        )
+        search = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.KEYWORDS)
+        return f"OnePixel({search}, seed={self.seed}, n_images={self.n_images}, path={self.path!r})"
 
     def resolve_path(self, model: nn.Module) -> str:
         """The evaluation path a call on ``model`` takes: ``path`` itself unless it is "auto".
@@ -193,14 +282,22 @@ class OnePixel(Attack):
 
     def _attack(self, runner: Runner, x: Tensor, y: Tensor) -> list[AttackResult]:
         selected = select(clean_correct(runner, x, y, self.chunk_rows), self.n_images, self.seed)
-        candidates = Candidates(runner, x, y, selected, self._resolve(runner), self.chunk_rows)
-        search = DifferentialEvolution(
-            candidates,
-            pop_size=self.pop_size,
-            max_iter=self.max_iter,
-            seed=self.seed,
-            strategy=self.strategy,
-            mutation=self.mutation,
-            crossover=self.crossover,
+        candidates = Candidates(
+            runner,
+            x,
+            y,
+            selected,
+            self._resolve(runner),
+            self.chunk_rows,
+            integer=self.settings.integer_candidates,
         )
-        return search.run()
+        outcome = Outcome(candidates, iterations=self.settings.max_iter)
+        image = candidates.image[candidates.pair_k, candidates.pair_s]
+        search = DifferentialEvolution(
+            self.settings, [derive_seed(self.seed, int(i)) for i in image]
+        )
+        stopped_at, rows, population, fitness = search.run(candidates, outcome)
+        outcome.finish(rows, population, fitness)
+        n_queries = torch.zeros(candidates.valid.shape, dtype=torch.long)
+        n_queries[candidates.pair_k, candidates.pair_s] = self.settings.pop_size * (stopped_at + 1)
+        return outcome.results(n_queries)
