@@ -146,3 +146,30 @@ def test_table_legend_says_how_rows_were_formed():
     table1, table2 = page.split('id="table2"')
     assert "after the IQR outlier filter (per attack)" in table1
     assert "pooled rows: no outlier filter" in table2 and "pooled rows" not in table1
+
+
+def test_paper_preset_is_the_study_code_everywhere_it_has_a_key():
+    from structrob.attacks import OnePixel
+    from structrob.study.attack_setup import build_attacks
+
+    paper = load_preset("paper")
+    one_pixel = build_attacks(paper.attacks, seed=0)["onepixel"]
+    assert {k: getattr(one_pixel.settings, k) for k in OnePixel.STUDY_SETTINGS} == (
+        OnePixel.STUDY_SETTINGS
+    )
+    assert (paper.graphs.rewiring, paper.graphs.sinks) == ("endpoints", "last")
+    assert (paper.train.init_fans, paper.train.init_layers, paper.train.bias_init) == (
+        "block",
+        "hidden",
+        "normal",
+    )
+    assert paper.attacks.min_fgsm.max_eps == 0.261
+    assert (paper.pruning.repetitions, paper.pruning.masks, paper.pruning.steps) == (
+        10,
+        "per_init",
+        20,
+    )
+    assert (paper.analysis.outlier_rule, paper.analysis.pruning_rows) == ("per_attack", "pooled")
+    # the former paper preset keeps every default of the options added later
+    text = load_preset("paper_text")
+    assert "rewiring" not in science(text)["graphs"] and text.analysis.outlier_rule == "per_measure"

@@ -38,6 +38,12 @@ def _onepixel(c: Any, seed: int) -> Any:
         max_iter=c.max_iter,
         n_images=c.images,
         strategy=c.strategy,
+        mutation=tuple(c.mutation) if isinstance(c.mutation, list) else c.mutation,
+        recombination=c.recombination,
+        integer_candidates=c.integer_candidates,
+        out_of_bounds=c.out_of_bounds,
+        selection=c.selection,
+        early_stop=c.early_stop,
         seed=derive_seed(seed, "onepixel") % _SEED_RANGE,
     )
 

@@ -205,6 +205,20 @@ class OnePixelConfig(_Strict):
         100, ge=1, description="first N correctly classified images of a seeded order"
     )
     strategy: Literal["rand1", "best1bin"] = "rand1"
+    mutation: float | list[float] = Field(
+        0.5, json_schema_extra=_LATER, description="F, or [low, high] to dither per generation"
+    )
+    recombination: float = Field(
+        0.7, ge=0, le=1, json_schema_extra=_LATER, description="crossover probability (best1bin)"
+    )
+    integer_candidates: bool = Field(
+        False, json_schema_extra=_LATER, description="truncate to integer row, column, intensity"
+    )
+    out_of_bounds: Literal["clip", "resample"] = Field("clip", json_schema_extra=_LATER)
+    selection: Literal["greedy", "strict", "study"] = Field("greedy", json_schema_extra=_LATER)
+    early_stop: Literal["any", "best"] = Field(
+        "any", json_schema_extra=_LATER, description="stop on any fooling candidate, or the best"
+    )
 
 
 class PGDConfig(_Strict):
