@@ -142,6 +142,15 @@ def _headline(correlations: pd.DataFrame, limit: int = 10) -> str:
     return table.to_string(index=False, float_format=lambda v: f"{v:.3f}")
 
 
+#: What each command does, for the one line of an unforeseen OSError.
+_DOING = {
+    "run": "run the study",
+    "status": "read the study",
+    "report": "write the report",
+    "export": "export the tables",
+}
+
+
 def _resume_command(argv: list[str], out: Path) -> str:
     words = list(argv)
     if "--out" not in words and not any(w.startswith("--out=") for w in words):
@@ -154,15 +163,20 @@ def _status_text(directory: Path) -> str:
     from structrob.study.lock import holder
     from structrob.study.store import Store
 
-    store = Store(directory, readonly=True)
-    progress = analysis.progress_of(store)
-    lines = [analysis.status(directory, progress).to_string(index=False)]
     running = holder(directory)
+    who = ""
     if running:
-        lines.append(
+        who = (
             f"running: process {running.get('pid', '?')} on {running.get('host', '?')}"
             f" (started {running.get('started', '?')})"
         )
+        if not (directory / "study.sqlite").exists():
+            return f"{who}; it is starting the study (nothing stored yet)"
+    with Store(directory, readonly=True) as store:
+        progress = analysis.progress_of(store)
+    lines = [analysis.status(directory, progress).to_string(index=False)]
+    if who:
+        lines.append(who)
     if not progress.complete or progress.diverged:
         lines.append(progress.summary())
     return "\n".join(lines)
@@ -207,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except (OSError, sqlite3.Error) as error:
-        print(f"error: {describe_os_error(error)}", file=sys.stderr)
+        print(f"error: {describe_os_error(error, _DOING.get(args.command))}", file=sys.stderr)
         return 2
     finally:
         stop_helper_processes()
@@ -264,6 +278,7 @@ def _command(args: argparse.Namespace, argv: list[str], state: dict) -> int:
     verb = "finished" if progress.complete else "stopped, incomplete,"
     print(f"\nstudy {verb} in {outcome.seconds:.0f} s: {outcome.store.path}")
     print(analysis.status(out, progress).to_string(index=False))
+    outcome.store.close()  # the last writer: folds the write-ahead log into the database
     if outcome.report is not None:
         print(f"report: {outcome.report}")
     print("\nstrongest correlations (Spearman rho over graphs, q = Benjamini-Hochberg):")

@@ -443,25 +443,25 @@ def export(
     """
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"format must be 'csv' or 'parquet', got {fmt!r}")
-    store = Store(directory, readonly=True)
-    analysis = analysis or analyse(store)
-    target = _output_dir(store.directory, out)
-    tables = {
-        "runs": runs_with_properties(analysis.runs, analysis.graphs),
-        "graphs": analysis.graphs,
-        "draws": analysis.draws,
-        "correlations": analysis.correlations,
-    }
-    paths = []
-    for name, frame in tables.items():
-        path = target / f"{name}.{fmt}"
-        with atomic_path(path) as tmp:
-            if fmt == "csv":
-                frame.to_csv(tmp, index=False)
-            else:
-                frame.to_parquet(tmp, index=False)
-        paths.append(path)
-    return paths
+    with Store(directory, readonly=True) as store:
+        analysis = analysis or analyse(store)
+        target = _output_dir(store.directory, out)
+        tables = {
+            "runs": runs_with_properties(analysis.runs, analysis.graphs),
+            "graphs": analysis.graphs,
+            "draws": analysis.draws,
+            "correlations": analysis.correlations,
+        }
+        paths = []
+        for name, frame in tables.items():
+            path = target / f"{name}.{fmt}"
+            with atomic_path(path) as tmp:
+                if fmt == "csv":
+                    frame.to_csv(tmp, index=False)
+                else:
+                    frame.to_parquet(tmp, index=False)
+            paths.append(path)
+        return paths
 
 
 #: Prefix of the staging folders a report is written into before it is moved into place.
@@ -569,32 +569,32 @@ def write_study_report(
     """
     from structrob.report import write_report
 
-    store = Store(directory, readonly=True)
-    analysis = analysis or analyse(store)
-    progress = progress_of(store)
-    config = store.get_meta("config")
-    meta = {
-        "name": store.get_meta("name"),
-        "config": config,
-        "environment": store.get_meta("environment"),
-        "created": store.get_meta("created"),
-        "completion": progress.as_meta(),
-    }
-    target = _output_dir(store.directory, out)
-    _clean_staging(target)
-    staging = target / f"{STAGING_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
-    try:
-        write_report(
-            staging,
-            _runs_for_report(analysis.runs, progress, config),
-            analysis.graphs,
-            analysis.draws,
-            analysis.correlations,
-            meta,
-        )
-        return _move_into_place(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with Store(directory, readonly=True) as store:
+        analysis = analysis or analyse(store)
+        progress = progress_of(store)
+        config = store.get_meta("config")
+        meta = {
+            "name": store.get_meta("name"),
+            "config": config,
+            "environment": store.get_meta("environment"),
+            "created": store.get_meta("created"),
+            "completion": progress.as_meta(),
+        }
+        target = _output_dir(store.directory, out)
+        _clean_staging(target)
+        staging = target / f"{STAGING_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            write_report(
+                staging,
+                _runs_for_report(analysis.runs, progress, config),
+                analysis.graphs,
+                analysis.draws,
+                analysis.correlations,
+                meta,
+            )
+            return _move_into_place(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def _sampling_row(store: Store) -> dict[str, Any] | None:
@@ -652,27 +652,27 @@ def status(directory: str | os.PathLike[str], progress: Progress | None = None) 
     >>> table.loc[0, "detail"]
     '2 draws, 1 accepted (1 planned)'
     """
-    store = Store(directory, readonly=True)
-    progress = progress or progress_of(store)
-    rows = [row] if (row := _sampling_row(store)) else []
-    for arm, label in STAGE_LABELS.items():
-        counts = progress.arms.get(arm)
-        if not counts or not counts["planned"]:
-            continue
-        detail = []
-        if counts["missing_weights"]:
-            detail.append(f"{counts['missing_weights']} missing weight files (run again)")
-        if counts["diverged_runs"]:
-            detail.append(f"{counts['diverged_runs']} diverged runs")
-        rows.append(
-            {
-                "stage": label,
-                **{k: counts[k] for k in ("planned", "done", "failed", "retry", "pending")},
-                "detail": "; ".join(detail),
-            }
-        )
-    columns = ["stage", "planned", "done", "failed", "retry", "pending", "detail"]
-    return pd.DataFrame(rows, columns=columns)
+    with Store(directory, readonly=True) as store:
+        progress = progress or progress_of(store)
+        rows = [row] if (row := _sampling_row(store)) else []
+        for arm, label in STAGE_LABELS.items():
+            counts = progress.arms.get(arm)
+            if not counts or not counts["planned"]:
+                continue
+            detail = []
+            if counts["missing_weights"]:
+                detail.append(f"{counts['missing_weights']} missing weight files (run again)")
+            if counts["diverged_runs"]:
+                detail.append(f"{counts['diverged_runs']} diverged runs")
+            rows.append(
+                {
+                    "stage": label,
+                    **{k: counts[k] for k in ("planned", "done", "failed", "retry", "pending")},
+                    "detail": "; ".join(detail),
+                }
+            )
+        columns = ["stage", "planned", "done", "failed", "retry", "pending", "detail"]
+        return pd.DataFrame(rows, columns=columns)
 
 
 def load_run_model(directory: str | os.PathLike[str], run_id: str) -> SparseDAGNet:
@@ -715,20 +715,20 @@ def load_run_model(directory: str | os.PathLike[str], run_id: str) -> SparseDAGN
     >>> torch.equal(model(x), net.eval()(x))
     True
     """
-    store = Store(directory, readonly=True)
-    graph_id, arm, weights = store.run_weights(run_id)
-    if not weights.is_file():
-        raise FileNotFoundError(
-            f"the weights of run {run_id} ({weights}) are missing; `structrob run` on the "
-            "study computes them again"
-        )
-    if arm == "pruning":
-        dag = dense_layered_dag(store.get_meta("config")["pruning"]["widths"])
-    else:
-        n_vertices, edges = store.graph_edges(graph_id)
-        dag = nx.DiGraph()
-        dag.add_nodes_from(range(n_vertices))
-        dag.add_edges_from(edges)
-    net = SparseDAGNet(dag)
-    net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    return net.eval()
+    with Store(directory, readonly=True) as store:
+        graph_id, arm, weights = store.run_weights(run_id)
+        if not weights.is_file():
+            raise FileNotFoundError(
+                f"the weights of run {run_id} ({weights}) are missing; `structrob run` on the "
+                "study computes them again"
+            )
+        if arm == "pruning":
+            dag = dense_layered_dag(store.get_meta("config")["pruning"]["widths"])
+        else:
+            n_vertices, edges = store.graph_edges(graph_id)
+            dag = nx.DiGraph()
+            dag.add_nodes_from(range(n_vertices))
+            dag.add_edges_from(edges)
+        net = SparseDAGNet(dag)
+        net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        return net.eval()

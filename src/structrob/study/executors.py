@@ -22,6 +22,8 @@ import signal
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +52,31 @@ def _watch_parent(parent: int) -> None:
             os._exit(1)
 
 
+@contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """Block SIGINT while worker processes are started, so they start with it blocked.
+
+    A Ctrl-C reaches the whole process group; a worker still importing torch would print a
+    KeyboardInterrupt traceback. A child inherits the signal mask, so a worker never sees
+    SIGINT before its initializer ignores it; the driver gets a Ctrl-C of that moment when the
+    mask is restored.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not POSIX
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _init_worker(threads: int, parent: int | None = None) -> None:
     import torch
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     if parent is not None:
         threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     torch.set_num_threads(threads)
@@ -171,7 +194,8 @@ class LocalExecutor:
         concurrent.futures.Future
             Done when a worker has run the unit.
         """
-        return self._pool.submit(run_unit_safely, spec, payload)
+        with _sigint_blocked():  # the pool starts a worker here when it has fewer than it may
+            return self._pool.submit(run_unit_safely, spec, payload)
 
     def wait(self, handles: list[cf.Future]) -> list[tuple[cf.Future, Outcome]]:
         """Block until at least one handle is done.

@@ -112,7 +112,7 @@ def describe_os_error(
     ----------
     error : OSError or sqlite3.Error
     what : str, optional
-        What was being done, e.g. ``"write weights"``.
+        What was being done, e.g. ``"store unit ab12"`` (the line reads ``cannot <what>``).
     path : path-like, optional
         The file concerned, when the error does not name one (SQLite's errors never do).
 
@@ -122,37 +122,43 @@ def describe_os_error(
 
     Examples
     --------
-    >>> describe_os_error(OSError(errno.ENOSPC, "No space left on device", "/s/w.pt"))[:44]
-    'no space left on device writing /s/w.pt; fre'
-    >>> describe_os_error(PermissionError(errno.EACCES, "Permission denied", "/s"))[:36]
-    'cannot write to /s (permission denie'
+    >>> full = OSError(errno.ENOSPC, "No space left on device", "/s/w.pt")
+    >>> describe_os_error(full, "write weights")[:57]
+    'cannot write weights: no space left on device (/s/w.pt); '
+    >>> describe_os_error(PermissionError(errno.EACCES, "Permission denied", "/s"))[:46]
+    'cannot write: permission denied (/s); use a wr'
     """
     where = getattr(error, "filename", None) or path
-    target = f" {where}" if where else ""
-    doing = f" ({what})" if what else ""
+    head = f"cannot {what}" if what else "cannot write"
+    at = f" ({where})" if where else ""
     code = getattr(error, "errno", None)
     if isinstance(error, sqlite3.Error):
-        text = str(error)
+        text = " ".join(str(error).split())
         if "full" in text:
             code = errno.ENOSPC
         elif "readonly" in text or "read-only" in text:
             code = errno.EROFS
+        elif "disk I/O error" in text:  # how SQLite reports a write cut short (EFBIG, EIO)
+            return (
+                f"{head}: disk I/O error{at}: the disk may be full or a file-size limit "
+                "reached; free some space and run again: finished units are kept"
+            )
         else:
-            return f"database error{doing}: {text}"
+            return f"{head}: database error{at}: {text}"
     if code in _FULL:
         return (
-            f"no space left on device writing{target}{doing}; free some space (or choose "
-            "another --out) and run again: finished units are kept"
+            f"{head}: no space left on device{at}; free some space (or use another --out) "
+            "and run again: finished units are kept"
         )
     if code in _READ_ONLY:
         reason = "read-only file system" if code == errno.EROFS else "permission denied"
         return (
-            f"cannot write to{target or ' the study directory'}{doing} ({reason}); choose a "
-            "writable --out, or read the study with status/report/export"
+            f"{head}: {reason}{at}; use a writable folder (--out): status, report --out and "
+            "export --out read a study without writing to it"
         )
     if code == errno.ENOTDIR or isinstance(error, NotADirectoryError):
-        return f"{where or 'a path'} is not a directory{doing}: a file lies in the way"
+        return f"{head}: a file lies in the path{at}; choose another --out"
     if isinstance(error, FileExistsError):
-        return f"{where or 'a path'} exists and is not a directory{doing}"
+        return f"{head}: {where or 'the path'} exists and is not a directory"
     strerror = getattr(error, "strerror", None) or str(error)
-    return f"{strerror}{':' if where else ''}{target}{doing}"
+    return f"{head}: {strerror}{at}"

@@ -126,7 +126,8 @@ def _check_graphs(config: StudyConfig) -> None:
             text = ", ".join(f"{k}={v!r}" for k, v in point.items())
             raise ConfigError(
                 f"{key}: {message} (grid point {text}); every combination of the "
-                f"graphs.grid values must be valid for {settings.generator}: change {key}"
+                f"graphs.grid values must be valid for {settings.generator}: change {key} "
+                "(or the values it is combined with)"
             ) from None
 
 
@@ -334,14 +335,19 @@ def run_study(
     """
     check_settings(config)
     with interruptible():
-        _check_data(config, data_root)
-        directory = _prepare_directory(directory)
-        lock = _lock(directory)
+        path = Path(directory)
+        # an existing directory is locked first (a second driver is refused at once); a new
+        # one is created only once the data set loaded
+        lock = _lock(path) if path.is_dir() else None
         try:
+            _check_data(config, data_root)
+            directory = _prepare_directory(path)
+            lock = lock or _lock(directory)
             store = Store(directory)
             _run_locked(store, config, data_root, progress, log, retry_failed)
         finally:
-            lock.release()
+            if lock is not None:
+                lock.release()
     return store
 
 

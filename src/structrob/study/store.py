@@ -202,8 +202,9 @@ class Store:
                 connection.close()
             if self.readonly and "unable to open" in str(error):
                 raise  # handled by _open_readonly
+            reason = " ".join(str(error).split())
             raise StoreError(
-                f"{self.path} is damaged or not a SQLite database ({error}); move it away "
+                f"{self.path} is damaged or not a SQLite database ({reason}); move it away "
                 "or use another --out (restore it from a backup to keep its results)"
             ) from None
         if app_id != APPLICATION_ID and not (app_id == 0 and TABLES <= tables):
@@ -261,8 +262,14 @@ class Store:
                 self.connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
-        """Close the database connection."""
+        """Close the database connection (the last writer's close folds the WAL back in)."""
         self.connection.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- meta --------------------------------------------------------------------------------
     def get_meta(self, key: str) -> Any:
