@@ -158,6 +158,19 @@ def _resume_command(argv: list[str], out: Path) -> str:
     return "structrob " + shlex.join(words)
 
 
+def _finished_units(directory: Path) -> str | None:
+    """``"3 of 7 units finished"``, or None when the store cannot be read."""
+    from structrob.study import analysis
+    from structrob.study.store import Store
+
+    try:
+        with Store(directory, readonly=True) as store:
+            progress = analysis.progress_of(store)
+    except Exception:  # noqa: BLE001 - only a courtesy line after an interruption
+        return None
+    return f"{progress.done} of {progress.planned} units finished"
+
+
 def _status_text(directory: Path) -> str:
     from structrob.study import analysis
     from structrob.study.lock import holder
@@ -213,7 +226,9 @@ def main(argv: list[str] | None = None) -> int:
         with interruptible():
             return _command(args, argv, state)
     except StudyInterrupted as stop:
-        print(f"\n{stop}: the workers were stopped; finished units are kept.", file=sys.stderr)
+        kept = _finished_units(state["out"]) if "out" in state else None
+        kept = f"; {kept} kept" if kept else "; finished units are kept"
+        print(f"\n{stop}: the workers were stopped{kept}.", file=sys.stderr)
         if args.command == "run" and "out" in state:
             print(f"resume with: {_resume_command(argv, state['out'])}", file=sys.stderr)
         return stop.exit_status
