@@ -343,9 +343,9 @@ def test_second_driver_is_refused_and_sigterm_stops_every_process(
         assert f"kill {first.pid}" in line
         code, stdout, err = cli(capsys, "status", out)
         assert code == 0 and f"running: process {first.pid}" in stdout, err
-        assert _wait_for(lambda: (out / "study.sqlite").exists())
+        assert _wait_for(lambda: "graph priors" in cli(capsys, "status", out)[1])  # planned
         code, stdout, err = cli(capsys, "status", out)
-        assert code == 0 and "graph priors" in stdout and f"running: process {first.pid}" in stdout
+        assert code == 0 and f"running: process {first.pid}" in stdout, err
         # SIGTERM once the workers run: they and the resource tracker go with the driver
         assert _wait_for(lambda: len(descendants(first.pid)) >= 3)
         time.sleep(1.0)

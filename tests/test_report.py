@@ -529,7 +529,14 @@ OWN_MODULES = [
     "structrob.report.tables",
     "structrob.report.figures",
     "structrob.report.page",
+    "structrob.report.captions",
+    "structrob.report.summary",
     "structrob.stats",
+    "structrob.stats.coefficients",
+    "structrob.stats.correlation",
+    "structrob.stats.filtering",
+    "structrob.stats.uncertainty",
+    "structrob.vocabulary",
 ]
 
 
@@ -636,6 +643,54 @@ def test_page_states_definitions_and_arm_titles_from_the_vocabulary(report):
         assert f'<section id="{anchor}"><h2>{number}: {html.escape(description)}</h2>' in page
         assert (report.parent / "tables" / f"{anchor}_{arm}.csv").is_file()
     assert f"<th>{vocabulary.ARM}</th>" in page  # the failures table names the arm column
+
+
+def _section(page: str, anchor: str) -> str:
+    start = page.index(f'<section id="{anchor}">')
+    return page[start : page.index("</section>", start)]
+
+
+def test_page_states_each_measures_sign_convention(report):
+    page = report.read_text(encoding="utf-8")
+    definitions = _section(page, "definitions")
+    for measure in vocabulary.MEASURES.values():
+        assert measure.direction.startswith("higher = ")
+        row = f'<th scope="row">{html.escape(measure.label)}</th><td>{measure.direction}</td>'
+        assert row in definitions
+    directions = {name: m.direction for name, m in vocabulary.MEASURES.items()}
+    assert directions == {
+        "accuracy": "higher = better",
+        "f1_macro": "higher = better",
+        "error_rate": "higher = less robust",
+        "avg_confidence": "higher = less robust",
+        "avg_eps": "higher = more robust",
+    }
+    note = html.escape(vocabulary.SIGN_NOTE)
+    assert "a positive ρ with error rate means the property goes with less robustness" in note
+    assert "“error rate” column was 100 − success rate" in vocabulary.SIGN_NOTE
+    assert "so its error-rate signs are the opposite" in vocabulary.SIGN_NOTE
+    assert note in definitions
+    for anchor in ("table1", "table2"):  # and in each table's legend
+        legend = _section(page, anchor).split('<p class="legend">')[1]
+        assert note in legend
+
+
+def test_small_studies_are_warned_about_at_the_top_of_each_table(report, study, tmp_path):
+    page = report.read_text(encoding="utf-8")
+    threshold = structrob_stats.MIN_GRAPHS
+    for anchor, n in (("table1", N_PRIOR), ("table2", N_STEPS)):  # 10 and 5 graphs
+        assert n < threshold
+        section = _section(page, anchor)
+        head, _, rest = section.partition("</h2>")
+        assert rest.startswith('<p class="warn">Too few graphs for a correlation to mean anything')
+        assert f"n = {n}, fewer than {threshold}." in rest.split("</p>")[0]
+    # a table on enough graphs carries no warning
+    runs, graphs, draws, correlations, meta = study
+    enough = correlations.assign(n_graphs=threshold)
+    page = write_report(tmp_path, runs, graphs, draws, enough, meta).read_text(encoding="utf-8")
+    assert '<p class="warn">' not in page
+    assert not structrob_stats.too_few_graphs(enough)
+    assert structrob_stats.too_few_graphs(correlations)
 
 
 def test_correlation_pivot_is_the_stats_pivot_in_report_order():

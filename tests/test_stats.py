@@ -468,12 +468,18 @@ def test_small_tables_use_exact_spearman_pvalues():
         0.0, abs=1e-12
     )
     assert row["rho"] == pytest.approx(1.0) and row["rho_p"] == pytest.approx(2 / 720)
-    # with ties the exact permutation count does not apply: scipy's value is kept
+    # with ties the p-value is exact too (it used to be scipy's t approximation, 0.0003):
+    # the permutation count with the tie kept, by brute force over the 720 orderings
+    import itertools
+
     tied = graphs.assign(dag_density=[0.0, 0.0, 1.0, 2.0, 3.0, 4.0])
     row = correlation_table(runs, tied, control=None, n_boot=0).iloc[0]
-    assert row["rho_p"] == pytest.approx(
-        sps.spearmanr(tied["dag_density"], runs["fgsm_error_rate"]).pvalue
-    )
+    x, y = tied["dag_density"].to_numpy(), runs["fgsm_error_rate"].to_numpy()
+    observed = sps.spearmanr(x, y).statistic
+    null = [sps.spearmanr(x, y[list(o)]).statistic for o in itertools.permutations(range(6))]
+    assert row["rho_p"] == pytest.approx(np.mean(np.abs(null) >= abs(observed) - 1e-9))
+    assert row["rho_p"] == pytest.approx(4 / 720)  # y in order, or 0 and 1 swapped; reversed
+    assert sps.spearmanr(x, y).pvalue < 0.001 < row["rho_p"]
 
 
 # ------------------------------------------------------------------ rank regression line

@@ -105,34 +105,41 @@ def watts_strogatz(
 def _rewire_endpoints(size: int, nei: int, p: float, rng: np.random.Generator) -> nx.Graph:
     # ends[e] = [larger, smaller] end of lattice edge e; pass 0 keeps ends[e][0] and moves
     # ends[e][1], pass 1 the reverse (see watts_strogatz).
-    ends = [[max(u, (u + d) % size), min(u, (u + d) % size)] for u in range(size)
-            for d in range(1, nei + 1)]  # fmt: skip
+    u = np.repeat(np.arange(size), nei)
+    v = (u + np.tile(np.arange(1, nei + 1), size)) % size
+    ends = np.stack([np.maximum(u, v), np.minimum(u, v)], axis=1)
     adjacent = [set() for _ in range(size)]
-    for a, b in ends:
+    for a, b in ends.tolist():
         adjacent[a].add(b)
         adjacent[b].add(a)
+    # candidate ends are drawn in blocks (one call per block, not per draw): uniform over the
+    # size - 1 vertices other than the kept end once shifted past it
+    block = np.empty(0, dtype=np.int64)
+    used = 0
     for keep in (0, 1):
         move = 1 - keep
-        order = sorted(range(len(ends)), key=lambda e: (ends[e][keep], e))
+        order = np.argsort(ends[:, keep], kind="stable")
         chosen = rng.random(len(ends)) < p
-        for e in order:
-            if not chosen[e]:
-                continue
-            kept, old = ends[e][keep], ends[e][move]
+        for e in order[chosen[order]].tolist():
+            kept, old = int(ends[e, keep]), int(ends[e, move])
+            neighbours = adjacent[kept]
             while True:
-                new = int(rng.integers(size - 1))
-                new += new >= kept  # uniform over every vertex but the kept end
-                if new == old or new not in adjacent[kept]:
+                if used == len(block):
+                    block, used = rng.integers(size - 1, size=4096), 0
+                new = int(block[used])
+                used += 1
+                new += new >= kept
+                if new == old or new not in neighbours:
                     break
             if new != old:
-                adjacent[kept].discard(old)
+                neighbours.discard(old)
                 adjacent[old].discard(kept)
-                adjacent[kept].add(new)
+                neighbours.add(new)
                 adjacent[new].add(kept)
-                ends[e][move] = new
+                ends[e, move] = new
     graph = nx.Graph()
     graph.add_nodes_from(range(size))
-    graph.add_edges_from(map(tuple, ends))
+    graph.add_edges_from(ends.tolist())
     return graph
 
 
@@ -418,7 +425,17 @@ def count_parameters(dag: nx.DiGraph, n_in: int = 784, n_out: int = 10, sinks: s
         raise TypeError(
             f"count_parameters takes a networkx.DiGraph (see to_dag), got {type(dag).__name__}"
         )
-    n_input_fed = sum(1 for layer in layers(dag, sinks).values() if layer == 0)
+    if sinks not in SINKS:
+        raise ValueError(f"sinks must be one of {list(SINKS)}, got {sinks!r}")
+    # layer 0 of layers(dag, sinks): the vertices without incoming edges, less (with "last")
+    # those without outgoing edges too, which move to the last layer, unless there is no edge
+    # and hence one layer
+    n_input_fed = sum(
+        1
+        for v in dag.nodes
+        if dag.in_degree(v) == 0
+        and (sinks == "own" or dag.out_degree(v) > 0 or dag.number_of_edges() == 0)
+    )
     return (
         n_in * n_input_fed
         + dag.number_of_edges()

@@ -39,12 +39,14 @@ INIT_LAYERS = ("all", "hidden")
 INIT_BIAS = ("zeros", "normal")
 
 
-def _fans(net: SparseDAGNet) -> tuple[np.ndarray, np.ndarray]:
-    """Real fan-in and fan-out of every hidden unit, counted from the masks."""
+def _fans(net: SparseDAGNet, copy: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Real fan-in and fan-out of every hidden unit, counted from (copy ``copy``'s) masks."""
     fan_in = np.zeros(net.n_hidden)
     fan_out = np.zeros(net.n_hidden)
     fan_in[: net.offsets[1]] = net.n_in
-    for l, (reads, mask, _, _) in enumerate(net.hidden_blocks(), start=1):
+    for l, (reads, mask) in enumerate(
+        zip((b[0] for b in net.hidden_blocks()), net.layer_masks(copy)), start=1
+    ):
         m = mask.detach().cpu().numpy()
         fan_in[net.offsets[l] : net.offsets[l + 1]] = m.sum(1)
         np.add.at(fan_out, reads.cpu().numpy(), m.sum(0))
@@ -119,7 +121,8 @@ def initialize(
     fans : {"sparse", "block"}
         ``"sparse"``: a weight on the connection u -> v uses ``fan_in`` = connections into v
         (784 for a source) and ``fan_out`` = connections out of u (its out-degree, plus
-        ``n_out`` for a sink; ``n_sources`` for an input pixel). ``"block"``: the study code's
+        ``n_out`` for a sink; ``n_sources`` for an input pixel), counted from the copy's own
+        masks when they are per copy. ``"block"``: the study code's
         fans [1]_, which applied ``torch.nn.init`` to each dense (source layer -> target layer)
         block before masking it: ``fan_in`` = units in the source layer, ``fan_out`` = units in
         the target layer (784 and ``n_out`` for the input and output blocks). On a fully
@@ -139,10 +142,11 @@ def initialize(
 
     Notes
     -----
-    Masked entries are set to zero. With the defaults (``"sparse"``, ``"all"``, ``"zeros"``)
-    every block is drawn with real-connection fans and biases are zero (the paper's text says
-    neither). Draws are taken in a fixed order (input block, hidden blocks in layer order,
-    output block, then biases), so the defaults give the same weights as before the options.
+    Masked entries (of each copy's own masks, when per copy) are set to zero. With the
+    defaults (``"sparse"``, ``"all"``, ``"zeros"``) every block is drawn with real-connection
+    fans and biases are zero (the paper's text says neither). Draws are taken in a fixed order
+    (input block, hidden blocks in layer order, output block, then biases), so the defaults give
+    the same weights as before the options.
 
     References
     ----------
@@ -186,13 +190,16 @@ def initialize(
     n0 = net.offsets[1]
     n_sinks = net.sink_units.numel()
     blocks = net.hidden_blocks()
-    if fans == "sparse":
+    per_copy = net.per_copy_masks
+    if fans == "sparse" and not per_copy:
         fan_in, fan_out = _fans(net)
-    else:
+    elif fans == "block":
         # width of the layer each unit sits in
         width = np.repeat(net.layer_sizes, net.layer_sizes).astype(np.float64)
     for k, scheme in enumerate(schemes):
         gen = torch.Generator().manual_seed(derive_seed(seed, k))
+        if fans == "sparse" and per_copy:
+            fan_in, fan_out = _fans(net, k)
         if layers == "hidden":
             net.weight_in[k] = _linear_default(net.weight_in.shape[1:], net.n_in, gen)
         elif fans == "sparse":
@@ -209,7 +216,7 @@ def initialize(
             else:
                 source_width = width[reads.cpu().numpy()].reshape(1, -1)
                 block = _draw(scheme, source_width, net.layer_sizes[l], weight.shape[1:], gen)
-            weight[k] = block.to(mask) * mask
+            weight[k] = block.to(mask) * (mask[k] if mask.dim() == 3 else mask)
         if layers == "hidden":
             net.weight_out[k] = _linear_default(net.weight_out.shape[1:], n_sinks, gen)
         elif fans == "sparse":

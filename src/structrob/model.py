@@ -12,7 +12,9 @@ edge, whatever its layer) is connected to the ``n_out`` outputs (logits, no acti
 Per layer the model gathers the activations its vertices read (from any earlier layer) and does
 one masked batched matmul, so a graph hundreds of layers deep costs one small kernel per layer,
 not one per pair of layers. ``copies = K`` independently initialised copies of the same
-structure share masks and index tables; their weights are stacked on a leading dimension.
+structure share the index tables; their weights are stacked on a leading dimension. The copies
+share one mask per layer, or, after :meth:`SparseDAGNet.split_masks`, each has its own (a
+subset of the shared structure: the random-pruning baseline prunes every copy at random).
 
 References
 ----------
@@ -95,6 +97,11 @@ class SparseDAGNet(nn.Module):
     they are saved in ``state_dict`` and follow ``.to()``. Weights start from
     :func:`initialize` with ``glorot_uniform`` for every copy and seed 0.
 
+    Masks are shared by the copies (``mask_l`` is ``[n_l, len(reads_l)]``) until
+    :meth:`split_masks` gives each copy its own (``[K, n_l, len(reads_l)]``); every method
+    handles both, and the methods that read masks take ``copy=k``. A state dict carries the
+    layout in the number of dimensions of its masks, and :meth:`load_state_dict` adopts it.
+
     Examples
     --------
     >>> import networkx as nx, torch
@@ -169,7 +176,9 @@ class SparseDAGNet(nn.Module):
     def hidden_blocks(self) -> list[tuple[Tensor, Tensor, Tensor, Tensor]]:
         """``(reads, mask, weight, bias)`` of every hidden layer l >= 1, in layer order.
 
-        ``weight`` is ``[K, n_l, len(reads)]`` and must be multiplied by ``mask``.
+        ``weight`` is ``[K, n_l, len(reads)]`` and must be multiplied by ``mask``, which is
+        ``[n_l, len(reads)]`` (shared by the copies) or ``[K, n_l, len(reads)]`` (per copy, see
+        :meth:`split_masks`); ``weight * mask`` broadcasts either way.
         """
         return [
             (
@@ -181,10 +190,96 @@ class SparseDAGNet(nn.Module):
             for l in range(1, self.n_layers)
         ]
 
-    def count_parameters(self) -> int:
+    @property
+    def per_copy_masks(self) -> bool:
+        """Whether each copy has its own masks (after :meth:`split_masks` or loading them)."""
+        return any(mask.dim() == 3 for _, mask, _, _ in self.hidden_blocks())
+
+    @torch.no_grad()
+    def split_masks(self) -> SparseDAGNet:
+        """Give every copy its own masks: each ``mask_l`` becomes ``[K, n_l, len(reads_l)]``.
+
+        Each copy starts from the shared masks; :meth:`remove_edges` with ``copy=k`` then
+        prunes copy ``k`` alone. The ``reads_l`` index sets stay shared, so a copy's masks are
+        always a subset of the graph the model was built on. A no-op when already split.
+
+        Returns
+        -------
+        SparseDAGNet
+            ``self``, modified in place.
+
+        Examples
+        --------
+        >>> import networkx as nx
+        >>> net = SparseDAGNet(nx.DiGraph([(2, 1), (1, 0), (2, 0)]), n_in=2, n_out=2, copies=3)
+        >>> net.split_masks().mask_2.shape, net.per_copy_masks
+        (torch.Size([3, 1, 2]), True)
+        >>> net.remove_edges([(2, 0)], copy=1)
+        >>> net.hidden_edges(copy=1), net.count_parameters(copy=0) - net.count_parameters(copy=1)
+        ([(2, 1), (1, 0)], 1)
+
+        A state dict with per-copy (3-dim) masks splits the model it is loaded into:
+
+        >>> fresh = SparseDAGNet(nx.DiGraph([(2, 1), (1, 0), (2, 0)]), n_in=2, n_out=2, copies=3)
+        >>> _ = fresh.load_state_dict(net.state_dict()); fresh.hidden_edges(copy=1)
+        [(2, 1), (1, 0)]
+        """
+        for l in range(1, self.n_layers):
+            mask = getattr(self, f"mask_{l}")
+            if mask.dim() == 2:
+                setattr(self, f"mask_{l}", mask.expand(self.copies, *mask.shape).clone())
+        return self
+
+    def _check_copy(self, k: int) -> int:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k < self.copies:
+            raise IndexError(f"copy index {k!r} out of range for {self.copies} copies")
+        return int(k)
+
+    def layer_masks(self, copy: int | None = None) -> list[Tensor]:
+        """Every hidden layer's mask ``[n_l, len(reads_l)]`` for one copy, in layer order.
+
+        Parameters
+        ----------
+        copy : int or None
+            Copy ``k``'s masks; ``None``: the masks of every copy, which must then be the same
+            (always true unless :meth:`split_masks` was called and the copies pruned apart).
+
+        Raises
+        ------
+        ValueError
+            ``copy`` is None and the copies' masks differ.
+
+        Examples
+        --------
+        >>> import networkx as nx
+        >>> SparseDAGNet(nx.DiGraph([(2, 0), (1, 0)]), n_in=2, n_out=2).layer_masks()
+        [tensor([[1., 1.]])]
+        """
+        masks = [mask for _, mask, _, _ in self.hidden_blocks()]
+        if copy is not None:
+            k = self._check_copy(copy)
+            return [mask[k] if mask.dim() == 3 else mask for mask in masks]
+        if not all(mask.dim() == 2 or bool((mask == mask[:1]).all()) for mask in masks):
+            raise ValueError("the copies have different masks: pass copy=k")
+        return [mask[0] if mask.dim() == 3 else mask for mask in masks]
+
+    def count_parameters(self, copy: int | None = None) -> int:
         """Trainable, unmasked parameters of ONE copy.
 
-        Equals :func:`structrob.graphs.count_parameters` of the DAG.
+        Equals :func:`structrob.graphs.count_parameters` of the DAG (of the pruned DAG while no
+        vertex is cut off: the layering and the input and output blocks never change).
+
+        Parameters
+        ----------
+        copy : int or None
+            Count copy ``k``'s masks; ``None``: the count of every copy, which must then be the
+            same (it is when masks are shared, and after equal-count per-copy pruning such as
+            :func:`structrob.pruning.prune_random`).
+
+        Raises
+        ------
+        ValueError
+            ``copy`` is None and the copies' counts differ.
 
         Examples
         --------
@@ -198,12 +293,26 @@ class SparseDAGNet(nn.Module):
             + self.weight_out[0].numel()
             + self.bias_out[0].numel()
         )
-        for _, mask, _, bias in self.hidden_blocks():
-            total += int(mask.count_nonzero()) + bias[0].numel()
-        return total
+        for _, _, _, bias in self.hidden_blocks():
+            total += bias[0].numel()
+        if copy is not None or not self.per_copy_masks:
+            return total + sum(int(m.count_nonzero()) for m in self.layer_masks(copy))
+        counts = {
+            total + sum(int(m.count_nonzero()) for m in self.layer_masks(k))
+            for k in range(self.copies)
+        }
+        if len(counts) > 1:
+            raise ValueError("the copies have different parameter counts: pass copy=k")
+        return counts.pop()
 
-    def hidden_edges(self) -> list[tuple]:
+    def hidden_edges(self, copy: int | None = None) -> list[tuple]:
         """Hidden edges ``(u, v)`` still present (mask 1), in a fixed order (sorted by slot).
+
+        Parameters
+        ----------
+        copy : int or None
+            Copy ``k``'s edges; ``None``: the edges of every copy, which must then be the same
+            (see :meth:`layer_masks`).
 
         Examples
         --------
@@ -211,19 +320,35 @@ class SparseDAGNet(nn.Module):
         >>> SparseDAGNet(nx.DiGraph([(2, 1), (1, 0)]), n_in=2, n_out=2).hidden_edges()
         [(2, 1), (1, 0)]
         """
-        masks = {l: getattr(self, f"mask_{l}") for l in range(1, self.n_layers)}
+        masks = [mask.detach().cpu().numpy() for mask in self.layer_masks(copy)]
         present = [
             (slot, edge)
             for edge, slot in self.edge_slot.items()
-            if masks[slot[0]][slot[1], slot[2]] != 0
+            if masks[slot[0] - 1][slot[1], slot[2]] != 0
         ]
         return [edge for _, edge in sorted(present, key=lambda item: item[0])]
 
     @torch.no_grad()
-    def remove_edges(self, edges: Iterable[tuple]) -> None:
-        """Remove hidden edges: their mask entries and weights (all copies) become zero.
+    def remove_edges(self, edges: Iterable[tuple], copy: int | None = None) -> None:
+        """Remove hidden edges: their mask entries and weights become zero.
 
         The layering is unchanged; the removed weights then stay zero through training.
+
+        Parameters
+        ----------
+        edges : iterable of tuple
+            Hidden edges ``(u, v)`` of the graph the model was built on (removing one already
+            removed is a no-op).
+        copy : int or None
+            Remove from copy ``k`` only (needs per-copy masks, :meth:`split_masks`); ``None``:
+            from every copy.
+
+        Raises
+        ------
+        KeyError
+            An edge is not a hidden edge of the graph (the edges before it are removed).
+        ValueError
+            ``copy`` is given but the masks are shared.
 
         Examples
         --------
@@ -232,15 +357,40 @@ class SparseDAGNet(nn.Module):
         >>> net.remove_edges([(2, 0)]); net.hidden_edges()
         [(2, 1), (1, 0)]
         """
+        if copy is not None:
+            copy = self._check_copy(copy)
+            if not self.per_copy_masks:
+                raise ValueError(
+                    "the copies share their masks: call split_masks() before removing edges "
+                    "from one copy"
+                )
         for edge in edges:
             if edge not in self.edge_slot:
                 raise KeyError(f"{edge!r} is not a hidden edge of this network")
             l, i, j = self.edge_slot[edge]
-            getattr(self, f"mask_{l}")[i, j] = 0.0
-            getattr(self, f"weight_{l}")[:, i, j] = 0.0
+            mask, weight = getattr(self, f"mask_{l}"), getattr(self, f"weight_{l}")
+            if copy is None:
+                mask[..., i, j] = 0.0
+                weight[:, i, j] = 0.0
+            else:
+                mask[copy, i, j] = 0.0
+                weight[copy, i, j] = 0.0
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        """Adopt the saved mask layout: 3-dim saved masks split this model's, 2-dim merge them."""
+        for l in range(1, self.n_layers):
+            saved, mask = state_dict.get(f"{prefix}mask_{l}"), getattr(self, f"mask_{l}")
+            if isinstance(saved, Tensor) and saved.dim() in (2, 3) and saved.dim() != mask.dim():
+                # placeholders of the right shape; the copy from the state dict overwrites them
+                new = mask[0] if mask.dim() == 3 else mask.expand(self.copies, *mask.shape)
+                setattr(self, f"mask_{l}", new.clone())
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def copy(self, k: int) -> SparseDAGNet:
         """A single-copy model (``copies == 1``) holding copy ``k``'s weights and masks.
+
+        The single model's masks are 2-dim (``[n_l, len(reads_l)]``) whether or not this
+        model's are per copy, so its ``state_dict`` loads into a fresh ``SparseDAGNet(dag)``.
 
         Examples
         --------
@@ -250,8 +400,7 @@ class SparseDAGNet(nn.Module):
         >>> torch.allclose(net.copy(2)(x), net(x)[2])
         True
         """
-        if not 0 <= k < self.copies:
-            raise IndexError(f"copy index {k} out of range for {self.copies} copies")
+        k = self._check_copy(k)
         single = self.__class__.__new__(self.__class__)
         nn.Module.__init__(single)
         for name, value in self.__dict__.items():
@@ -259,6 +408,8 @@ class SparseDAGNet(nn.Module):
                 single.__dict__[name] = value
         single.copies = 1
         for name, buffer in self.named_buffers(recurse=False):
+            if name.startswith("mask_") and buffer.dim() == 3:
+                buffer = buffer[k]
             single.register_buffer(name, buffer.clone())
         for name, param in self.named_parameters(recurse=False):
             single.register_parameter(name, nn.Parameter(param.detach()[k : k + 1].clone()))
@@ -317,25 +468,33 @@ class SparseDAGNet(nn.Module):
         sinks = units.index_select(1, self.sink_units)
         return torch.baddbmm(self.bias_out.unsqueeze(2), self.weight_out, sinks).transpose(1, 2)
 
-    def _csr_structure(self) -> list[tuple[Tensor, Tensor, Tensor, Tensor]]:
-        """Per hidden layer: CSR row pointers and columns (unit ids) of its edges, and their slots.
+    def _csr_structure(self, k: int = 0) -> list[tuple[Tensor, Tensor, Tensor, Tensor]]:
+        """Copy ``k``'s hidden layers: CSR row pointers and columns (unit ids) of its edges, and
+        their slots.
 
-        Cached; rebuilt when a mask changes (pruning, ``load_state_dict``, ``.to()``).
+        Cached (once for shared masks, per copy for per-copy masks); rebuilt when a mask
+        changes (pruning, ``load_state_dict``, ``.to()``, :meth:`split_masks`).
         """
         blocks = self.hidden_blocks()
-        key = tuple((mask.data_ptr(), mask._version) for _, mask, _, _ in blocks)
+        key = tuple((mask.data_ptr(), mask._version, mask.shape) for _, mask, _, _ in blocks)
         if getattr(self, "_csr_key", None) != key:
+            self._csr_cache, self._csr_key = {}, key
+        slot = k if self.per_copy_masks else 0
+        if slot not in self._csr_cache:
             structure = []
             for reads, mask, _, _ in blocks:
+                mask = mask[k] if mask.dim() == 3 else mask
                 rows, cols = mask.nonzero(as_tuple=True)  # row-major order, as CSR needs
                 crow = torch.zeros(mask.shape[0] + 1, dtype=torch.long, device=mask.device)
                 crow[1:] = torch.bincount(rows, minlength=mask.shape[0]).cumsum(0)
                 structure.append((crow, reads[cols], rows, cols))
-            self._csr_cache, self._csr_key = structure, key
-        return self._csr_cache
+            self._csr_cache[slot] = structure
+        return self._csr_cache[slot]
 
     def _csr_layers(self, k: int, dtype: torch.dtype) -> list[tuple[Tensor, Tensor]]:
         """Copy ``k``'s hidden layers as ``(CSR [n_l, offset_l], bias [n_l, 1])`` in ``dtype``.
+
+        Over copy ``k``'s edges (its own masks when they are per copy).
 
         Built from the current weights at every call: optimisers update parameters in place
         without a reliable version bump (fused Adam), so the weights are never cached.
@@ -345,7 +504,7 @@ class SparseDAGNet(nn.Module):
             # torch flags all CSR support as beta; the 2-D CSR @ dense product used here is stable
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
             for l, ((crow, columns, rows, cols), (_, _, weight, bias)) in enumerate(
-                zip(self._csr_structure(), self.hidden_blocks()), start=1
+                zip(self._csr_structure(k), self.hidden_blocks()), start=1
             ):
                 start, stop = self.offsets[l], self.offsets[l + 1]
                 values = weight.detach()[k, rows, cols].to(dtype)

@@ -56,7 +56,8 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
-from structrob.graphs import count_parameters, layers, sinks, sources
+from structrob.graphs import count_parameters, layers, sources
+from structrob.graphs import sinks as sink_vertices
 
 __all__ = ["BACKENDS", "PROPERTY_DEFINITIONS", "graph_distributions", "graph_properties"]
 
@@ -510,7 +511,7 @@ def _study_properties(
 
 
 def graph_properties(
-    dag: nx.DiGraph, prior: nx.Graph | None = None, backend: str = "auto"
+    dag: nx.DiGraph, prior: nx.Graph | None = None, backend: str = "auto", sinks: str = "own"
 ) -> dict[str, float]:
     """Scalar graph properties of a study graph's DAG and (optionally) its undirected prior.
 
@@ -546,8 +547,9 @@ def graph_properties(
       separately. ``degree_std`` is the population standard deviation (ddof = 0).
     - With no reachable pair, diameter and average path length are 0; without edges, the
       average edge betweenness is 0. Counts are ints, everything else floats; all finite.
-    - ``layers`` is the depth, ``1 + max(structrob.graphs.layers(dag))``; ``parameters`` is
-      ``structrob.graphs.count_parameters(dag, n_in=784, n_out=10)``.
+    - ``layers`` is the depth, ``1 + max(structrob.graphs.layers(dag))`` (the same for either
+      ``sinks``); ``parameters`` is ``structrob.graphs.count_parameters(dag, n_in=784,
+      n_out=10, sinks=sinks)``, the network the study builds on the DAG.
 
     The averages of betweenness and edge betweenness follow from the distances alone (see
     the module docstring), so they are redundant with ``avg_shortest_path``.
@@ -572,6 +574,9 @@ def graph_properties(
         shortest paths, eccentricity, closeness and (edge) betweenness with igraph [4]_ (about
         an order of magnitude faster on study graphs, same values); ``"auto"`` uses igraph when
         it is installed.
+    sinks : {"own", "last"}
+        The layering of :func:`structrob.graphs.layers` the network uses; it changes
+        ``dag_parameters`` (an isolated vertex reads no input with ``"last"``).
 
     Returns
     -------
@@ -629,8 +634,8 @@ def graph_properties(
     )
     properties["dag_layers"] = 1 + max(layers(dag).values())
     properties["dag_sources"] = len(sources(dag))
-    properties["dag_sinks"] = len(sinks(dag))
-    properties["dag_parameters"] = count_parameters(dag, n_in=784, n_out=10)
+    properties["dag_sinks"] = len(sink_vertices(dag))
+    properties["dag_parameters"] = count_parameters(dag, n_in=784, n_out=10, sinks=sinks)
     prior_measures = None
     if prior is not None:
         prior_measures = _distance_measures(prior, backend)
@@ -646,7 +651,7 @@ def _histogram(values) -> list[int]:
 
 
 def graph_distributions(
-    dag: nx.DiGraph, prior: nx.Graph | None = None, backend: str = "auto"
+    dag: nx.DiGraph, prior: nx.Graph | None = None, backend: str = "auto", sinks: str = "own"
 ) -> dict[str, list[int]]:
     """Degree, shortest-path-length and eccentricity histograms of the DAG and the prior.
 
@@ -671,6 +676,8 @@ def graph_distributions(
         Undirected simple graph the DAG was oriented from.
     backend : {"auto", "igraph", "networkx"}
         As in :func:`graph_properties`; both give identical histograms.
+    sinks : {"own", "last"}
+        The layering behind ``dag_layer_hist`` (see :func:`graph_properties`).
 
     Returns
     -------
@@ -705,7 +712,7 @@ def graph_distributions(
         if prefix == "dag":
             distributions["dag_in_degree_hist"] = _histogram(d for _, d in dag.in_degree)
             distributions["dag_out_degree_hist"] = _histogram(d for _, d in dag.out_degree)
-            distributions["dag_layer_hist"] = _histogram(layers(dag).values())
+            distributions["dag_layer_hist"] = _histogram(layers(dag, sinks).values())
         distributions[f"{prefix}_path_length_hist"] = [int(c) for c in measures.path_length_hist]
         distributions[f"{prefix}_eccentricity_hist"] = _histogram(measures.eccentricity)
     return distributions

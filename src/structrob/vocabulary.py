@@ -39,6 +39,7 @@ __all__ = [
     "MEASURES",
     "ROBUSTNESS_MEASURES",
     "Measure",
+    "SIGN_NOTE",
     "measure_column",
     "split_measure",
 ]
@@ -56,36 +57,60 @@ CLEAN = "clean"
 
 
 class Measure(NamedTuple):
-    """A measure's display name, unit, factor from the stored value to that unit, definition."""
+    """A measure's display name, unit, factor from the stored value to that unit, definition,
+    and sign convention: what a higher value means (``direction``).
+
+    Examples
+    --------
+    >>> MEASURES["error_rate"].label, MEASURES["error_rate"].unit
+    ('error rate', '%')
+    >>> MEASURES["error_rate"].direction, MEASURES["avg_eps"].direction
+    ('higher = less robust', 'higher = more robust')
+    """
 
     label: str
     unit: str
     factor: float
     definition: str
+    direction: str = ""
 
 
 #: Every measure of a run, in report order. Rates are stored as fractions in [0, 1].
 MEASURES: dict[str, Measure] = {
     "accuracy": Measure(
-        "accuracy", "%", 100.0, "images classified correctly / images, on the 10,000 test images"
+        "accuracy",
+        "%",
+        100.0,
+        "images classified correctly / images, on the 10,000 test images",
+        "higher = better",
     ),
     "f1_macro": Measure(
-        "macro F1", "%", 100.0, "macro F1 over the 10 classes on the 10,000 test images"
+        "macro F1",
+        "%",
+        100.0,
+        "macro F1 over the 10 classes on the 10,000 test images",
+        "higher = better",
     ),
     "error_rate": Measure(
-        "error rate", "%", 100.0, "successful attacks / images classified correctly when clean"
+        "error rate",
+        "%",
+        100.0,
+        "successful attacks / images classified correctly when clean",
+        "higher = less robust",
     ),
     "avg_confidence": Measure(
         "avg confidence",
         "%",
         100.0,
         "mean softmax probability of the wrong predicted class, over successful attacks",
+        "higher = less robust",
     ),
     "avg_eps": Measure(
         "avg ε",
         "pixels, 0–1",
         1.0,
         "mean minimal eps over images fooled within the grid (censored count reported beside it)",
+        "higher = more robust",
     ),
 }
 #: Measures of the unattacked model; their attack is :data:`CLEAN`.
@@ -93,12 +118,28 @@ CLEAN_MEASURES: tuple[str, ...] = ("accuracy", "f1_macro")
 #: Measures an attack produces; a runs column ``{attack}_{measure}`` holds one.
 ROBUSTNESS_MEASURES: tuple[str, ...] = ("error_rate", "avg_confidence", "avg_eps")
 
+#: How to read the sign of a correlation with a measure, and where the study code differs.
+SIGN_NOTE = (
+    "Signs: a positive ρ or τ means that graphs with more of the property have higher values "
+    "of the measure; "
+    + "; ".join(f"{m.label}: {m.direction}" for m in MEASURES.values())
+    + ". So a positive ρ with error rate means the property goes with less robustness. The "
+    "study code's “error rate” column was 100 − success rate (its robustness), so its "
+    "error-rate signs are the opposite of these."
+)
+
 #: Column naming a row's arm.
 ARM = "arm"
 
 
 class Arm(NamedTuple):
-    """An arm's table number, its title, and a short title for figure panels."""
+    """An arm's table number, its title, and a short title for figure panels.
+
+    Examples
+    --------
+    >>> ARMS["pruning"].table, ARMS["pruning"].short
+    ('Table 2', 'random pruning')
+    """
 
     table: str
     title: str

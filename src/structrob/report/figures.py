@@ -10,8 +10,7 @@ Input frames follow the store's layout (see :func:`structrob.report.write_report
 arm is its :data:`structrob.vocabulary.ARM` column. Rates (accuracy, macro F1, error rate,
 average confidence) are stored as fractions in [0, 1] and drawn in percent; eps is in pixel
 units, pixels being in [0, 1]. Labels, units and the correlation pivots come from
-:mod:`structrob.report.tables`; captions compose the definitions of
-:mod:`structrob.vocabulary`.
+:mod:`structrob.report.tables`; the captions from :mod:`structrob.report.captions`.
 
 References
 ----------
@@ -30,9 +29,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from structrob.report.captions import CAPTIONS
 from structrob.report.tables import (
-    Q_DEFINITION,
-    SIGNIFICANCE_MARKS,
     arm_title,
     attack_label,
     correlation_pivot,
@@ -47,7 +45,7 @@ from structrob.report.tables import (
     strongest_pairs,
 )
 from structrob.stats import rank_regression_curve
-from structrob.vocabulary import ARM, ARMS, DEFINITIONS, INIT_LABELS, MEASURES
+from structrob.vocabulary import ARM, ARMS, INIT_LABELS
 
 __all__ = [
     "FIGURE_NAMES",
@@ -622,55 +620,6 @@ def figure_pruning(runs: pd.DataFrame | None) -> Figure | None:
 # all figures, saving
 # ---------------------------------------------------------------------------------------------
 
-_DEFINED = dict(DEFINITIONS)
-_MEASURE_DEFINITIONS = "; ".join(
-    f"{measure.label} ({measure.unit}): {measure.definition}" for measure in MEASURES.values()
-)
-_MEASURE_DEFINITIONS = _MEASURE_DEFINITIONS[:1].upper() + _MEASURE_DEFINITIONS[1:]
-_SIGNIFICANCE = f"{SIGNIFICANCE_MARKS} (q: {Q_DEFINITION})"
-# name -> (caption, what the figure needs when it is absent)
-_CAPTIONS = {
-    "parameters": (
-        f"Parameter counts ({_DEFINED['parameters']}) of the accepted graph priors (blue) over "
-        "all rejected draws (grey); parameter axis logarithmic.",
-        "needs graphs or draws with n_parameters",
-    ),
-    "generator_params": (
-        "Accepted graphs per generator parameter value (top) and the percentage of draws with "
-        "that value that were accepted (bottom).",
-        "needs graphs or draws with size, nei or p",
-    ),
-    "properties": (
-        "Distributions of the DAG properties of the accepted graph priors.",
-        "needs graphs with dag_* property columns",
-    ),
-    "measures_by_init": (
-        "Clean accuracy and macro F1, and each attack's robustness measures per initialisation "
-        f"(graph-prior arm, {ARMS['prior'].table}). Boxes: quartiles and median, whiskers 1.5 IQR, "
-        f"points: runs. {_MEASURE_DEFINITIONS}. Pixels, eps: {_DEFINED['pixels, eps']}.",
-        f"needs finished runs of the graph-prior arm ({ARM} 'prior') with measures and init",
-    ),
-    "top_correlations": (
-        "The strongest |Spearman ρ| property-measure pairs of the graph-prior arm. Points: "
-        "graphs, the measure averaged over initialisations (plain mean, no outlier filter). "
-        "Line: least-squares rank regression (a line through the ranks), mapped back to the "
-        "data's scale by interpolating the sorted measure (Iman & Conover 1979); its rank-space "
-        f"slope equals ρ without ties. ρ and q from {ARMS['prior'].table}; {_SIGNIFICANCE}.",
-        "needs a correlation table and at least 3 graphs with both values of a pair",
-    ),
-    "heatmap": (
-        f"Spearman ρ per graph property and measure ({arm_title('prior', short=True)}; "
-        f"{arm_title('pruning', short=True)}). Marks: {_SIGNIFICANCE}.",
-        "needs a correlation table with rho",
-    ),
-    "pruning": (
-        f"{ARMS['pruning'].title.capitalize()} ({ARMS['pruning'].table}): measures against pruning "
-        "step, mean ± standard deviation over all finished runs at a step (initialisations x "
-        "pruned networks).",
-        f"needs finished runs of study 'pruning' (the rows with {ARM} 'pruning') with a step",
-    ),
-}
-
 
 def build_figures(
     runs: pd.DataFrame | None,
@@ -707,7 +656,7 @@ def build_figures(
     }
     figures = []
     for name in FIGURE_NAMES:
-        caption, needs = _CAPTIONS[name]
+        caption, needs = CAPTIONS[name]
         figure = drawings[name]()
         figures.append(ReportFigure(name, caption, figure, "" if figure is not None else needs))
     return figures

@@ -25,6 +25,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from structrob.report.figures import ReportFigure, build_figures
+from structrob.report.summary import summary_counts
 from structrob.report.tables import (
     Q_DEFINITION,
     SIGNIFICANCE_MARKS,
@@ -37,10 +38,10 @@ from structrob.report.tables import (
     measure_label,
     property_label,
     significance_stars,
-    summary_counts,
 )
+from structrob.stats import small_sample_warning
 from structrob.toml_writer import dumps as format_config
-from structrob.vocabulary import ARM, ARMS, DEFINITIONS
+from structrob.vocabulary import ARM, ARMS, DEFINITIONS, MEASURES, SIGN_NOTE
 
 __all__ = [
     "format_config",
@@ -72,6 +73,8 @@ pre { background: #f7f7f7; border: 1px solid #e2e2e2; padding: .6rem .8rem; over
       font-size: 13px; }
 pre.err { white-space: pre-wrap; margin: 0; padding: .2rem .4rem; max-width: 60rem; }
 .na { color: #8a4b00; background: #fff6e5; border-left: 4px solid #e0a040; padding: .4rem .7rem; }
+.warn { color: #7a1010; background: #fdecec; border-left: 4px solid #c03030; padding: .4rem .7rem;
+        font-weight: 600; max-width: 60rem; }
 figure { margin: 1.6rem 0; } figure img { max-width: 100%; height: auto; display: block; }
 figcaption { font-size: 14px; color: #333; max-width: 60rem; margin-top: .4rem; }
 .legend { font-size: 13px; color: #444; max-width: 60rem; }
@@ -164,7 +167,20 @@ def _table_anchor(arm: str) -> str:
     return f"table{ARMS[arm].table.split()[-1]}"
 
 
-def _correlation_section(correlations: pd.DataFrame, arm: str) -> str:
+def _rows_text(arm: str, analysis: Mapping[str, Any]) -> str:
+    """What one observation of an arm's table is, from the config's ``analysis`` section."""
+    if arm == "pruning" and analysis.get("pruning_rows") == "pooled":
+        return (
+            "each finished run of every pruning step (pooled rows: no outlier filter, no "
+            "average over initialisations)"
+        )
+    rule = str(analysis.get("outlier_rule", "per_measure")).replace("_", " ")
+    return f"each measure averaged over initialisations after the IQR outlier filter ({rule})"
+
+
+def _correlation_section(
+    correlations: pd.DataFrame, arm: str, analysis: Mapping[str, Any] | None = None
+) -> str:
     number = ARMS[arm].table
     heading = f'<section id="{_table_anchor(arm)}"><h2>{_e(arm_title(arm))}</h2>'
     properties, measures, cells = correlation_cells(correlations, arm)
@@ -174,6 +190,9 @@ def _correlation_section(correlations: pd.DataFrame, arm: str) -> str:
     n_graphs = sorted(
         {int(r["n_graphs"]) for r in cells.values() if not is_missing(r.get("n_graphs"))}
     )
+    warning = small_sample_warning(pd.DataFrame({"n_graphs": n_graphs}))
+    if warning:
+        heading += f'<p class="warn">{_e(warning)}</p>'
     n_text = ""
     if n_graphs:
         n_text = f"n = {n_graphs[0]}" if len(n_graphs) == 1 else f"n = {n_graphs[0]}–{n_graphs[-1]}"
@@ -213,13 +232,14 @@ def _correlation_section(correlations: pd.DataFrame, arm: str) -> str:
             f'<tr><th scope="row" class="prop">{_e(property_label(prop))}</th>{"".join(tds)}</tr>'
         )
     legend = (
-        "Spearman ρ and Kendall τ between each graph property and each measure averaged over "
-        f"initialisations{', ' + n_text + ' graphs per cell' if n_text else ''}. Each estimate "
+        "Spearman ρ and Kendall τ between each graph property and "
+        f"{_rows_text(arm, analysis or {})}"
+        f"{', ' + n_text + ' per cell' if n_text else ''}. Each estimate "
         "reads “value (q) [confidence interval]”, the interval on the next line; q is the "
         f"{Q_DEFINITION}; marks: {SIGNIFICANCE_MARKS}; bold ρ: at least one mark. Shading: the "
         "cell's ρ, red for positive and blue for negative, more opaque for larger |ρ| (opacity "
         "0.6 |ρ|). Small print, where available: strength of the association and the partial ρ "
-        "with its p-value."
+        f"with its p-value. {SIGN_NOTE}"
     )
     return (
         f'{heading}<div class="scroll"><table class="corr"><thead><tr>{head_top}</tr>'
@@ -231,7 +251,15 @@ def _correlation_section(correlations: pd.DataFrame, arm: str) -> str:
 def _definitions_section() -> str:
     rows = "".join(f'<tr><th scope="row">{_e(k)}</th><td>{_e(v)}</td></tr>' for k, v in DEFINITIONS)
     table = f"<table><tbody>{rows}</tbody></table>"
-    return f'<section id="definitions"><h2>Definitions</h2>{table}</section>'
+    signs = "".join(
+        f'<tr><th scope="row">{_e(m.label)}</th><td>{_e(m.direction)}</td></tr>'
+        for m in MEASURES.values()
+    )
+    sign_table = (
+        f'<table id="signs"><caption>Sign conventions</caption><tbody>{signs}</tbody></table>'
+    )
+    note = f'<p class="legend">{_e(SIGN_NOTE)}</p>'
+    return f'<section id="definitions"><h2>Definitions</h2>{table}{sign_table}{note}</section>'
 
 
 def _failures_section(runs: pd.DataFrame) -> str:
@@ -291,7 +319,10 @@ def render_page(
 
     Sections: title and summary counts, configuration, environment, other metadata, one table
     of rho and tau per property x measure for each arm (Table 1: graph priors, Table 2:
-    random-pruning baseline), definitions, failed runs (if any), figures with captions. Absent
+    random-pruning baseline), each headed by :func:`structrob.stats.small_sample_warning` when
+    it rests on fewer than ``structrob.stats.MIN_GRAPHS`` graphs and with the sign conventions
+    (``vocabulary.SIGN_NOTE``) in its legend, definitions with each measure's sign convention
+    (``vocabulary.Measure.direction``), failed runs (if any), figures with captions. Absent
     data give a "not available" note, never an error.
 
     Parameters
@@ -341,6 +372,8 @@ def render_page(
     sections.append(("figures", "Figures"))
     nav = "".join(f'<a href="#{anchor}">{_e(label)}</a>' for anchor, label in sections)
 
+    analysis = config.get("analysis") if isinstance(config, Mapping) else None
+    analysis = analysis if isinstance(analysis, Mapping) else {}
     if isinstance(config, Mapping) and config:
         config_text = format_config(config).rstrip("\n")
         config_html = f"<pre>{_e(config_text)}</pre>"
@@ -367,7 +400,7 @@ def render_page(
             f'<section id="config"><h2>Configuration</h2>{config_html}</section>',
             f'<section id="environment"><h2>Environment</h2>{environment_html}</section>',
             other,
-            *(_correlation_section(correlations, arm) for arm in ARMS),
+            *(_correlation_section(correlations, arm, analysis) for arm in ARMS),
             _definitions_section(),
             failures,
             _figures_section(figures, images or {}),

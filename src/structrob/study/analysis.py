@@ -45,10 +45,36 @@ __all__ = [
     "write_study_report",
 ]
 
+#: Values of ``analysis.properties``.
+PROPERTY_SETS = ("networkx", "study_code", "both")
+# The study code's columns, and the networkx columns whose quantity they redefine under
+# another name (dag_study_avg_path_length is the study's dag_avg_shortest_path).
+_STUDY_PREFIX = "dag_study_"
+_REDEFINED = ("dag_avg_shortest_path",)
+
 #: Progress stage of each arm (status rows, progress bars), in display order.
 STAGE_LABELS = {"prior": "graph priors", "pruning": "pruning steps"}
 #: An arm's correlations need at least this many graphs.
 MIN_GRAPHS = 3
+
+
+def unit_of_run(run_ids: pd.Series) -> pd.Series:
+    """The unit of each run: run ids are ``<unit_id>-<init>``.
+
+    Parameters
+    ----------
+    run_ids : pandas.Series of str
+
+    Returns
+    -------
+    pandas.Series of str
+
+    Examples
+    --------
+    >>> unit_of_run(pd.Series(["0123abcd-he_uniform"])).tolist()
+    ['0123abcd']
+    """
+    return run_ids.astype(str).str.split("-", n=1).str[0]
 
 
 def error_kind(error: str | None) -> str:
@@ -227,7 +253,7 @@ def progress_of(store: Store) -> Progress:
             for row in rows.to_dict("records")
         ]
         bad = runs[(runs[ARM] == arm) & (runs["status"] != "ok")] if not runs.empty else runs
-        bad = bad[bad["graph_id"].isin(done_ids)] if not bad.empty else bad
+        bad = bad[unit_of_run(bad["run_id"]).isin(done_ids)] if not bad.empty else bad
         diverged += [
             {"run_id": r["run_id"], ARM: arm, "error": r["error"]} for r in bad.to_dict("records")
         ]
@@ -253,17 +279,31 @@ def progress_of(store: Store) -> Progress:
 class AnalysisSettings:
     """How a study's correlations are computed (checked when made, so before a study starts).
 
+    The fields are those of the ``analysis`` section of a study config
+    (:class:`~structrob.study.config.AnalysisConfig`, :meth:`from_config`).
+
     Parameters
     ----------
     n_boot : int
         Bootstrap resamples of the confidence intervals, ``>= 0`` (0: no intervals).
     seed : int
         Seed of the bootstrap, ``>= 0``.
+    outlier_rule : {"per_measure", "per_attack"}
+        The IQR filter's unit (:func:`structrob.stats.iqr_keep`): one measure, or all of an
+        attack's measures of a run at once (the study code's rule).
+    pruning_rows : {"step_means", "pooled"}
+        Table 2's rows: the mean of each pruning step's runs, or every run (the study code's).
+    properties : {"networkx", "study_code", "both"}
+        The graph properties correlated: the networkx definitions (``dag_*``, ``prior_*``),
+        the study code's igraph defaults (``dag_study_*`` in place of the ``dag_*`` columns
+        they redefine), or both.
 
     Examples
     --------
     >>> AnalysisSettings().n_boot
     1000
+    >>> AnalysisSettings.from_config({"outlier_rule": "per_attack"}).outlier_rule
+    'per_attack'
     >>> AnalysisSettings(n_boot=-1)
     Traceback (most recent call last):
     ...
@@ -272,10 +312,61 @@ class AnalysisSettings:
 
     n_boot: int = 1000
     seed: int = 0
+    outlier_rule: str = "per_measure"
+    pruning_rows: str = "step_means"
+    properties: str = "networkx"
 
     def __post_init__(self) -> None:
         check_int("n_boot", self.n_boot, 0)
         check_int("seed", self.seed, 0)
+        for name, allowed in (
+            ("outlier_rule", stats.OUTLIER_RULES),
+            ("pruning_rows", stats.PRUNING_ROWS),
+            ("properties", PROPERTY_SETS),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ValueError(
+                    f"analysis.{name} must be one of {list(allowed)}, got {getattr(self, name)!r}"
+                )
+
+    @classmethod
+    def from_config(cls, analysis: Any) -> AnalysisSettings:
+        """Settings from a config's ``analysis`` section (model or dict; missing keys default).
+
+        Parameters
+        ----------
+        analysis : AnalysisConfig or dict or None
+
+        Returns
+        -------
+        AnalysisSettings
+        """
+        if analysis is None:
+            return cls()
+        values = analysis if isinstance(analysis, dict) else analysis.model_dump()
+        return cls(**{k: values[k] for k in cls.__dataclass_fields__ if k in values})
+
+    def select_properties(self, graphs: pd.DataFrame) -> list[str] | None:
+        """The property columns of ``graphs`` to correlate (None: the statistics' default).
+
+        Parameters
+        ----------
+        graphs : pandas.DataFrame
+            One arm's graphs table.
+
+        Returns
+        -------
+        list of str or None
+        """
+        if self.properties == "both":
+            return None
+        study = [c for c in graphs.columns if str(c).startswith(_STUDY_PREFIX)]
+        if self.properties == "networkx":
+            exclude = set(study)
+        else:  # the study code's definitions replace the networkx columns they redefine
+            exclude = {"dag_" + c[len(_STUDY_PREFIX) :] for c in study} | set(_REDEFINED)
+        kept = [c for c in graphs.columns if c not in exclude]
+        return stats.default_properties(graphs[kept]) if kept else []
 
 
 @dataclass(frozen=True, eq=False)
@@ -322,7 +413,14 @@ def _correlations(
             continue
         control = "dag_parameters" if g["dag_parameters"].nunique() > 1 else None
         table = stats.correlation_table(
-            r, g, control=control, n_boot=settings.n_boot, seed=settings.seed
+            r,
+            g,
+            properties=settings.select_properties(g),
+            control=control,
+            n_boot=settings.n_boot,
+            seed=settings.seed,
+            outlier_rule=settings.outlier_rule,
+            pruning_rows=settings.pruning_rows if arm == "pruning" else "step_means",
         )
         table.insert(0, ARM, arm)
         blocks.append(table)
@@ -354,7 +452,8 @@ def analyse(store: Store, settings: AnalysisSettings | None = None) -> Analysis:
     >>> analyse(Store(tempfile.mkdtemp())).correlations.empty
     True
     """
-    settings = settings or AnalysisSettings()
+    if settings is None:
+        settings = AnalysisSettings.from_config((store.get_meta("config") or {}).get("analysis"))
     runs, graphs = store.runs_frame(), store.graphs_frame()
     return Analysis(
         runs=runs,
@@ -475,7 +574,7 @@ def _runs_for_report(runs: pd.DataFrame, progress: Progress, config: dict | None
     left no run, so its error would appear nowhere without these rows.
     """
     inits = ((config or {}).get("train") or {}).get("inits") or ["(all)"]
-    have = set(runs["graph_id"]) if "graph_id" in runs.columns else set()
+    have = set(unit_of_run(runs["run_id"])) if "run_id" in runs.columns else set()
     rows = []
     for failure in progress.failures:
         if failure["unit_id"] in have:

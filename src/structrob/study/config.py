@@ -57,6 +57,43 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+#: Marks a setting added after studies were first run: left out of the science hash and of
+#: unit ids while it has its default, so adding it changed no existing study's hash or seeds.
+_LATER = {"omit_at_default": True}
+
+
+def hashed(model: BaseModel) -> dict[str, Any]:
+    """A settings model as the JSON mapping hashes are taken over.
+
+    Every field as ``model_dump(mode="json")`` gives it, except fields marked as added later
+    (``omit_at_default``) while they hold their default: those are left out, so adding an
+    option changes the hash of no study that does not use it.
+
+    Parameters
+    ----------
+    model : pydantic.BaseModel
+        A study config or one of its sections.
+
+    Returns
+    -------
+    dict
+
+    Examples
+    --------
+    >>> "rewiring" in hashed(GraphsConfig()), hashed(GraphsConfig(rewiring="endpoints"))["rewiring"]
+    (False, 'endpoints')
+    """
+    data = model.model_dump(mode="json")
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        if extra.get("omit_at_default") and value == field.default:
+            del data[name]
+        elif isinstance(value, BaseModel):
+            data[name] = hashed(value)
+    return data
+
+
 class GraphsConfig(_Strict):
     """How graph priors are sampled: a generator, a grid of its parameters, a parameter range."""
 
@@ -72,6 +109,16 @@ class GraphsConfig(_Strict):
     min_parameters: int = Field(50_000, ge=0)
     max_parameters: int = Field(91_000, ge=1)
     max_draws: int = Field(20_000, ge=1, description="give up after this many draws")
+    rewiring: Literal["edges", "endpoints"] = Field(
+        "edges",
+        json_schema_extra=_LATER,
+        description="watts_strogatz rewiring: networkx's one end per edge, or igraph's both ends",
+    )
+    sinks: Literal["own", "last"] = Field(
+        "own",
+        json_schema_extra=_LATER,
+        description="where vertices without outgoing edges sit: own depth, or the last layer",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> GraphsConfig:
@@ -110,6 +157,19 @@ class TrainConfig(_Strict):
     lr: float = Field(1e-3, gt=0)
     train_images: int | None = Field(
         None, ge=1, description="first N of a seeded permutation; None = all"
+    )
+    init_fans: Literal["sparse", "block"] = Field(
+        "sparse", json_schema_extra=_LATER, description="fans: real connections, or layer widths"
+    )
+    init_layers: Literal["all", "hidden"] = Field(
+        "all",
+        json_schema_extra=_LATER,
+        description="blocks the scheme draws; hidden: nn.Linear outside",
+    )
+    bias_init: Literal["zeros", "normal"] = Field(
+        "zeros",
+        json_schema_extra=_LATER,
+        description="biases of the drawn blocks: 0 or N(0, 0.1^2)",
     )
 
     @field_validator("inits")
@@ -171,6 +231,17 @@ class PruningConfig(_Strict):
     steps: int = Field(20, ge=1)
     fraction: float = Field(0.2, gt=0, lt=1)
     retrain_epochs: int = Field(2, ge=0)
+    repetitions: int = Field(
+        1,
+        ge=1,
+        json_schema_extra=_LATER,
+        description="independent pruning chains (each trained from its own initialisation)",
+    )
+    masks: Literal["shared", "per_init"] = Field(
+        "shared",
+        json_schema_extra=_LATER,
+        description="one random mask sequence for a chain's six initialisations, or one each",
+    )
 
     @field_validator("widths")
     @classmethod
@@ -180,6 +251,25 @@ class PruningConfig(_Strict):
                 "widths needs at least two positive layer widths, e.g. [50, 100, 100, 50]"
             )
         return [check_int(f"widths[{i}]", width, 1) for i, width in enumerate(value)]
+
+
+class AnalysisConfig(_Strict):
+    """How the correlations are computed from the stored runs (not part of the science hash:
+    a finished study can be analysed again with other settings)."""
+
+    outlier_rule: Literal["per_measure", "per_attack"] = Field(
+        "per_measure", description="IQR filter per measure, or a run's whole attack at once"
+    )
+    pruning_rows: Literal["step_means", "pooled"] = Field(
+        "step_means", description="Table 2 over step means, or over every pooled run"
+    )
+    properties: Literal["networkx", "study_code", "both"] = Field(
+        "networkx",
+        description="Table rows: networkx definitions (dag_*), the study code's igraph ones "
+        "(dag_study_* in place of their dag_* counterparts), or both",
+    )
+    n_boot: int = Field(1000, ge=0, description="bootstrap resamples of the intervals")
+    seed: int = Field(0, ge=0, description="seed of the bootstrap")
 
 
 class StudyConfig(_Strict):
@@ -206,6 +296,7 @@ class StudyConfig(_Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)
     attacks: AttacksConfig = Field(default_factory=AttacksConfig)
     pruning: PruningConfig = Field(default_factory=PruningConfig)
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     # how it runs (not hashed)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     executor: Literal["local", "ray"] = "local"
@@ -412,8 +503,8 @@ def science(config: StudyConfig) -> dict[str, Any]:
     >>> sorted(science(load_preset("quick")))
     ['attacks', 'dataset', 'graphs', 'priors', 'pruning', 'seed', 'train']
     """
-    data = config.model_dump(mode="json")
-    for key in RUNTIME_KEYS + ("name",):
+    data = hashed(config)
+    for key in RUNTIME_KEYS + ("name", "analysis"):
         data.pop(key, None)
     return data
 

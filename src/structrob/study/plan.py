@@ -75,8 +75,9 @@ def sample_graphs(config: StudyConfig) -> list[Draw]:
         rng = np.random.default_rng(derive_seed(config.seed, "grid", i))
         params = {k: grid.grid[k][int(rng.integers(len(grid.grid[k])))] for k in keys}
         seed = derive_seed(config.seed, "graph", i)
-        dag = graphs.to_dag(graphs.generate(grid.generator, seed=seed, **params))
-        count = graphs.count_parameters(dag)
+        options = {"rewiring": grid.rewiring} if grid.generator == "watts_strogatz" else {}
+        dag = graphs.to_dag(graphs.generate(grid.generator, seed=seed, **params, **options))
+        count = graphs.count_parameters(dag, sinks=grid.sinks)
         ok = grid.min_parameters <= count <= grid.max_parameters
         draws.append(Draw(i, grid.generator, params, seed, count, ok))
         accepted += ok
@@ -149,9 +150,9 @@ def plan_units(config: StudyConfig, draws: list[Draw]) -> list[Unit]:
     Returns
     -------
     list of Unit
-        Graph priors in draw order (when ``config.priors``), then pruning steps
-        ``0 .. config.pruning.steps`` (when ``config.pruning.enabled``), each step depending
-        on the one before.
+        Graph priors in draw order (when ``config.priors``), then for each of the
+        ``config.pruning.repetitions`` pruning chains its steps ``0 .. config.pruning.steps``
+        (when ``config.pruning.enabled``), each step depending on the one before.
 
     Examples
     --------
@@ -159,14 +160,19 @@ def plan_units(config: StudyConfig, draws: list[Draw]) -> list[Unit]:
     >>> cfg = apply_overrides(load_preset("quick"), ["priors=false", "pruning.steps=2"])
     >>> [u.spec.step for u in plan_units(cfg, [])]
     [0, 1, 2]
+    >>> cfg = apply_overrides(cfg, ["pruning.repetitions=2"])
+    >>> [(u.spec.repetition, u.spec.step) for u in plan_units(cfg, [])]
+    [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
     """
     units: list[Unit] = []
     if config.priors:
         units += [Unit(PriorSpec.from_draw(config, d)) for d in draws if d.accepted]
     if config.pruning.enabled:
-        previous = None
-        for step in range(config.pruning.steps + 1):
-            unit = Unit(PruningSpec.from_config(config, step), depends_on=previous)
-            units.append(unit)
-            previous = unit.unit_id
+        for repetition in range(config.pruning.repetitions):
+            previous = None
+            for step in range(config.pruning.steps + 1):
+                spec = PruningSpec.from_config(config, step, repetition)
+                unit = Unit(spec, depends_on=previous)
+                units.append(unit)
+                previous = unit.unit_id
     return units

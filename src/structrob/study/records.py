@@ -35,6 +35,7 @@ from structrob.study.config import (
     StudyConfig,
     TrainConfig,
     config_hash,
+    hashed,
 )
 from structrob.validation import check_int
 
@@ -102,8 +103,8 @@ class _Shared:
         return {
             "seed": self.seed,
             "dataset": self.dataset,
-            "train": self.train.model_dump(mode="json"),
-            "attacks": self.attacks.model_dump(mode="json"),
+            "train": hashed(self.train),
+            "attacks": hashed(self.attacks),
         }
 
     @property
@@ -131,6 +132,10 @@ class PriorSpec(_Shared):
         Generator parameters.
     graph_seed : int
         Seed of the graph generator.
+    rewiring : {"edges", "endpoints"}
+        Watts-Strogatz rewiring rule (``graphs.rewiring``).
+    sinks : {"own", "last"}
+        Where vertices without outgoing edges sit (``graphs.sinks``).
 
     Examples
     --------
@@ -145,6 +150,8 @@ class PriorSpec(_Shared):
     generator: str
     params: dict[str, Any]
     graph_seed: int
+    rewiring: str = "edges"
+    sinks: str = "own"
 
     arm: ClassVar[str] = "prior"
     #: A graph prior is not a pruning step.
@@ -173,6 +180,8 @@ class PriorSpec(_Shared):
             generator=draw.generator,
             params=draw.params,
             graph_seed=draw.seed,
+            rewiring=config.graphs.rewiring,
+            sinks=config.graphs.sinks,
         )
 
     def identity(self) -> dict[str, Any]:
@@ -189,8 +198,15 @@ class PriorSpec(_Shared):
             "generator": self.generator,
             "params": self.params,
             "graph_seed": self.graph_seed,
+            # options added later enter the identity only when used (ids of older studies stay)
+            **({"rewiring": self.rewiring} if self.rewiring != "edges" else {}),
+            **({"sinks": self.sinks} if self.sinks != "own" else {}),
             **self._shared_identity(),
         }
+
+    def graph_options(self) -> dict[str, Any]:
+        """Keyword options of the generator: ``rewiring`` for ``watts_strogatz``, else none."""
+        return {"rewiring": self.rewiring} if self.generator == "watts_strogatz" else {}
 
 
 @dataclass(frozen=True)
@@ -206,6 +222,8 @@ class PruningSpec(_Shared):
         ``s - 1``'s weights.
     pruning : PruningConfig
         The baseline's settings.
+    repetition : int
+        Which of the ``pruning.repetitions`` independent chains (0 for the first).
 
     Examples
     --------
@@ -217,24 +235,28 @@ class PruningSpec(_Shared):
 
     step: int
     pruning: PruningConfig
+    repetition: int = 0
 
     arm: ClassVar[str] = "pruning"
 
     @classmethod
-    def from_config(cls, config: StudyConfig, step: int) -> PruningSpec:
-        """The spec of pruning step ``step`` under ``config``.
+    def from_config(cls, config: StudyConfig, step: int, repetition: int = 0) -> PruningSpec:
+        """The spec of pruning step ``step`` of chain ``repetition`` under ``config``.
 
         Parameters
         ----------
         config : StudyConfig
         step : int
             ``0 <= step <= config.pruning.steps``.
+        repetition : int
+            ``0 <= repetition < config.pruning.repetitions``.
 
         Returns
         -------
         PruningSpec
         """
         step = check_int("step", step, 0, config.pruning.steps)
+        repetition = check_int("repetition", repetition, 0, config.pruning.repetitions - 1)
         return cls(
             seed=config.seed,
             dataset=config.dataset,
@@ -242,6 +264,7 @@ class PruningSpec(_Shared):
             attacks=config.attacks,
             step=step,
             pruning=config.pruning,
+            repetition=repetition,
         )
 
     def identity(self) -> dict[str, Any]:
@@ -256,7 +279,9 @@ class PruningSpec(_Shared):
         return {
             _IDENTITY_ARM_KEY: self.arm,
             "step": self.step,
-            "pruning": self.pruning.model_dump(mode="json"),
+            # the first chain keeps the identity it had before chains were repeated
+            **({"repetition": self.repetition} if self.repetition else {}),
+            "pruning": hashed(self.pruning),
             **self._shared_identity(),
         }
 
@@ -356,6 +381,9 @@ class RunRecord:
         Clean and robustness measures (non-finite values as None).
     weights : bytes
         The copy's ``state_dict`` (:func:`structrob.study.units.weights_to_bytes`).
+    graph : GraphRecord or None
+        The copy's own graph, when the copies of a unit differ in structure (pruning with
+        ``pruning.masks = "per_init"``); None when they share the unit's graph.
 
     Examples
     --------
@@ -369,6 +397,7 @@ class RunRecord:
     error: str | None
     metrics: dict[str, Any]
     weights: bytes = field(repr=False)
+    graph: GraphRecord | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

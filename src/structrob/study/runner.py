@@ -568,7 +568,7 @@ def run_and_analyse(
     >>> outcome.report.name, outcome.analysis.correlations.columns[0]  # doctest: +SKIP
     ('report.html', 'arm')
     """
-    settings = settings or AnalysisSettings()
+    settings = settings or AnalysisSettings.from_config(config.analysis)
     start = time.perf_counter()
     with interruptible():
         store = run_study(

@@ -76,6 +76,10 @@ CREATE TABLE IF NOT EXISTS runs (
 _FORMER_ARM_COLUMNS = {"units": "kind", "graphs": "study", "runs": "study"}
 
 
+#: The unit a run belongs to, in SQL: run ids are ``<unit_id>-<init>`` (its graph id is the
+#: unit id, or the run id when each copy has a graph of its own).
+_UNIT_OF_RUN = "substr(run_id, 1, instr(run_id, '-') - 1)"
+
 #: Columns added to a table after its first release: table -> (column, SQL type).
 _ADDED_COLUMNS = {"units": ("traceback", "TEXT")}
 
@@ -429,8 +433,8 @@ class Store:
         set of str
         """
         rows = self.connection.execute(
-            "SELECT DISTINCT graph_id FROM runs WHERE status != 'ok'"
-            " AND graph_id IN (SELECT unit_id FROM units WHERE status = 'done')"
+            f"SELECT DISTINCT {_UNIT_OF_RUN} FROM runs WHERE status != 'ok'"
+            f" AND {_UNIT_OF_RUN} IN (SELECT unit_id FROM units WHERE status = 'done')"
         )
         return {r[0] for r in rows}
 
@@ -458,7 +462,8 @@ class Store:
         expected: dict[str, tuple[str, list[str]]] = {}
         rows = self.connection.execute(
             f"SELECT u.unit_id, u.{ARM}, r.weights FROM units u LEFT JOIN runs r"
-            " ON r.graph_id = u.unit_id WHERE u.status = 'done' ORDER BY r.copy"
+            f" ON {_UNIT_OF_RUN.replace('run_id', 'r.run_id')} = u.unit_id"
+            " WHERE u.status = 'done' ORDER BY r.copy"
         )
         for unit_id, arm, weights in rows:
             files = expected.setdefault(unit_id, (arm, []))[1]
@@ -504,23 +509,35 @@ class Store:
                 stacked = self.weights_dir / f"{unit_id}-stacked.pt"
                 atomic_write_bytes(stacked, result.stacked_weights)
         timings = result.timings
-        graph_row = (
-            unit_id,
-            result.arm,
-            result.step,
-            graph.generator,
-            json.dumps(graph.params),
-            graph.seed,
-            graph.n_parameters,
-            graph.n_vertices,
-            json.dumps(graph.edges),
-            json.dumps(graph.properties),
-            json.dumps(graph.distributions),
+
+        def graph_row(graph_id: str, graph: Any) -> tuple:
+            return (
+                graph_id,
+                result.arm,
+                result.step,
+                graph.generator,
+                json.dumps(graph.params),
+                graph.seed,
+                graph.n_parameters,
+                graph.n_vertices,
+                json.dumps(graph.edges),
+                json.dumps(graph.properties),
+                json.dumps(graph.distributions),
+            )
+
+        # copies with graphs of their own (per-copy pruning masks) get one graph row each,
+        # keyed by the run; otherwise the unit's one graph serves all its runs
+        own = all(run.graph is not None for run in result.runs) and bool(result.runs)
+        graph_of = {run.init: f"{unit_id}-{run.init}" if own else unit_id for run in result.runs}
+        graph_rows = (
+            [graph_row(graph_of[run.init], run.graph) for run in result.runs]
+            if own
+            else [graph_row(unit_id, graph)]
         )
         run_rows = [
             (
                 f"{unit_id}-{run.init}",
-                unit_id,
+                graph_of[run.init],
                 result.arm,
                 result.step,
                 run.init,
@@ -535,8 +552,8 @@ class Store:
             for run, path in zip(result.runs, weight_paths)
         ]
         with self._writing(f"store unit {unit_id}"), self.connection:
-            self.connection.execute(
-                "INSERT OR REPLACE INTO graphs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", graph_row
+            self.connection.executemany(
+                "INSERT OR REPLACE INTO graphs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", graph_rows
             )
             self.connection.executemany(
                 "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", run_rows

@@ -26,6 +26,7 @@ from structrob.study.attack_setup import build_attacks
 from structrob.study.records import (
     GraphRecord,
     PriorSpec,
+    PruningSpec,
     RunRecord,
     UnitFailure,
     UnitPayload,
@@ -151,9 +152,11 @@ def build_model(spec: UnitSpec, copies: int) -> tuple[SparseDAGNet, nx.DiGraph, 
     (2, 300, None)
     """
     if isinstance(spec, PriorSpec):
-        prior = graphs.generate(spec.generator, seed=spec.graph_seed, **spec.params)
+        prior = graphs.generate(
+            spec.generator, seed=spec.graph_seed, **spec.params, **spec.graph_options()
+        )
         dag = graphs.to_dag(prior)
-        return SparseDAGNet(dag, copies=copies), dag, prior
+        return SparseDAGNet(dag, copies=copies, sinks=spec.sinks), dag, prior
     dag = pruning.dense_layered_dag(spec.pruning.widths)
     return SparseDAGNet(dag, copies=copies), dag, None
 
@@ -181,6 +184,27 @@ def _attack(
             row["fgsm_n_zero_grad"] = int(results["fgsm"].n_zero_grad)
         records.append(row)
     return records
+
+
+def _pruned_graph(
+    net: SparseDAGNet, copy: int | None, spec: PruningSpec, extra: dict[str, Any]
+) -> tuple[dict, dict, list, int]:
+    """Properties, distributions, edges and vertex count of a pruned net's hidden DAG.
+
+    ``copy`` names the copy whose masks to read (None: all copies share them); the cut-off
+    counts go into the properties, the unit-level ``extra`` is left unchanged.
+    """
+    hidden = pruning.hidden_dag(net, copy=copy)
+    props = properties.graph_properties(hidden)
+    props["dag_parameters"] = net.count_parameters(copy=copy)  # the network's own count
+    cut = pruning.cut_off_vertices(net, copy=copy)
+    props.update({f"cut_off_{k}": v for k, v in cut.items()})
+    return (
+        props,
+        properties.graph_distributions(hidden),
+        [list(e) for e in hidden.edges],
+        len(hidden),
+    )
 
 
 def _finite(value: Any) -> Any:
@@ -232,16 +256,31 @@ def run_unit(spec: UnitSpec, payload: UnitPayload) -> UnitResult:
     net, dag, prior = build_model(spec, copies=len(inits))
     step = spec.step
     extra: dict[str, Any] = {}
+    per_init = not prior_arm and spec.pruning.masks == "per_init"
+    # the first pruning chain keeps the seeds it had before chains were repeated
+    chain = () if prior_arm or not spec.repetition else (spec.repetition,)
     if not prior_arm and step:
         net.load_state_dict(weights_from_bytes(payload.previous_weights))
         removed = pruning.prune_random(
-            net, spec.pruning.fraction, seed=derive_seed(seed, "prune", step)
+            net,
+            spec.pruning.fraction,
+            seed=derive_seed(seed, "prune", *chain, step),
+            per_copy=per_init,
         )
-        extra["removed_edges"] = len(removed)
+        extra["removed_edges"] = len(removed[0]) if per_init else len(removed)
         epochs = spec.pruning.retrain_epochs
     else:
-        init_seed = derive_seed(seed, "init", unit_id if prior_arm else "pruning")
-        initialize(net, inits, seed=init_seed)
+        if per_init:
+            net.split_masks()  # every copy carries its own masks from step 0 on
+        init_seed = derive_seed(seed, "init", unit_id if prior_arm else "pruning", *chain)
+        initialize(
+            net,
+            inits,
+            seed=init_seed,
+            fans=spec.train.init_fans,
+            layers=spec.train.init_layers,
+            bias=spec.train.bias_init,
+        )
         epochs = spec.train.epochs
     net.to(device)
     timings["build"] = time.perf_counter() - start
@@ -268,21 +307,32 @@ def run_unit(spec: UnitSpec, payload: UnitPayload) -> UnitResult:
     start = time.perf_counter()
     net_cpu = net.to("cpu")
     if prior_arm:
-        props = properties.graph_properties(dag, prior)
-        dists = properties.graph_distributions(dag, prior)
+        props = properties.graph_properties(dag, prior, sinks=spec.sinks)
+        dists = properties.graph_distributions(dag, prior, sinks=spec.sinks)
         edges = [list(e) for e in dag.edges]
         n_vertices = dag.number_of_nodes()
         generator, params, graph_seed = spec.generator, spec.params, spec.graph_seed
     else:
-        hidden = pruning.hidden_dag(net_cpu)
-        props = properties.graph_properties(hidden)
-        props["dag_parameters"] = net_cpu.count_parameters()  # the network's, not a rebuilt one's
-        dists = properties.graph_distributions(hidden)
-        extra.update({f"cut_off_{k}": v for k, v in pruning.cut_off_vertices(net_cpu).items()})
-        edges = [list(e) for e in hidden.edges]
-        n_vertices = hidden.number_of_nodes()
         generator, params, graph_seed = "dense_layered", {"widths": spec.pruning.widths}, None
+        copy_graphs = [
+            _pruned_graph(net_cpu, k if per_init else None, spec, extra)
+            for k in (range(net_cpu.copies) if per_init else [None])
+        ]
+        props, dists, edges, n_vertices = copy_graphs[0]
+        extra["repetition"] = spec.repetition
     timings["properties"] = time.perf_counter() - start
+
+    def graph_record(props: dict, dists: dict, edges: list, n_vertices: int, n_parameters: int):
+        return GraphRecord(
+            generator=generator,
+            params=params,
+            seed=graph_seed,
+            n_parameters=n_parameters,
+            n_vertices=n_vertices,
+            edges=edges,
+            properties={**props, **extra},
+            distributions=dists,
+        )
 
     runs = []
     for k, init in enumerate(inits):
@@ -297,18 +347,12 @@ def run_unit(spec: UnitSpec, payload: UnitPayload) -> UnitResult:
                 error=history[k]["error"],
                 metrics={key: _finite(v) for key, v in metrics.items()},
                 weights=weights_to_bytes(net_cpu.copy(k).state_dict()),
+                graph=graph_record(*copy_graphs[k], net_cpu.count_parameters(copy=k))
+                if per_init
+                else None,
             )
         )
-    graph = GraphRecord(
-        generator=generator,
-        params=params,
-        seed=graph_seed,
-        n_parameters=net_cpu.count_parameters(),
-        n_vertices=n_vertices,
-        edges=edges,
-        properties={**props, **extra},
-        distributions=dists,
-    )
+    graph = graph_record(props, dists, edges, n_vertices, net_cpu.count_parameters(copy=0))
     return UnitResult(
         unit_id=unit_id,
         arm=spec.arm,

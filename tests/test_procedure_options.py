@@ -1,0 +1,148 @@
+"""The study code's choices as config keys: hashing, analysis settings, the presets."""
+
+import pandas as pd
+import pytest
+
+from structrob.study.analysis import AnalysisSettings
+from structrob.study.config import (
+    ConfigError,
+    apply_overrides,
+    config_hash,
+    hashed,
+    load_preset,
+    science,
+)
+
+
+def test_options_added_later_leave_the_science_hash_of_older_studies_alone():
+    quick = load_preset("quick")
+    assert "rewiring" not in science(quick)["graphs"]
+    assert "init_fans" not in science(quick)["train"]
+    changed = apply_overrides(quick, ["graphs.rewiring=endpoints"])
+    assert science(changed)["graphs"]["rewiring"] == "endpoints"
+    assert config_hash(science(changed)) != config_hash(science(quick))
+    # the analysis does not change stored results, so it is not part of the science hash
+    reanalysed = apply_overrides(quick, ["analysis.outlier_rule=per_attack"])
+    assert config_hash(science(reanalysed)) == config_hash(science(quick))
+    later = ("init_fans", "init_layers", "bias_init")
+    dumped = quick.train.model_dump(mode="json")
+    assert hashed(quick.train) == {k: v for k, v in dumped.items() if k not in later}
+
+
+def test_bad_option_values_name_the_key():
+    with pytest.raises(ConfigError, match="graphs.rewiring"):
+        apply_overrides(load_preset("quick"), ["graphs.rewiring=both"])
+    with pytest.raises(ConfigError, match="analysis.pruning_rows"):
+        apply_overrides(load_preset("quick"), ["analysis.pruning_rows=all"])
+    with pytest.raises(ValueError, match="analysis.properties"):
+        AnalysisSettings(properties="igraph")
+
+
+def test_analysis_settings_come_from_the_config_section():
+    config = apply_overrides(
+        load_preset("quick"), ["analysis.outlier_rule=per_attack", "analysis.n_boot=10"]
+    )
+    settings = AnalysisSettings.from_config(config.analysis)
+    assert (settings.outlier_rule, settings.n_boot, settings.pruning_rows) == (
+        "per_attack",
+        10,
+        "step_means",
+    )
+    assert AnalysisSettings.from_config(None) == AnalysisSettings()
+    assert AnalysisSettings.from_config({"seed": 4}).seed == 4
+
+
+def test_property_sets_select_the_networkx_or_the_study_code_columns():
+    graphs = pd.DataFrame(
+        {
+            "dag_edges": [1, 2, 3],
+            "dag_avg_shortest_path": [1.0, 2.0, 1.5],
+            "dag_avg_betweenness": [0.1, 0.2, 0.3],
+            "dag_study_avg_path_length": [1.0, 2.0, 1.5],
+            "dag_study_avg_betweenness": [5.0, 9.0, 4.0],
+            "dag_study_radius": [0, 0, 0],  # constant: never correlated
+        }
+    )
+    assert AnalysisSettings().select_properties(graphs) == [
+        "dag_edges",
+        "dag_avg_shortest_path",
+        "dag_avg_betweenness",
+    ]
+    assert AnalysisSettings(properties="study_code").select_properties(graphs) == [
+        "dag_edges",
+        "dag_study_avg_path_length",
+        "dag_study_avg_betweenness",
+    ]
+    assert AnalysisSettings(properties="both").select_properties(graphs) is None
+
+
+TINY_PRUNING = [
+    "priors=false",
+    "train.inits=['he_uniform', 'normal', 'uniform']",
+    "train.epochs=1",
+    "train.train_images=400",
+    "attacks.fgsm.images=100",
+    "attacks.min_fgsm.images=100",
+    "attacks.onepixel.enabled=false",
+    "attacks.pgd.enabled=false",
+    "pruning.enabled=true",
+    "pruning.widths=[8, 6, 4]",
+    "pruning.steps=2",
+    "pruning.retrain_epochs=1",
+    "pruning.repetitions=2",
+    "pruning.masks=per_init",
+    "workers=1",
+]
+
+
+def test_pruning_chains_with_masks_per_initialisation_pool_every_run(tmp_path):
+    pytest.importorskip("torch")
+    import os
+
+    from structrob import stats
+    from structrob.study import analysis, runner
+    from structrob.study.store import Store
+
+    data_root = os.environ.get("STRUCTROB_DATA")
+    if not data_root:
+        pytest.skip("MNIST mirror not found: set STRUCTROB_DATA")
+    config = apply_overrides(load_preset("quick"), TINY_PRUNING)
+    runner.run_study(config, tmp_path / "s", data_root=data_root, progress=False, log=lambda m: 0)
+    store = Store(tmp_path / "s")
+    runs, graphs = store.runs_frame(), store.graphs_frame()
+    # 2 chains x 3 steps x 3 initialisations, every run with its own graph
+    assert len(runs) == 2 * 3 * 3 and runs["graph_id"].is_unique
+    assert set(runs["graph_id"]) == set(graphs["graph_id"])
+    assert sorted(graphs["repetition"].unique()) == [0, 1]
+    # exact counts per step and copy: 8*6 + 6*4 = 72 edges, then 72 - 14 = 58, then 58 - 12
+    assert graphs.groupby("step")["dag_edges"].nunique().tolist() == [1, 1, 1]
+    assert graphs.groupby("step")["dag_edges"].first().tolist() == [72, 58, 46]
+    # the copies of a pruned step differ in structure, the chains too
+    step2 = graphs[graphs["step"] == 2]
+    edge_sets = {tuple(map(tuple, store.graph_edges(g)[1])) for g in step2["graph_id"]}
+    assert len(edge_sets) == 6
+    table = stats.correlation_table(
+        runs, graphs, properties=["dag_edges", "dag_density"], n_boot=0, pruning_rows="pooled"
+    )
+    # repetitions x initialisations x steps rows (a measure an attack left undefined on some
+    # runs, e.g. avg confidence without a success, has fewer)
+    clean = table["measure"].isin(["accuracy", "f1_macro"])
+    assert set(table.loc[clean, "n_graphs"]) == {18} and table["n_graphs"].max() == 18
+    settings = analysis.AnalysisSettings(n_boot=0, pruning_rows="pooled")
+    pooled = analysis.analyse(store, settings).correlations
+    assert pooled.loc[pooled["arm"] == "pruning", "n_graphs"].max() == 18
+
+
+def test_table_legend_says_how_rows_were_formed():
+    from structrob.report.page import render_page
+
+    rows = [
+        {"arm": arm, "property": "dag_edges", "measure": "fgsm_error_rate", "attack": "fgsm",
+         "n_graphs": 20, "rho": 0.5, "rho_q": 0.04}
+        for arm in ("prior", "pruning")
+    ]  # fmt: skip
+    config = {"analysis": {"pruning_rows": "pooled", "outlier_rule": "per_attack"}}
+    page = render_page(None, None, None, pd.DataFrame(rows), {"config": config})
+    table1, table2 = page.split('id="table2"')
+    assert "after the IQR outlier filter (per attack)" in table1
+    assert "pooled rows: no outlier filter" in table2 and "pooled rows" not in table1
