@@ -2,6 +2,8 @@
 
 import tomllib
 
+import pytest
+
 from structrob.cli import main
 
 
@@ -12,6 +14,15 @@ def test_presets_and_config(capsys):
     assert main(["config", "paper"]) == 0
     text = capsys.readouterr().out
     assert tomllib.loads(text)["graphs"]["count"] == 100
+
+
+def test_run_help_documents_exit_status_and_retry_failed(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    text = capsys.readouterr().out
+    assert "--retry-failed" in text and "docs/reliability.md" in text
+    for status in ("0 ", "1 ", "2 ", "130", "143"):
+        assert f"\n  {status}" in text
 
 
 def test_bad_input_gives_a_clear_message(capsys, tmp_path):

@@ -41,10 +41,12 @@ exit status:
   0    every planned unit finished (runs whose training diverged are results, not errors)
   1    some units failed or did not run: a summary (first error of each kind) is printed and
        shown in the report; run the same command again to retry them (finished units kept)
-  2    nothing ran: a bad setting, data file, study directory or store, no space or no
-       permission, or another `structrob run` holds the directory (its pid is named)
-  130  stopped by Ctrl-C (SIGINT), 143 stopped by SIGTERM: the workers are stopped and the
-       finished units kept; the same command resumes
+  2    an error stopped it (one `error:` line): a bad setting, data file, study directory
+       or store, no space or no permission, or another `structrob run` holds the directory
+       (its pid is named); units finished before it are kept
+  130  stopped by Ctrl-C (SIGINT)
+  143  stopped by SIGTERM; after either, the workers are stopped and the finished units kept:
+       the same command resumes
 
 Failed units are run again by the next `structrob run` of the study; --retry-failed also runs
 again the runs that failed for a reason of their seeds (a non-finite loss). One driver per
