@@ -206,6 +206,11 @@ class Store:
                 connection.close()
             if self.readonly and "unable to open" in str(error):
                 raise  # handled by _open_readonly
+            if "locked" in str(error):
+                raise StoreError(
+                    f"{self.path} is locked by another process ({error}); wait for it, or "
+                    "stop it, then try again"
+                ) from None
             reason = " ".join(str(error).split())
             raise StoreError(
                 f"{self.path} is damaged or not a SQLite database ({reason}); move it away "
