@@ -1,0 +1,133 @@
+"""A study's cost before it runs: short timings of its first units, scaled to the whole plan.
+
+``structrob run --dry-run`` samples the graphs and prints the plan with this estimate. Each
+stage is timed on the study's own first unit of each arm, on this machine, with one torch
+thread (a worker's setting): a few training batches, the attacks on a slice of their images or
+generations, the graph properties; each timing is scaled linearly to the planned work and
+divided by the number of workers. One-Pixel is scaled as its worst case (every image runs every
+generation), so the estimate is an upper bound for that stage.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from types import SimpleNamespace
+from typing import Any
+
+import torch
+
+from structrob import data, properties, pruning
+from structrob.study.attack_setup import build_attacks
+from structrob.study.config import StudyConfig
+from structrob.study.plan import Unit
+from structrob.study.records import PriorSpec
+from structrob.study.units import build_model
+from structrob.train import fit
+
+__all__ = ["STAGES", "estimate_seconds"]
+
+#: Stages of a unit, in the order a unit runs them.
+STAGES = ("train", "fgsm", "min_fgsm", "onepixel", "pgd", "properties")
+
+_TRAIN_BATCHES = 20  # timed training steps per arm
+_ATTACK_IMAGES = 200  # images of the gradient attacks timed per arm
+_DE_GENERATIONS = 3  # One-Pixel generations timed per arm
+
+
+def _timed(work: Any) -> float:
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
+
+
+def _unit_seconds(spec: Any, config: StudyConfig, mnist: Any) -> dict[str, float]:
+    """Seconds of one unit of ``spec``'s arm, stage by stage, from short timings."""
+    copies = len(spec.train.inits)
+    net, dag, prior = build_model(spec, copies=copies)
+    batch = spec.train.batch_size
+    n_train = mnist.train_x.shape[0] if spec.train.train_images is None else spec.train.train_images
+    subset = SimpleNamespace(
+        train_x=mnist.train_x[: _TRAIN_BATCHES * batch],
+        train_y=mnist.train_y[: _TRAIN_BATCHES * batch],
+    )
+    step = _timed(lambda: fit(net, subset, epochs=1, batch_size=batch)) / _TRAIN_BATCHES
+    is_prior = isinstance(spec, PriorSpec)
+    epochs = spec.train.epochs if is_prior or spec.step == 0 else spec.pruning.retrain_epochs
+    seconds = {"train": step * math.ceil(n_train / batch) * epochs}
+    x, y = mnist.test_x, mnist.test_y
+    generations = spec.attacks.onepixel.max_iter
+    timed_generations = min(_DE_GENERATIONS, generations)
+    # One-Pixel is timed over a few generations of its own search (worst case: none stops early)
+    short = spec.attacks.model_copy(
+        update={
+            "onepixel": spec.attacks.onepixel.model_copy(update={"max_iter": timed_generations})
+        }
+    )
+    for name, attack in build_attacks(short, spec.seed).items():
+        if name == "onepixel":
+            timed = _timed(lambda a=attack: a(net, x, y))
+            seconds[name] = timed * max(generations, 1) / max(timed_generations, 1)
+            continue
+        images = getattr(spec.attacks, name).images
+        n = x.shape[0] if images is None else min(images, x.shape[0])
+        k = min(_ATTACK_IMAGES, n)
+        seconds[name] = _timed(lambda a=attack, k=k: a(net, x[:k], y[:k])) * n / k
+    if is_prior:
+        seconds["properties"] = _timed(lambda: properties.graph_properties(dag, prior))
+    else:
+        seconds["properties"] = _timed(lambda: properties.graph_properties(pruning.hidden_dag(net)))
+        if spec.pruning.masks == "per_init":
+            seconds["properties"] *= copies
+    return seconds
+
+
+def estimate_seconds(
+    config: StudyConfig, units: list[Unit], data_root: str | None = None, workers: int = 1
+) -> dict[str, float]:
+    """Wall seconds the planned ``units`` would take, by stage, from short timings.
+
+    Parameters
+    ----------
+    config : StudyConfig
+    units : list of Unit
+        The plan (:func:`structrob.study.plan.plan_units`).
+    data_root : str, optional
+        MNIST folder (as for a run).
+    workers : int
+        Worker processes the run will use; the stages' sums are divided by it.
+
+    Returns
+    -------
+    dict
+        Stage (:data:`STAGES` that the plan runs) -> estimated wall seconds, plus ``"total"``.
+
+    Examples
+    --------
+    Timing trains a model for a few batches on MNIST, so it is not run here:
+
+    >>> from structrob.study.config import load_preset
+    >>> from structrob.study.plan import plan_units, sample_graphs
+    >>> config = load_preset("quick")
+    >>> units = plan_units(config, sample_graphs(config))  # doctest: +SKIP
+    >>> sorted(estimate_seconds(config, units))  # doctest: +SKIP
+    ['fgsm', 'min_fgsm', 'onepixel', 'pgd', 'properties', 'total', 'train']
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        mnist = data.load(config.dataset, root=data_root, download=True)
+        totals: dict[str, float] = {}
+        seen: dict[str, dict[str, float]] = {}
+        for unit in units:
+            spec = unit.spec
+            key = "prior" if isinstance(spec, PriorSpec) else f"pruning-{min(spec.step, 1)}"
+            if key not in seen:
+                seen[key] = _unit_seconds(spec, config, mnist)
+            for stage, seconds in seen[key].items():
+                totals[stage] = totals.get(stage, 0.0) + seconds
+    finally:
+        torch.set_num_threads(threads)
+    result = {stage: totals[stage] / max(workers, 1) for stage in STAGES if stage in totals}
+    result["total"] = sum(result.values())
+    return result
