@@ -16,13 +16,22 @@ def test_presets_and_config(capsys):
     assert tomllib.loads(text)["graphs"]["count"] == 100
 
 
+def test_run_help_documents_exit_status_and_retry_failed(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    text = capsys.readouterr().out
+    assert "--retry-failed" in text and "docs/reliability.md" in text
+    for status in ("0 ", "1 ", "2 ", "130", "143"):
+        assert f"\n  {status}" in text
+
+
 def test_bad_input_gives_a_clear_message(capsys, tmp_path):
     assert main(["config", "nope"]) == 2
     assert "unknown preset 'nope'" in capsys.readouterr().err
     assert main(["run", "--set", "train.epoch=2", "--out", str(tmp_path / "x")]) == 2
     assert "unknown key 'train.epoch'" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="not a study directory"):
-        main(["status", str(tmp_path)])
+    assert main(["status", str(tmp_path)]) == 2
+    assert "not a study directory" in capsys.readouterr().err
 
 
 def test_run_status_export_report(tmp_path, capsys, mnist_dir):

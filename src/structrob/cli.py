@@ -10,6 +10,8 @@ paper ...
 from __future__ import annotations
 
 import argparse
+import shlex
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -33,6 +35,25 @@ HEADLINE_COLUMNS = [
 ]
 
 
+#: What ``structrob run``'s exit status means (its ``--help`` epilog, docs/reliability.md).
+RUN_EPILOG = """\
+exit status:
+  0    every planned unit finished (runs whose training diverged are results, not errors)
+  1    some units failed or did not run: a summary (first error of each kind) is printed and
+       shown in the report; run the same command again to retry them (finished units kept)
+  2    an error stopped it (one `error:` line): a bad setting, data file, study directory
+       or store, no space or no permission, or another `structrob run` holds the directory
+       (its pid is named); units finished before it are kept
+  130  stopped by Ctrl-C (SIGINT)
+  143  stopped by SIGTERM; after either, the workers are stopped and the finished units kept:
+       the same command resumes
+
+Failed units are run again by the next `structrob run` of the study; --retry-failed also runs
+again the runs that failed for a reason of their seeds (a non-finite loss). One driver per
+study directory. See docs/reliability.md.
+"""
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="structrob",
@@ -42,7 +63,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run (or resume) a study")
+    run = sub.add_parser(
+        "run",
+        help="run (or resume) a study",
+        description="Run (or resume) a study: plan, train and attack, store, analyse, report.",
+        epilog=RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     source = run.add_mutually_exclusive_group()
     source.add_argument(
         "--preset", default=None, help="a shipped preset (see `structrob presets`; default: quick)"
@@ -73,18 +100,33 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-report", action="store_true", help="skip the report at the end")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help=(
+            "also run again the runs that failed for a reason of their seeds (a non-finite "
+            "loss); units that failed with an error (I/O, data, memory, a killed worker) are "
+            "run again anyway"
+        ),
+    )
 
-    for name, text in (
-        ("status", "progress of a study by stage"),
-        ("report", "regenerate report.html from the store"),
-    ):
-        p = sub.add_parser(name, help=text)
-        p.add_argument("directory", type=Path)
+    status = sub.add_parser(
+        "status", help="progress of a study by stage, its failures, whether a driver runs it"
+    )
+    status.add_argument("directory", type=Path)
+    report = sub.add_parser("report", help="regenerate report.html from the store")
+    report.add_argument("directory", type=Path)
+    report.add_argument(
+        "--out", type=Path, help="folder for the report (default: the study directory)"
+    )
     export = sub.add_parser(
-        "export", help="write runs/graphs/draws/correlations tables into the study directory"
+        "export", help="write runs/graphs/draws/correlations tables (into the study directory)"
     )
     export.add_argument("directory", type=Path)
     export.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    export.add_argument(
+        "--out", type=Path, help="folder for the tables (default: the study directory)"
+    )
     sub.add_parser("presets", help="list the shipped presets")
     config = sub.add_parser("config", help="print a preset as TOML")
     config.add_argument("preset")
@@ -102,16 +144,61 @@ def _headline(correlations: pd.DataFrame, limit: int = 10) -> str:
     return table.to_string(index=False, float_format=lambda v: f"{v:.3f}")
 
 
-def _require_study(directory: Path) -> None:
-    if not (directory / "study.sqlite").is_file():
-        raise SystemExit(
-            f"error: {directory} is not a study directory (no study.sqlite); "
-            f"run `structrob run --out {directory}` first"
+#: What each command does, for the one line of an unforeseen OSError.
+_DOING = {
+    "run": "run the study",
+    "status": "read the study",
+    "report": "write the report",
+    "export": "export the tables",
+}
+
+
+def _resume_command(argv: list[str], out: Path) -> str:
+    words = list(argv)
+    if "--out" not in words and not any(w.startswith("--out=") for w in words):
+        words += ["--out", str(out)]
+    return "structrob " + shlex.join(words)
+
+
+def _finished_units(directory: Path) -> str | None:
+    """``"3 of 7 units finished"``, or None when the store cannot be read."""
+    from structrob.study import analysis
+    from structrob.study.store import Store
+
+    try:
+        with Store(directory, readonly=True) as store:
+            progress = analysis.progress_of(store)
+    except Exception:  # noqa: BLE001 - only a courtesy line after an interruption
+        return None
+    return f"{progress.done} of {progress.planned} units finished"
+
+
+def _status_text(directory: Path) -> str:
+    from structrob.study import analysis
+    from structrob.study.lock import holder
+    from structrob.study.store import Store
+
+    running = holder(directory)
+    who = ""
+    if running:
+        who = (
+            f"running: process {running.get('pid', '?')} on {running.get('host', '?')}"
+            f" (started {running.get('started', '?')})"
         )
+        if not (directory / "study.sqlite").exists():
+            return f"{who}; it is starting the study (nothing stored yet)"
+    with Store(directory, readonly=True) as store:
+        progress = analysis.progress_of(store)
+    lines = [analysis.status(directory, progress).to_string(index=False)]
+    if who:
+        lines.append(who)
+    if not progress.complete or progress.diverged:
+        lines.append(progress.summary())
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status (2 for a bad setting or input).
+    """Run the command line; returns the exit status.
 
     Parameters
     ----------
@@ -121,66 +208,109 @@ def main(argv: list[str] | None = None) -> int:
     Returns
     -------
     int
-        0 on success; 2 with one ``error: ...`` line on stderr for a configuration, plan,
-        data or study error.
+        0 on success; for ``run``, 1 when some planned units failed or did not run (a summary
+        on stderr); 2 with one ``error: ...`` line on stderr for a configuration, plan, data,
+        study directory or store error (damaged, foreign, locked, read-only, disk full); 130
+        after SIGINT and 143 after SIGTERM (the workers stopped, how to resume on stderr).
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
     from structrob.data import DataError
-    from structrob.study import analysis, runner
     from structrob.study import config as cfg
+    from structrob.study.errors import StudyError, StudyInterrupted
+    from structrob.study.executors import stop_helper_processes
+    from structrob.study.files import describe_os_error
+    from structrob.study.interrupt import interruptible
     from structrob.study.plan import PlanError
 
+    state: dict = {}
     try:
-        if args.command == "presets":
-            for name in cfg.list_presets():
-                first = cfg.preset_text(name).splitlines()[0].lstrip("# ")
-                print(f"{name:10s} {first}")
-            return 0
-        if args.command == "config":
-            print(cfg.preset_text(args.preset), end="")
-            return 0
-        if args.command == "status":
-            _require_study(args.directory)
-            print(analysis.status(args.directory).to_string(index=False))
-            return 0
-        if args.command == "export":
-            _require_study(args.directory)
-            for path in analysis.export(args.directory, args.format):
-                print(path)
-            return 0
-        if args.command == "report":
-            _require_study(args.directory)
-            print(analysis.write_study_report(args.directory))
-            return 0
-
-        if args.config:
-            config = cfg.load_config(args.config)
-        else:
-            config = cfg.load_preset(args.preset or "quick")
-        overrides = list(args.overrides)
-        for key, value in (
-            ("executor", args.executor),
-            ("workers", args.workers),
-            ("ray_address", args.ray_address),
-            ("device", args.device),
-        ):
-            if value is not None:
-                overrides.append(f"{key}={value!r}" if isinstance(value, str) else f"{key}={value}")
-        config = cfg.apply_overrides(config, overrides)
-        out = args.out or Path("runs") / config.name
-        outcome = runner.run_and_analyse(
-            config, out, data_root=args.data_dir, progress=not args.quiet, report=not args.no_report
-        )
-        print(f"\nstudy finished in {outcome.seconds:.0f} s: {outcome.store.path}")
-        print(analysis.status(out).to_string(index=False))
-        if outcome.report is not None:
-            print(f"report: {outcome.report}")
-        print("\nstrongest correlations (Spearman rho over graphs, q = Benjamini-Hochberg):")
-        print(_headline(outcome.analysis.correlations))
-        return 0
-    except (cfg.ConfigError, runner.StudyError, PlanError, DataError, FileNotFoundError) as error:
+        with interruptible():
+            return _command(args, argv, state)
+    except StudyInterrupted as stop:
+        kept = _finished_units(state["out"]) if "out" in state else None
+        kept = f"; {kept} kept" if kept else "; finished units are kept"
+        print(f"\n{stop}: the workers were stopped{kept}.", file=sys.stderr)
+        if args.command == "run" and "out" in state:
+            print(f"resume with: {_resume_command(argv, state['out'])}", file=sys.stderr)
+        return stop.exit_status
+    except (cfg.ConfigError, StudyError, PlanError, DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except (OSError, sqlite3.Error) as error:
+        print(f"error: {describe_os_error(error, _DOING.get(args.command))}", file=sys.stderr)
+        return 2
+    finally:
+        stop_helper_processes()
+
+
+def _command(args: argparse.Namespace, argv: list[str], state: dict) -> int:
+    from structrob.study import analysis, runner
+    from structrob.study import config as cfg
+
+    if args.command == "presets":
+        for name in cfg.list_presets():
+            first = cfg.preset_text(name).splitlines()[0].lstrip("# ")
+            print(f"{name:10s} {first}")
+        return 0
+    if args.command == "config":
+        print(cfg.preset_text(args.preset), end="")
+        return 0
+    if args.command == "status":
+        print(_status_text(args.directory))
+        return 0
+    if args.command == "export":
+        for path in analysis.export(args.directory, args.format, out=args.out):
+            print(path)
+        return 0
+    if args.command == "report":
+        print(analysis.write_study_report(args.directory, out=args.out))
+        return 0
+
+    if args.config:
+        config = cfg.load_config(args.config)
+    else:
+        config = cfg.load_preset(args.preset or "quick")
+    overrides = list(args.overrides)
+    for key, value in (
+        ("executor", args.executor),
+        ("workers", args.workers),
+        ("ray_address", args.ray_address),
+        ("device", args.device),
+    ):
+        if value is not None:
+            overrides.append(f"{key}={value!r}" if isinstance(value, str) else f"{key}={value}")
+    config = cfg.apply_overrides(config, overrides)
+    out = args.out or Path("runs") / config.name
+    state["out"] = out
+    outcome = runner.run_and_analyse(
+        config,
+        out,
+        data_root=args.data_dir,
+        progress=not args.quiet,
+        report=not args.no_report,
+        retry_failed=args.retry_failed,
+    )
+    progress = outcome.progress
+    verb = "finished" if progress.complete else "stopped, incomplete,"
+    print(f"\nstudy {verb} in {outcome.seconds:.0f} s: {outcome.store.path}")
+    print(analysis.status(out, progress).to_string(index=False))
+    outcome.store.close()  # the last writer: folds the write-ahead log into the database
+    if outcome.report is not None:
+        print(f"report: {outcome.report}")
+    print("\nstrongest correlations (Spearman rho over graphs, q = Benjamini-Hochberg):")
+    print(_headline(outcome.analysis.correlations))
+    if not progress.complete:
+        print(
+            f"error: the study is incomplete: {progress.summary()}\n"
+            "Run the same command again to retry them (finished units are kept): "
+            f"{_resume_command(argv, out)}",
+            file=sys.stderr,
+        )
+        return 1
+    if progress.diverged:
+        print(f"note: {progress.summary().splitlines()[-1].strip()}")
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,8 +10,12 @@ One module per concept:
 - :mod:`~structrob.study.executors`: where units run (in process, a process pool, Ray);
 - :mod:`~structrob.study.store`: the SQLite store, all of the study's SQL;
 - :mod:`~structrob.study.runner`: the driver (check the settings, plan, run, store);
-- :mod:`~structrob.study.analysis`: reading a study (status, correlations, exports, report,
-  trained models).
+- :mod:`~structrob.study.analysis`: reading a study (progress, status, correlations, exports,
+  report, trained models);
+- :mod:`~structrob.study.errors`, :mod:`~structrob.study.lock`,
+  :mod:`~structrob.study.interrupt`, :mod:`~structrob.study.files`: what keeps a study whole
+  (its errors, one driver per directory, SIGINT/SIGTERM, atomic files); see
+  ``docs/reliability.md``.
 
 A study has two arms (:data:`structrob.vocabulary.ARMS`): ``"prior"``, networks built from
 sampled graph priors, and ``"pruning"``, the random-pruning baseline.

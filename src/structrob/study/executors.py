@@ -1,10 +1,15 @@
 """Executors: where units run. In process, a local process pool, or Ray tasks.
 
 Every executor has the same calls: ``submit(spec, payload) -> handle``, ``wait(handles) ->
-[(handle, result)]`` returning at least one finished handle, and ``close()``. A result is a
+[(handle, result)]`` returning at least one finished handle, and ``close(cancel=False)``
+(``cancel=True``: stop the units in flight now, their workers included). A result is a
 :class:`~structrob.study.records.UnitResult`, or a
 :class:`~structrob.study.records.UnitFailure` for an exception in the unit or a worker that
 died, never an exception, so the driver can record it and go on.
+
+Worker processes ignore SIGINT (the driver handles Ctrl-C for the whole process group and stops
+them) and end themselves when their driver is gone, however it ended (a watchdog thread sees
+the parent change), so no worker outlives its driver by more than a second.
 """
 
 from __future__ import annotations
@@ -13,7 +18,12 @@ import concurrent.futures as cf
 import hashlib
 import multiprocessing
 import os
+import signal
 import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +31,72 @@ from structrob.study.records import UnitFailure, UnitPayload, UnitResult, UnitSp
 from structrob.study.units import run_unit_safely
 from structrob.validation import check_int
 
-__all__ = ["InProcessExecutor", "LocalExecutor", "RayExecutor", "make_executor"]
+__all__ = [
+    "InProcessExecutor",
+    "LocalExecutor",
+    "RayExecutor",
+    "make_executor",
+    "stop_helper_processes",
+]
 
 Outcome = UnitResult | UnitFailure
 
+#: Seconds between a worker's checks that its driver is still alive.
+WATCHDOG_SECONDS = 0.5
 
-def _init_worker(threads: int) -> None:
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        time.sleep(WATCHDOG_SECONDS)
+        if os.getppid() != parent:  # the driver is gone: nobody will read the result
+            os._exit(1)
+
+
+@contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """Block SIGINT while worker processes are started, so they start with it blocked.
+
+    A Ctrl-C reaches the whole process group; a worker still importing torch would print a
+    KeyboardInterrupt traceback. A child inherits the signal mask, so a worker never sees
+    SIGINT before its initializer ignores it; the driver gets a Ctrl-C of that moment when the
+    mask is restored.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not POSIX
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _init_worker(threads: int, parent: int | None = None) -> None:
     import torch
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    if parent is not None:
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     torch.set_num_threads(threads)
+
+
+def stop_helper_processes() -> None:
+    """Stop multiprocessing's resource tracker if this process started one.
+
+    The tracker is a helper process that the worker pool's queues start; it would otherwise
+    outlive the driver by a moment. Call it once the pools are closed (the command line does,
+    before it exits); a later pool starts a new one.
+    """
+    from multiprocessing import resource_tracker
+
+    stop = getattr(resource_tracker._resource_tracker, "_stop", None)
+    if stop is not None:
+        try:
+            stop()
+        except Exception:  # noqa: BLE001 - best effort at exit  # pragma: no cover
+            pass
 
 
 class InProcessExecutor:
@@ -76,8 +143,8 @@ class InProcessExecutor:
         """
         return [(h, h.result()) for h in handles if h.done()]
 
-    def close(self) -> None:
-        """Nothing to release."""
+    def close(self, cancel: bool = False) -> None:
+        """Nothing to release (a unit runs in the driver, so it has already stopped)."""
 
 
 class LocalExecutor:
@@ -111,7 +178,7 @@ class LocalExecutor:
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(self.threads,),
+            initargs=(self.threads, os.getpid()),
         )
 
     def submit(self, spec: UnitSpec, payload: UnitPayload) -> cf.Future:
@@ -127,7 +194,8 @@ class LocalExecutor:
         concurrent.futures.Future
             Done when a worker has run the unit.
         """
-        return self._pool.submit(run_unit_safely, spec, payload)
+        with _sigint_blocked():  # the pool starts a worker here when it has fewer than it may
+            return self._pool.submit(run_unit_safely, spec, payload)
 
     def wait(self, handles: list[cf.Future]) -> list[tuple[cf.Future, Outcome]]:
         """Block until at least one handle is done.
@@ -157,8 +225,28 @@ class LocalExecutor:
             self._pool = self._new_pool()
         return out
 
-    def close(self) -> None:
-        """Finish the running units and stop the workers."""
+    def close(self, cancel: bool = False) -> None:
+        """Stop the workers: after the running units (default), or now (``cancel=True``).
+
+        Parameters
+        ----------
+        cancel : bool
+            Terminate the workers at once (SIGTERM, then SIGKILL after 5 s) and wait for them
+            to be gone; the units they ran are lost (the driver had not stored them).
+        """
+        if not cancel:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            return
+        processes = list((self._pool._processes or {}).values())
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        deadline = time.monotonic() + 5.0
+        for process in processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():  # pragma: no cover - a worker stuck in the kernel
+                process.kill()
+                process.join()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -214,6 +302,7 @@ class RayExecutor:
             self._owns = False
         self.workers = int(ray.cluster_resources().get("CPU", 1))
         self._task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(_ray_unit)
+        self._pending: set[Any] = set()
 
     def submit(self, spec: UnitSpec, payload: UnitPayload) -> Any:
         """Start the unit as a Ray task.
@@ -227,7 +316,9 @@ class RayExecutor:
         -------
         ray.ObjectRef
         """
-        return self._task.remote(spec, payload)
+        handle = self._task.remote(spec, payload)
+        self._pending.add(handle)
+        return handle
 
     def wait(self, handles: list[Any]) -> list[tuple[Any, Outcome]]:
         """Block until one task is done.
@@ -245,6 +336,7 @@ class RayExecutor:
         done, _ = self._ray.wait(handles, num_returns=1)
         out = []
         for handle in done:
+            self._pending.discard(handle)
             try:
                 out.append((handle, self._ray.get(handle)))
             except Exception as error:  # noqa: BLE001 - a crashed worker, reported as a failure
@@ -252,8 +344,21 @@ class RayExecutor:
                 out.append((handle, failure))
         return out
 
-    def close(self) -> None:
-        """Shut down the local Ray instance this executor started (a joined cluster stays)."""
+    def close(self, cancel: bool = False) -> None:
+        """Shut down the local Ray instance this executor started (a joined cluster stays).
+
+        Parameters
+        ----------
+        cancel : bool
+            Cancel the tasks in flight first (force-killing their workers).
+        """
+        if cancel:
+            for handle in list(self._pending):
+                try:
+                    self._ray.cancel(handle, force=True)
+                except Exception:  # noqa: BLE001 - already finished or gone
+                    pass
+            self._pending.clear()
         if self._owns:
             self._ray.shutdown()
 

@@ -1,9 +1,25 @@
 """The study driver: check the settings, plan, run the missing units, store every result.
 
-Only this driver writes to the study directory. Every setting is checked before anything is
-sampled, trained or written (:func:`check_settings`). A rerun of the same study skips finished
-units (their ids hash their full configuration), so an interrupted study resumes where it
-stopped; a changed setting that affects results is refused under an existing directory.
+Only this driver writes to the study directory, and only one driver at a time
+(:class:`~structrob.study.lock.StudyLock`: a second one is refused at once, naming the first).
+Every setting is checked before anything is sampled, trained or written (:func:`check_settings`:
+the attacks, every point of the graph grid, the device), and the data set is loaded once, so a
+missing or corrupt data file stops the study before any unit runs. A rerun of the same study
+skips finished units (their ids hash their full configuration), so an interrupted study resumes
+where it stopped; a changed setting that affects results is refused under a directory holding
+finished units (one without any is started afresh).
+
+Failures are of two kinds. A unit that raises (data or I/O trouble, memory, a killed worker) is
+*environmental*: it is retried up to ``retries`` times in the run, recorded ``failed`` with its
+error and traceback, and run again by the next ``structrob run`` of the study. A run whose
+training diverged (non-finite loss) is *deterministic*, a result of its seeds: its unit
+finishes, the run is recorded ``failed`` with its error, and only ``retry_failed=True``
+(``structrob run --retry-failed``) runs it again. A finished unit whose weight files are
+missing counts as not finished and is run again.
+
+SIGINT and SIGTERM stop the driver cleanly (:mod:`~structrob.study.interrupt`): the workers are
+terminated, the results already stored stay, none is half-written, and
+:class:`~structrob.study.errors.StudyInterrupted` is raised.
 :func:`run_and_analyse` is what ``structrob run`` does: run the study, then analyse it once
 (:mod:`structrob.study.analysis`) for the report and the headline.
 """
@@ -11,6 +27,8 @@ stopped; a changed setting that affects results is refused under an existing dir
 from __future__ import annotations
 
 import datetime as dt
+import inspect
+import itertools
 import os
 import platform
 import sys
@@ -23,17 +41,23 @@ from typing import Any
 import pandas as pd
 import torch
 
-from structrob import __version__
+from structrob import __version__, graphs
 from structrob.study.analysis import (
     STAGE_LABELS,
     Analysis,
     AnalysisSettings,
+    Progress,
     analyse,
+    progress_of,
     write_study_report,
 )
 from structrob.study.attack_setup import build_attacks
 from structrob.study.config import ConfigError, StudyConfig, config_hash, science
+from structrob.study.errors import StoreError, StudyError, StudyInterrupted, StudyLocked
 from structrob.study.executors import make_executor
+from structrob.study.files import describe_os_error
+from structrob.study.interrupt import critical, interruptible
+from structrob.study.lock import StudyLock
 from structrob.study.plan import Unit, plan_units, sample_graphs
 from structrob.study.records import UnitFailure, UnitPayload
 from structrob.study.store import Store
@@ -41,7 +65,10 @@ from structrob.study.units import resolve_device
 from structrob.vocabulary import ARMS
 
 __all__ = [
+    "StoreError",
     "StudyError",
+    "StudyInterrupted",
+    "StudyLocked",
     "StudyOutcome",
     "check_settings",
     "environment",
@@ -49,29 +76,69 @@ __all__ = [
     "run_study",
 ]
 
+#: A grid with more points than this is checked on this many of them (first, last, spread).
+MAX_GRID_CHECKS = 2000
 
-class StudyError(RuntimeError):
-    """A study that cannot run as asked (e.g. a changed setting under an existing directory).
 
-    Examples
-    --------
-    >>> import tempfile
-    >>> from structrob.study.config import apply_overrides, load_preset, science
-    >>> directory = tempfile.mkdtemp()
-    >>> Store(directory).set_meta(science=science(load_preset("quick")))
-    >>> try:
-    ...     run_study(apply_overrides(load_preset("quick"), ["seed=1"]), directory)
-    ... except StudyError as error:
-    ...     print(str(error).splitlines()[1])
-      seed: 0 -> 1
-    """
+def _grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    keys = list(grid)
+    total = 1
+    for values in grid.values():
+        total *= len(values)
+    points = itertools.product(*(grid[k] for k in keys))
+    if total > MAX_GRID_CHECKS:  # every value still appears: the extremes are in the sample
+        step = total / MAX_GRID_CHECKS
+        wanted = {int(i * step) for i in range(MAX_GRID_CHECKS)} | {total - 1}
+        points = (p for i, p in enumerate(points) if i in wanted)
+    return [dict(zip(keys, p)) for p in points]
+
+
+#: Grid points already through the generator's checks in this process (they stay valid).
+_CHECKED_POINTS: set[str] = set()
+
+
+def _check_graphs(config: StudyConfig) -> None:
+    """Every grid point through the generator's own checks, so a bad value fails now."""
+    settings = config.graphs
+    generator = graphs.GENERATORS[settings.generator]
+    names = [n for n in inspect.signature(generator).parameters if n != "seed"]
+    # generator options kept outside the grid (e.g. rewiring) are settings of their own
+    options = {
+        n: getattr(settings, n) for n in names if n not in settings.grid and hasattr(settings, n)
+    }
+    for point in _grid_points(settings.grid):
+        digest = config_hash([settings.generator, point, options])
+        if digest in _CHECKED_POINTS:
+            continue
+        try:
+            graphs.generate(settings.generator, seed=0, **point, **options)
+            _CHECKED_POINTS.add(digest)
+        except (ValueError, TypeError) as error:
+            message = str(error)
+            first = message.split()[0] if message else ""
+            key = (
+                f"graphs.grid.{first}"
+                if first in settings.grid
+                else f"graphs.{first}"
+                if first in options
+                else "graphs.grid"
+            )
+            text = ", ".join(f"{k}={v!r}" for k, v in point.items())
+            raise ConfigError(
+                f"{key}: {message} (grid point {text}); every combination of the "
+                f"graphs.grid values must be valid for {settings.generator}: change {key} "
+                "(or the values it is combined with)"
+            ) from None
 
 
 def check_settings(config: StudyConfig) -> None:
-    """Check what the schema cannot: every enabled attack is built from its settings once.
+    """Check what the schema cannot: the attacks, every graph grid point, the device.
 
     Called by :func:`run_study` before anything is sampled, trained or written, so a setting
-    an attack refuses fails at once rather than inside every worker after training.
+    an attack or the graph generator refuses fails at once rather than inside every worker
+    after training: every enabled attack is built from its settings once, and every
+    combination of the ``graphs.grid`` values goes through the generator's own checks (e.g.
+    Watts-Strogatz: ``p`` in [0, 1], integer ``nei >= 1``, integer ``size > 2 * nei``).
 
     Parameters
     ----------
@@ -81,8 +148,9 @@ def check_settings(config: StudyConfig) -> None:
     ------
     ConfigError
         Naming the key and what it may be, e.g. ``attacks.min_fgsm.start: must be a number >
-        0.0 and <= 1.0, got 0.0; set it to a number > 0.0 and <= 1.0``, or a ``device`` this
-        machine does not have.
+        0.0 and <= 1.0, got 0.0; set it to a number > 0.0 and <= 1.0``, ``graphs.grid.p: p
+        must be a number in [0.0, 1.0], got 2.0 ...``, or a ``device`` this machine does not
+        have.
 
     Examples
     --------
@@ -94,8 +162,15 @@ def check_settings(config: StudyConfig) -> None:
     ... except ConfigError as error:
     ...     print(str(error).split(";")[0])
     attacks.min_fgsm.max_eps: must be a number >= 0.5 and <= 1.0, got 0.3
+    >>> try:
+    ...     check_settings(apply_overrides(load_preset("quick"), ["graphs.grid.nei=[2, 200]"]))
+    ... except ConfigError as error:
+    ...     print(str(error).split(" (")[0])
+    graphs.grid.size: size must be an integer >= 401, got 250
     """
     build_attacks(config.attacks, config.seed)
+    if config.priors:
+        _check_graphs(config)
     try:
         resolve_device(config.device)
     except RuntimeError as error:
@@ -152,15 +227,50 @@ def _diff(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [] if old == new else [f"{prefix.rstrip('.')}: {old!r} -> {new!r}"]
 
 
-def _check_same_study(store: Store, config: StudyConfig) -> None:
+def _check_same_study(store: Store, config: StudyConfig, log: Callable[[str], None]) -> None:
     previous = store.get_meta("science")
-    if previous is not None and previous != science(config):
-        changes = "\n".join(f"  {line}" for line in _diff(previous, science(config)))
-        raise StudyError(
-            f"{store.directory} holds a study with other settings that change results:\n"
-            f"{changes}\n"
-            "Use a new --out directory for the new settings, or rerun with the old ones to resume."
-        )
+    if previous is None or previous == science(config):
+        return
+    changes = "\n".join(f"  {line}" for line in _diff(previous, science(config)))
+    if not store.finished_units():
+        log(f"{store.directory}: no unit finished under the earlier settings; starting afresh")
+        store.reset_results()
+        return
+    raise StudyError(
+        f"{store.directory} holds a study with other settings that change results:\n"
+        f"{changes}\n"
+        "Use a new --out directory for the new settings, or rerun with the old ones to resume."
+    )
+
+
+def _check_data(config: StudyConfig, data_root: str | None) -> None:
+    """Load the data set once in the driver: a missing or corrupt file fails before any unit.
+
+    A joined Ray cluster's workers may see other files than the driver, so it is not checked.
+    """
+    if config.executor == "ray" and config.ray_address:
+        return
+    from structrob import data
+
+    data.load(config.dataset, root=data_root, download=True, dtype="uint8")
+
+
+def _prepare_directory(directory: str | os.PathLike[str]) -> Path:
+    path = Path(directory)
+    if path.exists() and not path.is_dir():
+        raise StudyError(f"--out {path} is a file, not a directory; choose a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreError(describe_os_error(error, "create the study directory")) from None
+    return path
+
+
+def _lock(directory: Path) -> StudyLock:
+    try:
+        return StudyLock(directory).acquire()
+    except OSError as error:
+        raise StoreError(describe_os_error(error, "lock the study directory")) from None
 
 
 def run_study(
@@ -169,14 +279,15 @@ def run_study(
     data_root: str | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    retry_failed: bool = False,
 ) -> Store:
     """Run (or resume) a study into ``directory``; returns its store.
 
     Parameters
     ----------
     config : StudyConfig
-        Checked first (:func:`check_settings`): a bad setting raises before the directory is
-        created.
+        Checked first (:func:`check_settings`), then the data set is loaded once: a bad
+        setting or data file raises before the directory is created.
     directory : path
         The study directory (``study.sqlite``, ``weights/``, the report).
     data_root : str or None
@@ -185,18 +296,31 @@ def run_study(
         Show one tqdm bar per stage.
     log : callable
         Where messages go.
+    retry_failed : bool
+        Also run again the finished units with a run that failed deterministically (a
+        non-finite loss); units that failed with an exception are always run again.
 
     Returns
     -------
     Store
-        The study's store, every finished unit written.
+        The study's store, every finished unit written. Whether every planned unit finished:
+        :func:`structrob.study.analysis.progress_of`.
 
     Raises
     ------
     ConfigError
-        A setting the attacks or this machine refuse.
+        A setting the attacks, the graph generator or this machine refuse.
+    DataError
+        The data set's files are missing (and cannot be downloaded) or corrupt: names the file.
     StudyError
-        ``directory`` holds a study with other settings that change results.
+        ``directory`` is a file, or holds finished units under other settings that change
+        results.
+    StudyLocked
+        Another driver runs the study in ``directory`` (names its pid, host and start time).
+    StoreError
+        The store is empty, damaged or foreign, or cannot be written (read-only, disk full).
+    StudyInterrupted
+        SIGINT or SIGTERM (main thread only): the workers were stopped, finished units kept.
     PlanError
         The parameter range cannot be reached within ``graphs.max_draws``.
 
@@ -210,8 +334,32 @@ def run_study(
     120
     """
     check_settings(config)
-    store = Store(directory)
-    _check_same_study(store, config)
+    with interruptible():
+        path = Path(directory)
+        # an existing directory is locked first (a second driver is refused at once); a new
+        # one is created only once the data set loaded
+        lock = _lock(path) if path.is_dir() else None
+        try:
+            _check_data(config, data_root)
+            directory = _prepare_directory(path)
+            lock = lock or _lock(directory)
+            store = Store(directory)
+            _run_locked(store, config, data_root, progress, log, retry_failed)
+        finally:
+            if lock is not None:
+                lock.release()
+    return store
+
+
+def _run_locked(
+    store: Store,
+    config: StudyConfig,
+    data_root: str | None,
+    progress: bool,
+    log: Callable[[str], None],
+    retry_failed: bool,
+) -> None:
+    _check_same_study(store, config, log)
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     created = store.get_meta("created") or now
     store.set_meta(
@@ -225,32 +373,51 @@ def run_study(
     draws = sample_graphs(config) if config.priors else []
     store.save_draws(draws)
     units = plan_units(config, draws)
-    store.set_meta(planned={arm: sum(u.arm == arm for u in units) for arm in ARMS})
-    done = store.finished_units()
-    failed = store.failed_units()
-    todo = [u for u in units if u.unit_id not in done and u.unit_id not in failed]
-    n_done = len(done & {u.unit_id for u in units})
-    log(f"{config.name}: {len(units)} units ({n_done} done, {len(todo)} to run)")
-    if todo:
-        executor = make_executor(
-            config.executor,
-            config.workers,
-            config.threads,
-            store.directory,
-            config.ray_address,
-            config.device,
-        )
-        try:
-            _drive(store, config, todo, executor, data_root, progress, log)
-        finally:
-            executor.close()
-    return store
+    store.set_meta(
+        planned={arm: sum(u.arm == arm for u in units) for arm in ARMS},
+        planned_units={arm: [u.unit_id for u in units if u.arm == arm] for arm in ARMS},
+    )
+    planned = {u.unit_id for u in units}
+    missing = {k: v for k, v in store.missing_weights().items() if k in planned}
+    rerun = store.units_with_failed_runs() & planned if retry_failed else set()
+    done = (store.finished_units() & planned) - set(missing) - rerun
+    failed_before = set(store.failed_units()) & planned
+    todo = [u for u in units if u.unit_id not in done]
+    notes = []
+    if failed_before:
+        notes.append(f"{len(failed_before)} failed before")
+    if missing:
+        notes.append(f"{len(missing)} finished but missing weight files")
+    if rerun:
+        notes.append(f"{len(rerun)} with diverged runs (--retry-failed)")
+    note = f"; to run: {', '.join(notes)}" if notes else ""
+    log(f"{config.name}: {len(units)} units ({len(done)} done, {len(todo)} to run{note})")
+    if missing:
+        unit_id, files = next(iter(missing.items()))
+        log(f"unit {unit_id} is run again: {', '.join(files)} missing")
+    if not todo:
+        return
+    executor = make_executor(
+        config.executor,
+        config.workers,
+        config.threads,
+        store.directory,
+        config.ray_address,
+        config.device,
+    )
+    clean = False
+    try:
+        _drive(store, config, todo, done, executor, data_root, progress, log)
+        clean = True
+    finally:
+        executor.close(cancel=not clean)
 
 
 def _drive(
     store: Store,
     config: StudyConfig,
     todo: list[Unit],
+    finished: set[str],
     executor: Any,
     data_root: str | None,
     progress: bool,
@@ -267,7 +434,8 @@ def _drive(
                 total=total, desc=label, unit="unit", disable=not progress, dynamic_ncols=True
             )
     in_flight: dict[Any, Unit] = {}
-    finished = store.finished_units()
+    finished = set(finished)
+    failures: dict[str, int] = {}  # failed attempts in this run, per unit
 
     def payload(unit: Unit) -> UnitPayload:
         previous = None if unit.depends_on is None else store.stacked_weights(unit.depends_on)
@@ -288,22 +456,32 @@ def _drive(
                 del waiting[unit.unit_id]
                 in_flight[executor.submit(unit.spec, payload(unit))] = unit
             if not in_flight:
-                for unit in waiting.values():  # their dependency failed for good
-                    store.record_failure(
-                        unit.unit_id,
-                        unit.arm,
-                        unit.spec.step,
-                        "an earlier pruning step failed",
-                        final=True,
-                    )
+                with critical():
+                    for unit in waiting.values():  # their dependency failed in this run
+                        store.record_failure(
+                            unit.unit_id,
+                            unit.arm,
+                            unit.spec.step,
+                            f"not run: the pruning step before it ({unit.depends_on}) failed",
+                            final=True,
+                        )
+                        if unit.arm in bars:
+                            bars[unit.arm].update(1)
                 break
             for handle, result in executor.wait(list(in_flight)):
                 unit = in_flight.pop(handle)
                 if isinstance(result, UnitFailure):
-                    final = store.attempts(unit.unit_id) + 1 > config.retries
-                    store.record_failure(
-                        unit.unit_id, unit.arm, unit.spec.step, result.error, final
-                    )
+                    failures[unit.unit_id] = failures.get(unit.unit_id, 0) + 1
+                    final = failures[unit.unit_id] > config.retries
+                    with critical():
+                        store.record_failure(
+                            unit.unit_id,
+                            unit.arm,
+                            unit.spec.step,
+                            result.error,
+                            final,
+                            result.traceback,
+                        )
                     log(
                         f"unit {unit.unit_id} ({unit.arm}) failed: {result.error}"
                         + ("" if final else "; retrying")
@@ -313,7 +491,8 @@ def _drive(
                     elif unit.arm in bars:
                         bars[unit.arm].update(1)
                     continue
-                store.save_unit(result)
+                with critical():
+                    store.save_unit(result)
                 finished.add(unit.unit_id)
                 bars[unit.arm].update(1)
     finally:
@@ -334,18 +513,22 @@ class StudyOutcome:
         ``report.html``, None when no report was asked for.
     seconds : float
         Wall time of the run and the analysis (the report not included).
+    progress : Progress
+        Planned, finished and failed units: ``progress.complete`` is whether every planned
+        unit finished (the command line's exit status).
 
     Examples
     --------
     >>> import dataclasses
     >>> [field.name for field in dataclasses.fields(StudyOutcome)]
-    ['store', 'analysis', 'report', 'seconds']
+    ['store', 'analysis', 'report', 'seconds', 'progress']
     """
 
     store: Store
     analysis: Analysis
     report: Path | None
     seconds: float
+    progress: Progress
 
 
 def run_and_analyse(
@@ -356,6 +539,7 @@ def run_and_analyse(
     log: Callable[[str], None] = print,
     report: bool = True,
     settings: AnalysisSettings | None = None,
+    retry_failed: bool = False,
 ) -> StudyOutcome:
     """Run (or resume) a study, analyse it once, and write its report from that analysis.
 
@@ -368,6 +552,8 @@ def run_and_analyse(
     settings : AnalysisSettings, optional
         Bootstrap settings of the analysis (default: 1,000 resamples, seed 0); made, and so
         checked, before the study starts.
+    retry_failed : bool
+        As for :func:`run_study`.
 
     Returns
     -------
@@ -384,8 +570,16 @@ def run_and_analyse(
     """
     settings = settings or AnalysisSettings.from_config(config.analysis)
     start = time.perf_counter()
-    store = run_study(config, directory, data_root=data_root, progress=progress, log=log)
-    analysis = analyse(store, settings)
-    seconds = time.perf_counter() - start
-    path = write_study_report(store.directory, analysis) if report else None
-    return StudyOutcome(store, analysis, path, seconds)
+    with interruptible():
+        store = run_study(
+            config,
+            directory,
+            data_root=data_root,
+            progress=progress,
+            log=log,
+            retry_failed=retry_failed,
+        )
+        analysis = analyse(store, settings)
+        seconds = time.perf_counter() - start
+        path = write_study_report(store.directory, analysis) if report else None
+    return StudyOutcome(store, analysis, path, seconds, progress_of(store))

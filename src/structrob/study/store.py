@@ -11,6 +11,14 @@ weights live next to the database in ``weights/<run_id>.pt`` (a ``state_dict``, 
 The column naming a row's arm (``"prior"`` or ``"pruning"``) is :data:`structrob.vocabulary.ARM`
 in every table; a database written before that name (``units.kind``, ``graphs.study``,
 ``runs.study``) is renamed in place when opened.
+
+Opening checks the file first: a missing database is created atomically (a temp file renamed
+into place, so a kill never leaves a 0-byte store), while an empty, damaged, or foreign file
+(another program's SQLite database, anything else) raises :class:`StoreError` with what to do.
+``Store(directory, readonly=True)`` opens with SQLite's ``mode=ro`` (no WAL switch, no schema
+change) for the reading commands, so a finished study can be read from read-only media; a
+write-ahead log left by a killed driver that needs recovery is reported as such. Every write
+that fails for lack of space or permission raises :class:`StoreError` naming the file.
 """
 
 from __future__ import annotations
@@ -19,16 +27,26 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from structrob.study.errors import StoreError
+from structrob.study.files import atomic_write_bytes, describe_os_error, temp_name
 from structrob.study.records import Draw, UnitResult
 from structrob.vocabulary import ARM
 
-__all__ = ["Store"]
+__all__ = ["DATABASE_NAME", "Store", "StoreError"]
+
+#: The database's file name inside a study directory.
+DATABASE_NAME = "study.sqlite"
+#: ``PRAGMA application_id`` of a study database ("STRB"); 0 in stores written before it.
+APPLICATION_ID = 0x53545242
+#: Tables by which a store written before APPLICATION_ID is known as a study's.
+TABLES = frozenset({"units", "graphs", "runs"})
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -38,7 +56,7 @@ CREATE TABLE IF NOT EXISTS draws (
 );
 CREATE TABLE IF NOT EXISTS units (
     unit_id TEXT PRIMARY KEY, {ARM} TEXT NOT NULL, step INTEGER, status TEXT NOT NULL,
-    attempts INTEGER NOT NULL, error TEXT, timings TEXT, finished_at REAL
+    attempts INTEGER NOT NULL, error TEXT, timings TEXT, finished_at REAL, traceback TEXT
 );
 CREATE TABLE IF NOT EXISTS graphs (
     graph_id TEXT PRIMARY KEY, {ARM} TEXT NOT NULL, step INTEGER, generator TEXT NOT NULL,
@@ -58,13 +76,29 @@ CREATE TABLE IF NOT EXISTS runs (
 _FORMER_ARM_COLUMNS = {"units": "kind", "graphs": "study", "runs": "study"}
 
 
-def _atomic_write(path: Path, blob: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(blob)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+#: The unit a run belongs to, in SQL: run ids are ``<unit_id>-<init>`` (its graph id is the
+#: unit id, or the run id when each copy has a graph of its own).
+_UNIT_OF_RUN = "substr(run_id, 1, instr(run_id, '-') - 1)"
+
+#: Columns added to a table after its first release: table -> (column, SQL type).
+_ADDED_COLUMNS = {"units": ("traceback", "TEXT")}
+
+
+def _probe(connection: sqlite3.Connection) -> tuple[int, set[str]]:
+    """The application id and table names of an open database (reads its header and schema)."""
+    app_id = connection.execute("PRAGMA application_id").fetchone()[0]
+    tables = {r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    check = connection.execute("PRAGMA quick_check(1)").fetchone()[0]
+    if check != "ok":
+        raise sqlite3.DatabaseError(f"database disk image is malformed ({check})")
+    return int(app_id), tables
+
+
+def _nonempty(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
 
 
 class Store:
@@ -95,27 +129,156 @@ class Store:
     ((4, [(0, 2)]), ('u1', 'pruning'))
     """
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
+    def __init__(self, directory: str | os.PathLike[str], readonly: bool = False) -> None:
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.path = self.directory / "study.sqlite"
+        self.path = self.directory / DATABASE_NAME
         self.weights_dir = self.directory / "weights"
-        self.connection = sqlite3.connect(self.path, timeout=60)
-        self.connection.execute("PRAGMA journal_mode=WAL")
-        self.connection.execute("PRAGMA synchronous=NORMAL")
-        self.connection.executescript(SCHEMA)
-        self._rename_former_arm_columns()
+        self.readonly = readonly
+        if readonly:
+            self.connection = self._open_readonly()
+            return
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StoreError(describe_os_error(error, "create the study directory")) from None
+        if not self.directory.is_dir():
+            raise StoreError(f"{self.directory} is a file, not a study directory")
+        if not self.path.exists():
+            self._create()
+        self.connection = self._open_checked(lambda: sqlite3.connect(self.path, timeout=60))
+        with self._writing("open the database"):
+            self.connection.execute("PRAGMA journal_mode=WAL")
+            self.connection.execute("PRAGMA synchronous=NORMAL")
+            self.connection.executescript(SCHEMA)
+            self._rename_former_arm_columns()
+            self._add_columns()
+            self.connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            self.connection.commit()
+
+    # -- opening -----------------------------------------------------------------------------
+    def _create(self) -> None:
+        """A new database: schema and WAL set up in a temp file, then linked into place."""
+        tmp = temp_name(self.path)
+        try:
+            with self._writing("create the database"):
+                connection = sqlite3.connect(tmp)
+                try:
+                    connection.executescript(SCHEMA)
+                    connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                    connection.execute("PRAGMA journal_mode=WAL")
+                    connection.commit()
+                finally:
+                    connection.close()
+                try:
+                    os.link(tmp, self.path)  # never replaces a store another process made
+                except FileExistsError:
+                    pass
+                except OSError:  # a file system without hard links
+                    if not self.path.exists():
+                        os.replace(tmp, self.path)
+        finally:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{tmp}{suffix}").unlink(missing_ok=True)
+
+    def _open_checked(self, connect: Any) -> sqlite3.Connection:
+        """Connect and check the file is a study database; StoreError saying what it is else."""
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            raise StoreError(
+                f"{self.directory} is not a study directory (no {DATABASE_NAME}); run "
+                f"`structrob run --out {self.directory}` first"
+            ) from None
+        except OSError as error:
+            raise StoreError(describe_os_error(error, "read the database")) from None
+        if size == 0:
+            raise StoreError(
+                f"{self.path} is empty (0 bytes), not a study database: the study it held is "
+                "lost. Move the file away to start a new study in this directory (the weights "
+                "in weights/ are then computed again), or use another --out"
+            )
+        connection = None
+        try:
+            connection = connect()
+            app_id, tables = _probe(connection)
+        except sqlite3.DatabaseError as error:
+            if connection is not None:
+                connection.close()
+            if self.readonly and "unable to open" in str(error):
+                raise  # handled by _open_readonly
+            if "locked" in str(error):
+                raise StoreError(
+                    f"{self.path} is locked by another process ({error}); wait for it, or "
+                    "stop it, then try again"
+                ) from None
+            reason = " ".join(str(error).split())
+            raise StoreError(
+                f"{self.path} is damaged or not a SQLite database ({reason}); move it away "
+                "or use another --out (restore it from a backup to keep its results)"
+            ) from None
+        if app_id != APPLICATION_ID and not (app_id == 0 and TABLES <= tables):
+            connection.close()
+            what = f"tables {', '.join(sorted(tables))}" if tables else "no tables"
+            raise StoreError(
+                f"{self.path} is another program's SQLite database ({what}), not a structrob "
+                "study; use another --out"
+            )
+        return connection
+
+    def _open_readonly(self) -> sqlite3.Connection:
+        uri = self.path.resolve().as_uri()
+        try:
+            return self._open_checked(
+                lambda: sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=60)
+            )
+        except sqlite3.OperationalError as error:
+            # a read-only folder: SQLite cannot create the WAL index (-shm) next to the file
+            wal = Path(f"{self.path}-wal")
+            if wal.exists() and wal.stat().st_size > 0:
+                raise StoreError(
+                    f"{self.path} cannot be read here: its write-ahead log ({wal.name}, left "
+                    "by a driver that did not close the store) needs recovery, which needs "
+                    "write access; open the study once where it is writable (e.g. `structrob "
+                    "status` on a writable copy of the folder), then read it anywhere"
+                ) from None
+            if "unable to open" not in str(error):  # pragma: no cover - other I/O trouble
+                raise StoreError(f"{self.path} cannot be read: {error}") from None
+            # nothing in a log: the database file alone is the whole study
+            return self._open_checked(
+                lambda: sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True)
+            )
+
+    @contextmanager
+    def _writing(self, what: str) -> Iterator[None]:
+        """Turn a failed write (disk full, read-only) into a StoreError naming the file."""
+        if self.readonly:
+            raise StoreError(f"{self.path} is open read-only; cannot {what}")
+        try:
+            yield
+        except (sqlite3.OperationalError, OSError) as error:
+            raise StoreError(describe_os_error(error, what, self.path)) from None
 
     def _rename_former_arm_columns(self) -> None:
-        with self.connection:
-            for table, former in _FORMER_ARM_COLUMNS.items():
-                columns = {row[1] for row in self.connection.execute(f"PRAGMA table_info({table})")}
-                if former in columns and ARM not in columns:
-                    self.connection.execute(f"ALTER TABLE {table} RENAME COLUMN {former} TO {ARM}")
+        for table, former in _FORMER_ARM_COLUMNS.items():
+            columns = {row[1] for row in self.connection.execute(f"PRAGMA table_info({table})")}
+            if former in columns and ARM not in columns:
+                self.connection.execute(f"ALTER TABLE {table} RENAME COLUMN {former} TO {ARM}")
+
+    def _add_columns(self) -> None:
+        for table, (column, kind) in _ADDED_COLUMNS.items():
+            columns = {row[1] for row in self.connection.execute(f"PRAGMA table_info({table})")}
+            if column not in columns:
+                self.connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
-        """Close the database connection."""
+        """Close the database connection (the last writer's close folds the WAL back in)."""
         self.connection.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- meta --------------------------------------------------------------------------------
     def get_meta(self, key: str) -> Any:
@@ -149,7 +312,7 @@ class Store:
         **values
             Key -> JSON-serialisable value.
         """
-        with self.connection:
+        with self._writing("write the study's settings"), self.connection:
             self.connection.executemany(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                 [(k, json.dumps(v, sort_keys=True)) for k, v in values.items()],
@@ -175,7 +338,7 @@ class Store:
             (d.index, d.generator, json.dumps(d.params), d.seed, d.n_parameters, int(d.accepted))
             for d in draws
         ]
-        with self.connection:
+        with self._writing("write the sampled graphs"), self.connection:
             self.connection.executemany(
                 "INSERT OR IGNORE INTO draws VALUES (?, ?, ?, ?, ?, ?)", rows
             )
@@ -209,7 +372,13 @@ class Store:
         return 0 if row is None else int(row[0])
 
     def record_failure(
-        self, unit_id: str, arm: str, step: int | None, error: str, final: bool
+        self,
+        unit_id: str,
+        arm: str,
+        step: int | None,
+        error: str,
+        final: bool,
+        traceback: str | None = None,
     ) -> None:
         """Count a failed attempt; ``final`` marks the unit failed for good (no more retries).
 
@@ -223,7 +392,10 @@ class Store:
         error : str
             What went wrong.
         final : bool
-            No more retries: status ``failed`` (else ``retry``).
+            No more retries in this run: status ``failed`` (else ``retry``). The next run of
+            the study tries it again.
+        traceback : str, optional
+            The formatted traceback, kept in ``units.traceback``.
 
         Examples
         --------
@@ -234,17 +406,18 @@ class Store:
         >>> store.attempts("ab12"), store.failed_units()
         (2, {'ab12': 'RuntimeError: boom'})
         """
-        with self.connection:
+        status = "failed" if final else "retry"
+        with self._writing(f"record the failure of unit {unit_id}"), self.connection:
             self.connection.execute(
-                f"INSERT INTO units (unit_id, {ARM}, step, status, attempts, error, finished_at)"
-                " VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT(unit_id) DO UPDATE SET"
+                f"INSERT INTO units (unit_id, {ARM}, step, status, attempts, error, finished_at,"
+                " traceback) VALUES (?, ?, ?, ?, 1, ?, ?, ?) ON CONFLICT(unit_id) DO UPDATE SET"
                 " attempts = attempts + 1, error = excluded.error, status = excluded.status,"
-                " finished_at = excluded.finished_at",
-                (unit_id, arm, step, "failed" if final else "retry", error, time.time()),
+                " finished_at = excluded.finished_at, traceback = excluded.traceback",
+                (unit_id, arm, step, status, error, time.time(), traceback),
             )
 
     def failed_units(self) -> dict[str, str]:
-        """Units failed for good.
+        """Units whose last attempt failed (``failed``, or ``retry`` left by a stopped driver).
 
         Returns
         -------
@@ -252,8 +425,72 @@ class Store:
             Unit id -> last error.
         """
         return dict(
-            self.connection.execute("SELECT unit_id, error FROM units WHERE status = 'failed'")
+            self.connection.execute(
+                "SELECT unit_id, error FROM units WHERE status IN ('failed', 'retry')"
+            )
         )
+
+    def units_with_failed_runs(self) -> set[str]:
+        """Finished units with a run that failed for a reason of its seeds (non-finite loss).
+
+        Returns
+        -------
+        set of str
+        """
+        rows = self.connection.execute(
+            f"SELECT DISTINCT {_UNIT_OF_RUN} FROM runs WHERE status != 'ok'"
+            f" AND {_UNIT_OF_RUN} IN (SELECT unit_id FROM units WHERE status = 'done')"
+        )
+        return {r[0] for r in rows}
+
+    def missing_weights(self) -> dict[str, list[str]]:
+        """Finished units whose weight files are missing or empty (deleted, say).
+
+        Returns
+        -------
+        dict
+            Unit id -> the missing files (relative to the study directory); such a unit counts
+            as not finished and is run again.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from structrob.study.records import GraphRecord, RunRecord, UnitResult
+        >>> store = Store(tempfile.mkdtemp())
+        >>> graph = GraphRecord("dense_layered", {"widths": [2]}, None, 1, 2, [], {}, {})
+        >>> run = RunRecord("normal", 0, "ok", None, {}, b"state")
+        >>> store.save_unit(UnitResult("u1", "pruning", 0, graph, (run,), {}, b"next"))
+        >>> (store.weights_dir / "u1-stacked.pt").unlink()
+        >>> store.missing_weights()
+        {'u1': ['weights/u1-stacked.pt']}
+        """
+        expected: dict[str, tuple[str, list[str]]] = {}
+        rows = self.connection.execute(
+            f"SELECT u.unit_id, u.{ARM}, r.weights FROM units u LEFT JOIN runs r"
+            f" ON {_UNIT_OF_RUN.replace('run_id', 'r.run_id')} = u.unit_id"
+            " WHERE u.status = 'done' ORDER BY r.copy"
+        )
+        for unit_id, arm, weights in rows:
+            files = expected.setdefault(unit_id, (arm, []))[1]
+            if weights is not None:
+                files.append(weights)
+        missing = {}
+        for unit_id, (arm, files) in expected.items():
+            if arm == "pruning":
+                files = [f"weights/{unit_id}-stacked.pt", *files]
+            gone = [f for f in files if not _nonempty(self.directory / f)]
+            if gone:
+                missing[unit_id] = sorted(gone)
+        return missing
+
+    def reset_results(self) -> None:
+        """Forget every draw, unit, graph and run (the settings in ``meta`` stay).
+
+        For a study directory none of whose units finished, when its settings change.
+        """
+        with self._writing("reset the study"), self.connection:
+            for table in ("runs", "graphs", "units", "draws"):
+                self.connection.execute(f"DELETE FROM {table}")
 
     def save_unit(self, result: UnitResult) -> None:
         """Store a finished unit (graph, runs, weights) in one transaction.
@@ -266,14 +503,16 @@ class Store:
             ``weights/<unit_id>-stacked.pt``.
         """
         unit_id, graph = result.unit_id, result.graph
-        self.weights_dir.mkdir(exist_ok=True)
         weight_paths = []
-        for run in result.runs:
-            path = self.weights_dir / f"{unit_id}-{run.init}.pt"
-            _atomic_write(path, run.weights)
-            weight_paths.append(path.relative_to(self.directory).as_posix())
-        if result.stacked_weights is not None:
-            _atomic_write(self.weights_dir / f"{unit_id}-stacked.pt", result.stacked_weights)
+        with self._writing(f"write the weights of unit {unit_id}"):
+            self.weights_dir.mkdir(exist_ok=True)
+            for run in result.runs:
+                path = self.weights_dir / f"{unit_id}-{run.init}.pt"
+                atomic_write_bytes(path, run.weights)
+                weight_paths.append(path.relative_to(self.directory).as_posix())
+            if result.stacked_weights is not None:
+                stacked = self.weights_dir / f"{unit_id}-stacked.pt"
+                atomic_write_bytes(stacked, result.stacked_weights)
         timings = result.timings
 
         def graph_row(graph_id: str, graph: Any) -> tuple:
@@ -317,7 +556,7 @@ class Store:
             )
             for run, path in zip(result.runs, weight_paths)
         ]
-        with self.connection:
+        with self._writing(f"store unit {unit_id}"), self.connection:
             self.connection.executemany(
                 "INSERT OR REPLACE INTO graphs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", graph_rows
             )
@@ -328,7 +567,8 @@ class Store:
                 f"INSERT INTO units (unit_id, {ARM}, step, status, attempts, error, timings,"
                 " finished_at) VALUES (?, ?, ?, 'done', 1, NULL, ?, ?) ON CONFLICT(unit_id) DO"
                 " UPDATE SET status = 'done', attempts = attempts + 1, error = NULL,"
-                " timings = excluded.timings, finished_at = excluded.finished_at",
+                " timings = excluded.timings, finished_at = excluded.finished_at,"
+                " traceback = NULL",
                 (unit_id, result.arm, result.step, json.dumps(timings), time.time()),
             )
 
@@ -345,7 +585,14 @@ class Store:
         bytes
             For :func:`structrob.study.units.weights_from_bytes`.
         """
-        return (self.weights_dir / f"{unit_id}-stacked.pt").read_bytes()
+        path = self.weights_dir / f"{unit_id}-stacked.pt"
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise StoreError(
+                f"the weights of pruning step {unit_id} ({path}) are missing; run the study "
+                "again: a step whose weights are missing is computed again"
+            ) from None
 
     # -- frames ------------------------------------------------------------------------------
     def _frame(self, sql: str) -> pd.DataFrame:
