@@ -173,3 +173,42 @@ def test_paper_preset_is_the_study_code_everywhere_it_has_a_key():
     # the former paper preset keeps every default of the options added later
     text = load_preset("paper_text")
     assert "rewiring" not in science(text)["graphs"] and text.analysis.outlier_rule == "per_measure"
+
+
+def test_paper_preset_samples_igraph_priors_spread_over_the_grid():
+    import collections
+
+    from structrob.study.plan import sample_graphs
+
+    draws = sample_graphs(load_preset("paper"))
+    accepted = [d for d in draws if d.accepted]
+    assert len(accepted) == 100 and 600 < len(draws) < 1200  # about 11.6% accepted
+    per_p = collections.Counter(d.params["p"] for d in accepted)
+    assert set(per_p) == {0.5, 0.6, 0.7, 0.8, 0.9} and min(per_p.values()) >= 8
+    counts = [d.n_parameters for d in accepted]
+    assert sum(c > 80_000 for c in counts) >= 5 and 50_000 <= min(counts) <= max(counts) <= 91_000
+
+
+def test_dry_run_stores_the_draws_prints_the_plan_and_trains_nothing(tmp_path, capsys):
+    import os
+
+    from structrob.cli import main
+    from structrob.study.store import Store
+
+    data_root = os.environ.get("STRUCTROB_DATA")
+    if not data_root:
+        pytest.skip("MNIST mirror not found: set STRUCTROB_DATA")
+    out = tmp_path / "dry"
+    grid = ["graphs.grid.size=[30, 40]", "graphs.grid.nei=[2]", "graphs.grid.p=[0.5, 0.9]"]
+    small = ["graphs.count=3", "graphs.min_parameters=0", "pruning.steps=1", *grid]
+    argv = ["run", "--preset", "quick", "--out", str(out), "--dry-run", "--data-dir", data_root]
+    assert main(argv + [a for s in small for a in ("--set", s)]) == 0
+    printed = capsys.readouterr().out
+    assert "plan: 5 units (3 graph priors, 2 pruning steps); 3 of 3 draws accepted" in printed
+    assert "estimated wall time:" in printed and "dry run: nothing trained" in printed
+    store = Store(out)
+    assert len(store.draws_frame()) == 3 and store.runs_frame().empty
+    assert not (out / "weights").exists() or not any((out / "weights").iterdir())
+    store.close()
+    assert main(["export", str(out), "--format", "csv"]) == 0
+    assert (out / "draws.csv").is_file() or any(out.rglob("draws.csv"))

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from structrob import stats
 from structrob.vocabulary import ARM
 
 __all__ = ["main"]
@@ -99,6 +100,12 @@ def _parser() -> argparse.ArgumentParser:
         help="folder with the data set's IDX files (default: $STRUCTROB_DATA or the cache)",
     )
     run.add_argument("--no-report", action="store_true", help="skip the report at the end")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="sample the graphs, store the draws, print the plan and a time estimate from a "
+        "short timing; train nothing (then `structrob export` writes draws.csv)",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.add_argument(
         "--retry-failed",
@@ -283,6 +290,10 @@ def _command(args: argparse.Namespace, argv: list[str], state: dict) -> int:
     config = cfg.apply_overrides(config, overrides)
     out = args.out or Path("runs") / config.name
     state["out"] = out
+    if args.dry_run:
+        runner.run_study(config, out, data_root=args.data_dir, progress=False, dry_run=True)
+        print(f"dry run: nothing trained; the draws are in {out} (structrob export {out})")
+        return 0
     outcome = runner.run_and_analyse(
         config,
         out,
@@ -300,6 +311,9 @@ def _command(args: argparse.Namespace, argv: list[str], state: dict) -> int:
         print(f"report: {outcome.report}")
     print("\nstrongest correlations (Spearman rho over graphs, q = Benjamini-Hochberg):")
     print(_headline(outcome.analysis.correlations))
+    warning = stats.small_sample_warning(outcome.analysis.correlations)
+    if warning:
+        print(f"warning: {warning}")
     if not progress.complete:
         print(
             f"error: the study is incomplete: {progress.summary()}\n"

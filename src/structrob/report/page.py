@@ -16,7 +16,9 @@ import base64
 import html
 import json
 import os
-from collections.abc import Mapping, Sequence
+import secrets
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -123,13 +125,37 @@ def _not_available(text: str) -> str:
     return f'<p class="na">{_e(text)}</p>'
 
 
+def _completion_section(completion: Mapping[str, Any] | None) -> str:
+    # meta["completion"] (structrob.study.analysis.Progress.as_meta): a banner at the top of
+    # the page when not every planned unit finished
+    if not isinstance(completion, Mapping) or completion.get("complete", True):
+        return ""
+    done, planned = completion.get("done", 0), completion.get("planned", 0)
+    failed, pending = completion.get("failed", 0), completion.get("pending", 0)
+    text = (
+        f"Unfinished study: {done:,} of {planned:,} planned units finished"
+        f" ({failed:,} failed, {pending:,} not run yet); every number below covers the finished"
+        " units only. Run the same `structrob run` again to complete it."
+    )
+    kinds = "".join(
+        f"<li>{_e(k.get('kind'))}: {_e(k.get('units'))} units; first: "
+        f"<code>{_e(k.get('first_error'))}</code></li>"
+        for k in completion.get("failure_kinds") or []
+    )
+    listing = f"<ul>{kinds}</ul>" if kinds else ""
+    return f'<section id="unfinished"><p class="na">{_e(text)}</p>{listing}</section>'
+
+
 def _summary_section(counts: Mapping[str, float]) -> str:
     drawn = counts["draws"]
     rate = f" ({100.0 * counts['draws_accepted'] / drawn:.1f} % of draws accepted)" if drawn else ""
     attacked = counts["min_fgsm_attacked"]
     censored_share = f" of {attacked:,} attacked clean-correct images" if attacked else ""
     rows = [
-        ("Graph priors accepted / drawn", f"{counts['graphs_accepted']:,} / {drawn:,}{rate}"),
+        (
+            "Graph priors finished / accepted / drawn",
+            f"{counts['graphs_accepted']:,} / {counts['draws_accepted']:,} / {drawn:,}{rate}",
+        ),
         ("Pruned networks (baseline)", f"{counts['pruned_networks']:,}"),
         ("Runs finished / failed", f"{counts['runs_ok']:,} / {counts['runs_failed']:,}"),
         (
@@ -356,6 +382,7 @@ def render_page(
     created = meta.pop("created", None)
     config = meta.pop("config", None)
     environment = meta.pop("environment", None)
+    completion = meta.pop("completion", None)
     subtitle = "Does the graph structure of a sparse network predict its adversarial robustness?"
     if created is not None:
         subtitle += f" · created {created}"
@@ -396,6 +423,7 @@ def render_page(
         [
             f'<header><h1>structrob report: {_e(name)}</h1><p class="sub">{_e(subtitle)}</p>',
             f"<nav>{nav}</nav></header>",
+            _completion_section(completion),
             _summary_section(summary_counts(runs, graphs, draws)),
             f'<section id="config"><h2>Configuration</h2>{config_html}</section>',
             f'<section id="environment"><h2>Environment</h2>{environment_html}</section>',
@@ -466,9 +494,26 @@ def save_figure(
             formatter = axis.get_major_formatter()
             if hasattr(formatter, "set_useOffset"):
                 formatter.set_useOffset(False)
-    figure.savefig(png, dpi=dpi, format="png", metadata={"Software": None})
-    figure.savefig(pdf, format="pdf", metadata={"CreationDate": None})
+    # write then rename, so a killed process never leaves a 0-byte or partial figure
+    for path, options in (
+        (png, {"dpi": dpi, "format": "png", "metadata": {"Software": None}}),
+        (pdf, {"format": "pdf", "metadata": {"CreationDate": None}}),
+    ):
+        with _atomic_path(path) as temporary:
+            figure.savefig(temporary, **options)
     return png, pdf
+
+
+@contextmanager
+def _atomic_path(path: Path) -> Iterator[Path]:
+    """A temp path next to ``path``, unique to this process, renamed over it on success."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def _check_frame(name: str, value: object) -> pd.DataFrame:
@@ -483,10 +528,10 @@ def _check_frame(name: str, value: object) -> pd.DataFrame:
 
 
 def _write_text(path: Path, text: str) -> None:
-    # write then rename, so a reader never sees a half-written page
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+    # write then rename (a temp name unique to this process), so a reader never sees a
+    # half-written page
+    with _atomic_path(path) as temporary:
+        temporary.write_text(text, encoding="utf-8")
 
 
 def write_report(
@@ -567,7 +612,8 @@ def write_report(
             path.unlink(missing_ok=True)
             continue
         table_dir.mkdir(parents=True, exist_ok=True)
-        table.to_csv(path)
+        with _atomic_path(path) as temporary:
+            table.to_csv(temporary)
 
     page = out / "report.html"
     _write_text(page, render_page(runs, graphs, draws, correlations, meta, figures, images))

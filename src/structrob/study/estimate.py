@@ -5,7 +5,8 @@ stage is timed on the study's own first unit of each arm, on this machine, with 
 thread (a worker's setting): a few training batches, the attacks on a slice of their images or
 generations, the graph properties; each timing is scaled linearly to the planned work and
 divided by the number of workers. One-Pixel is scaled as its worst case (every image runs every
-generation), so the estimate is an upper bound for that stage.
+generation), so the estimate is an upper bound for that stage; its fixed cost (pixel-line
+tables) and its cost per generation are timed apart.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from structrob.study.records import PriorSpec
 from structrob.study.units import build_model
 from structrob.train import fit
 
-__all__ = ["STAGES", "estimate_seconds"]
+__all__ = ["STAGES", "describe_plan", "estimate_seconds"]
 
 #: Stages of a unit, in the order a unit runs them.
 STAGES = ("train", "fgsm", "min_fgsm", "onepixel", "pgd", "properties")
@@ -56,18 +57,22 @@ def _unit_seconds(spec: Any, config: StudyConfig, mnist: Any) -> dict[str, float
     epochs = spec.train.epochs if is_prior or spec.step == 0 else spec.pruning.retrain_epochs
     seconds = {"train": step * math.ceil(n_train / batch) * epochs}
     x, y = mnist.test_x, mnist.test_y
+    # One-Pixel: a fixed cost (image selection, pixel-line tables, the initial population) plus
+    # a cost per generation, timed at 0 and a few generations and extrapolated linearly to
+    # max_iter (its worst case: no image stops early)
     generations = spec.attacks.onepixel.max_iter
-    timed_generations = min(_DE_GENERATIONS, generations)
-    # One-Pixel is timed over a few generations of its own search (worst case: none stops early)
-    short = spec.attacks.model_copy(
-        update={
-            "onepixel": spec.attacks.onepixel.model_copy(update={"max_iter": timed_generations})
-        }
-    )
-    for name, attack in build_attacks(short, spec.seed).items():
+    timed = {}
+    for g in (0, min(_DE_GENERATIONS, generations)):
+        onepixel = spec.attacks.onepixel.model_copy(update={"max_iter": g})
+        short = spec.attacks.model_copy(update={"onepixel": onepixel})
+        attack = build_attacks(short, spec.seed).get("onepixel")
+        if attack is not None:
+            timed[g] = _timed(lambda a=attack: a(net, x, y))
+    if timed:
+        per_generation = (timed[max(timed)] - timed[0]) / max(max(timed), 1)
+        seconds["onepixel"] = timed[0] + max(per_generation, 0.0) * generations
+    for name, attack in build_attacks(spec.attacks, spec.seed).items():
         if name == "onepixel":
-            timed = _timed(lambda a=attack: a(net, x, y))
-            seconds[name] = timed * max(generations, 1) / max(timed_generations, 1)
             continue
         images = getattr(spec.attacks, name).images
         n = x.shape[0] if images is None else min(images, x.shape[0])
@@ -131,3 +136,57 @@ def estimate_seconds(
     result = {stage: totals[stage] / max(workers, 1) for stage in STAGES if stage in totals}
     result["total"] = sum(result.values())
     return result
+
+
+def describe_plan(
+    config: StudyConfig, draws: list[Any], units: list[Unit], seconds: dict[str, float] | None
+) -> str:
+    """The plan of a study as text: units per arm, accepted graphs per generator value, cost.
+
+    Parameters
+    ----------
+    config : StudyConfig
+    draws : list of Draw
+        Every sampled draw (:func:`structrob.study.plan.sample_graphs`).
+    units : list of Unit
+    seconds : dict or None
+        :func:`estimate_seconds`, or None to leave the estimate out.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> from structrob.study.config import apply_overrides, load_preset
+    >>> from structrob.study.plan import plan_units, sample_graphs
+    >>> grid = ["graphs.grid.size=[30]", "graphs.grid.nei=[2]", "graphs.grid.p=[0.5, 0.9]"]
+    >>> small = ["graphs.count=2", "graphs.min_parameters=0", *grid]
+    >>> config = apply_overrides(load_preset("quick"), small)
+    >>> draws = sample_graphs(config)
+    >>> print(describe_plan(config, draws, plan_units(config, draws), None).splitlines()[0])
+    plan: 8 units (2 graph priors, 6 pruning steps); 2 of 2 draws accepted
+    """
+    accepted = [d for d in draws if d.accepted]
+    n_prior = sum(u.arm == "prior" for u in units)
+    n_pruning = len(units) - n_prior
+    lines = [
+        f"plan: {len(units)} units ({n_prior} graph priors, {n_pruning} pruning steps); "
+        f"{len(accepted)} of {len(draws)} draws accepted"
+    ]
+    if accepted:
+        counts = [d.n_parameters for d in accepted]
+        lines.append(f"  parameters of the accepted graphs: {min(counts):,} - {max(counts):,}")
+    for key in config.graphs.grid:
+        values = []
+        for value in config.graphs.grid[key]:
+            tried = [d for d in draws if d.params.get(key) == value]
+            kept = sum(d.accepted for d in tried)
+            values.append(f"{value}: {kept}/{len(tried)}")
+        lines.append(f"  accepted / drawn per {key}: " + ", ".join(values))
+    if seconds:
+        stages = ", ".join(f"{k} {v / 60:.1f}" for k, v in seconds.items() if k != "total")
+        lines.append(
+            f"  estimated wall time: {seconds['total'] / 3600:.2f} h (minutes by stage: {stages})"
+        )
+    return "\n".join(lines)

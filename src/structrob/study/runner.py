@@ -54,6 +54,7 @@ from structrob.study.analysis import (
 from structrob.study.attack_setup import build_attacks
 from structrob.study.config import ConfigError, StudyConfig, config_hash, science
 from structrob.study.errors import StoreError, StudyError, StudyInterrupted, StudyLocked
+from structrob.study.estimate import describe_plan, estimate_seconds
 from structrob.study.executors import make_executor
 from structrob.study.files import describe_os_error
 from structrob.study.interrupt import critical, interruptible
@@ -280,6 +281,7 @@ def run_study(
     progress: bool = True,
     log: Callable[[str], None] = print,
     retry_failed: bool = False,
+    dry_run: bool = False,
 ) -> Store:
     """Run (or resume) a study into ``directory``; returns its store.
 
@@ -299,6 +301,9 @@ def run_study(
     retry_failed : bool
         Also run again the finished units with a run that failed deterministically (a
         non-finite loss); units that failed with an exception are always run again.
+    dry_run : bool
+        Sample the graphs, store the draws and the plan, log the plan with a time estimate
+        (:func:`structrob.study.estimate.describe_plan`), and run no unit.
 
     Returns
     -------
@@ -344,7 +349,7 @@ def run_study(
             directory = _prepare_directory(path)
             lock = lock or _lock(directory)
             store = Store(directory)
-            _run_locked(store, config, data_root, progress, log, retry_failed)
+            _run_locked(store, config, data_root, progress, log, retry_failed, dry_run)
         finally:
             if lock is not None:
                 lock.release()
@@ -358,6 +363,7 @@ def _run_locked(
     progress: bool,
     log: Callable[[str], None],
     retry_failed: bool,
+    dry_run: bool = False,
 ) -> None:
     _check_same_study(store, config, log)
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -395,6 +401,11 @@ def _run_locked(
     if missing:
         unit_id, files = next(iter(missing.items()))
         log(f"unit {unit_id} is run again: {', '.join(files)} missing")
+    if dry_run:  # the plan and its cost, from short timings; nothing is trained or stored
+        workers = config.workers or os.cpu_count() or 1
+        seconds = estimate_seconds(config, todo, data_root, workers=workers) if todo else None
+        log(describe_plan(config, draws, units, seconds))
+        return
     if not todo:
         return
     executor = make_executor(
