@@ -3,11 +3,6 @@
 The page embeds its figures as base64 PNG data URIs and its CSS inline, loads nothing from the
 network (a Content-Security-Policy forbids it) and runs no JavaScript, so it can be mailed,
 archived or opened offline. Every piece of text that comes from the data is HTML-escaped.
-
-References
-----------
-.. [1] M. Ben Amor, J. Stier, M. Granitzer, "Correlation analysis between the robustness of
-   sparse neural networks and their random hidden structural priors", 2021.
 """
 
 from __future__ import annotations

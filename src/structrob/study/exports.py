@@ -201,7 +201,7 @@ def write_study_report(
     Returns
     -------
     pathlib.Path
-        Path of ``report.html``.
+        The page, ``report.html`` in ``out`` (or the study directory), once moved into place.
 
     Examples
     --------
