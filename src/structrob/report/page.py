@@ -377,7 +377,7 @@ def render_page(
     created = meta.pop("created", None)
     config = meta.pop("config", None)
     environment = meta.pop("environment", None)
-    completion = meta.pop("completion", None)
+    completion = meta.get("completion")  # the banner; also listed under other metadata
     subtitle = "Does the graph structure of a sparse network predict its adversarial robustness?"
     if created is not None:
         subtitle += f" · created {created}"
