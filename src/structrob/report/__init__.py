@@ -10,6 +10,8 @@ and :mod:`~structrob.report.page` (the HTML page and the report directory).
 
 References
 ----------
+The study the report shows (the modules below cite it as "the study"):
+
 .. [1] M. Ben Amor, J. Stier, M. Granitzer, "Correlation analysis between the robustness of
    sparse neural networks and their random hidden structural priors", 2021.
 """

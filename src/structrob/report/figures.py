@@ -11,11 +11,6 @@ arm is its :data:`structrob.vocabulary.ARM` column. Rates (accuracy, macro F1, e
 average confidence) are stored as fractions in [0, 1] and drawn in percent; eps is in pixel
 units, pixels being in [0, 1]. Labels, units and the correlation pivots come from
 :mod:`structrob.report.tables`; the captions from :mod:`structrob.report.captions`.
-
-References
-----------
-.. [1] M. Ben Amor, J. Stier, M. Granitzer, "Correlation analysis between the robustness of
-   sparse neural networks and their random hidden structural priors", 2021.
 """
 
 from __future__ import annotations

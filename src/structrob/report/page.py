@@ -3,11 +3,6 @@
 The page embeds its figures as base64 PNG data URIs and its CSS inline, loads nothing from the
 network (a Content-Security-Policy forbids it) and runs no JavaScript, so it can be mailed,
 archived or opened offline. Every piece of text that comes from the data is HTML-escaped.
-
-References
-----------
-.. [1] M. Ben Amor, J. Stier, M. Granitzer, "Correlation analysis between the robustness of
-   sparse neural networks and their random hidden structural priors", 2021.
 """
 
 from __future__ import annotations
@@ -382,7 +377,7 @@ def render_page(
     created = meta.pop("created", None)
     config = meta.pop("config", None)
     environment = meta.pop("environment", None)
-    completion = meta.pop("completion", None)
+    completion = meta.get("completion")  # the banner; also listed under other metadata
     subtitle = "Does the graph structure of a sparse network predict its adversarial robustness?"
     if created is not None:
         subtitle += f" · created {created}"

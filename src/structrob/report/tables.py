@@ -6,11 +6,6 @@ correlation table of :func:`structrob.stats.correlation_table` out as the report
 Input frames follow the store's layout (see :func:`structrob.report.write_report`); the column
 :data:`structrob.vocabulary.ARM` says which arm of the study a row belongs to, and a frame
 without it belongs to the graph-prior arm.
-
-References
-----------
-.. [1] M. Ben Amor, J. Stier, M. Granitzer, "Correlation analysis between the robustness of
-   sparse neural networks and their random hidden structural priors", 2021.
 """
 
 from __future__ import annotations

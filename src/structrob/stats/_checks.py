@@ -66,6 +66,22 @@ def pairwise_complete(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     return tuple(a[keep] for a in arrays)
 
 
+def paired(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` and ``y`` as float vectors of equal length, kept where both are finite."""
+    x, y = as_float_vector("x", x), as_float_vector("y", y)
+    if x.size != y.size:
+        raise ValueError(f"x and y must have equal lengths, got {x.size} and {y.size}")
+    return pairwise_complete(x, y)
+
+
+def correlatable(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`paired`, or None when fewer than ``MIN_N`` pairs remain or one is constant."""
+    x, y = paired(x, y)
+    if x.size < MIN_N or is_constant(x) or is_constant(y):
+        return None
+    return x, y
+
+
 def measure_attack(measure: str) -> str:
     """The attack of a measure column (``vocabulary.split_measure``); ``"other"`` if none."""
     parts = split_measure(measure)

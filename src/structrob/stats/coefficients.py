@@ -30,7 +30,9 @@ from structrob.stats._checks import (
     MIN_N_PARTIAL,
     as_float_vector,
     check_choice,
+    correlatable,
     is_constant,
+    paired,
     pairwise_complete,
 )
 
@@ -189,7 +191,7 @@ def permutation_pvalue(
     (0.3333333333333333, 0.3333333333333333)
     """
     check_choice("method", method, METHODS)
-    x, y = _paired(x, y)
+    x, y = paired(x, y)
     n = x.size
     if not MIN_N <= n <= EXACT_SPEARMAN_MAX_N:
         raise ValueError(
@@ -253,14 +255,13 @@ def spearman(x: Any, y: Any) -> tuple[float, float]:
     >>> round(rho, 3), round(p, 3)
     (0.8, 0.333)
     """
-    x, y = _paired(x, y)
-    if x.size < MIN_N or is_constant(x) or is_constant(y):
+    if (pairs := correlatable(x, y)) is None:
         return float("nan"), float("nan")
+    x, y = pairs
     result = sps.spearmanr(x, y)
     rho, p = float(result.statistic), float(result.pvalue)
     if x.size <= EXACT_SPEARMAN_MAX_N:
-        untied = np.unique(x).size == x.size and np.unique(y).size == y.size
-        p = spearman_exact_pvalue(rho, x.size) if untied else permutation_pvalue(x, y)
+        p = spearman_exact_pvalue(rho, x.size) if _untied(x, y) else permutation_pvalue(x, y)
     return rho, p
 
 
@@ -276,12 +277,12 @@ def kendall(x: Any, y: Any) -> tuple[float, float]:
     Parameters
     ----------
     x, y : array-like [N]
-        Paired observations; pairs with a NaN are dropped.
+        As for :func:`spearman`.
 
     Returns
     -------
     (tau, p) : tuple of float
-        NaN (both) when fewer than 3 complete pairs remain or a variable is constant.
+        NaN (both) where :func:`spearman` gives NaN.
 
     Examples
     --------
@@ -289,23 +290,19 @@ def kendall(x: Any, y: Any) -> tuple[float, float]:
     >>> round(tau, 3), round(p, 3)
     (0.667, 0.333)
     """
-    x, y = _paired(x, y)
-    if x.size < MIN_N or is_constant(x) or is_constant(y):
+    if (pairs := correlatable(x, y)) is None:
         return float("nan"), float("nan")
+    x, y = pairs
     result = sps.kendalltau(x, y, variant="b")
     tau, p = float(result.statistic), float(result.pvalue)
     if x.size <= EXACT_SPEARMAN_MAX_N:
-        untied = np.unique(x).size == x.size and np.unique(y).size == y.size
-        if not untied:
+        if not _untied(x, y):
             p = permutation_pvalue(x, y, "kendall")
     return tau, p
 
 
-def _paired(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
-    x, y = as_float_vector("x", x), as_float_vector("y", y)
-    if x.size != y.size:
-        raise ValueError(f"x and y must have equal lengths, got {x.size} and {y.size}")
-    return pairwise_complete(x, y)
+def _untied(x: np.ndarray, y: np.ndarray) -> bool:
+    return np.unique(x).size == x.size and np.unique(y).size == y.size
 
 
 def _partial_spearman(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> tuple[float, float]:

@@ -6,8 +6,7 @@ intervals and partial correlations; :func:`study_table` spreads it into the pape
 
 References
 ----------
-.. [1] M. Ben Amor, J. Stier, M. Granitzer, "Correlation analysis between the robustness of
-   sparse neural networks and their random hidden structural priors", 2021.
+.. [1] Ben Amor, Stier, Granitzer, 2021 (see :mod:`structrob.stats`).
 """
 
 from __future__ import annotations

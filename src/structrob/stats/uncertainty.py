@@ -18,10 +18,8 @@ import numpy as np
 
 from structrob.stats._checks import (
     MIN_N,
-    as_float_vector,
     check_bootstrap_args,
-    is_constant,
-    pairwise_complete,
+    correlatable,
 )
 
 __all__ = ["bootstrap_ci", "bootstrap_intervals"]
@@ -137,12 +135,9 @@ def bootstrap_ci(
     (True, True)
     """
     check_bootstrap_args(method, n_boot, level, minimum_boot=1)
-    x, y = as_float_vector("x", x), as_float_vector("y", y)
-    if x.size != y.size:
-        raise ValueError(f"x and y must have equal lengths, got {x.size} and {y.size}")
-    x, y = pairwise_complete(x, y)
-    if x.size < MIN_N or is_constant(x) or is_constant(y):
+    if (pairs := correlatable(x, y)) is None:
         return float("nan"), float("nan")
+    x, y = pairs
     counts = _resample_counts(x.size, n_boot, seed)
     replicates = _bootstrap_replicates(
         _bootstrap_parts(x, counts, method), _bootstrap_parts(y, counts, method), counts, method

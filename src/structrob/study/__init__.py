@@ -10,8 +10,10 @@ One module per concept:
 - :mod:`~structrob.study.executors`: where units run (in process, a process pool, Ray);
 - :mod:`~structrob.study.store`: the SQLite store, all of the study's SQL;
 - :mod:`~structrob.study.runner`: the driver (check the settings, plan, run, store);
-- :mod:`~structrob.study.analysis`: reading a study (progress, status, correlations, exports,
-  report, trained models);
+- :mod:`~structrob.study.analysis`: reading a study: the correlations (and, re-exported,
+  what the next two hold);
+- :mod:`~structrob.study.progress`: how far a study got (progress, status);
+- :mod:`~structrob.study.exports`: the flat tables, the report and the trained models;
 - :mod:`~structrob.study.errors`, :mod:`~structrob.study.lock`,
   :mod:`~structrob.study.interrupt`, :mod:`~structrob.study.files`: what keeps a study whole
   (its errors, one driver per directory, SIGINT/SIGTERM, atomic files); see

@@ -62,6 +62,11 @@ class _Strict(BaseModel):
 _LATER = {"omit_at_default": True}
 
 
+def _later(default: Any, **kwargs: Any) -> Any:
+    """A :func:`pydantic.Field` for a setting added later (marked :data:`_LATER`)."""
+    return Field(default, json_schema_extra=_LATER, **kwargs)
+
+
 def hashed(model: BaseModel) -> dict[str, Any]:
     """A settings model as the JSON mapping hashes are taken over.
 
@@ -109,15 +114,12 @@ class GraphsConfig(_Strict):
     min_parameters: int = Field(50_000, ge=0)
     max_parameters: int = Field(91_000, ge=1)
     max_draws: int = Field(20_000, ge=1, description="give up after this many draws")
-    rewiring: Literal["edges", "endpoints"] = Field(
+    rewiring: Literal["edges", "endpoints"] = _later(
         "edges",
-        json_schema_extra=_LATER,
         description="watts_strogatz rewiring: networkx's one end per edge, or igraph's both ends",
     )
-    sinks: Literal["own", "last"] = Field(
-        "own",
-        json_schema_extra=_LATER,
-        description="where vertices without outgoing edges sit: own depth, or the last layer",
+    sinks: Literal["own", "last"] = _later(
+        "own", description="where vertices without outgoing edges sit: own depth, or the last layer"
     )
 
     @model_validator(mode="after")
@@ -158,18 +160,14 @@ class TrainConfig(_Strict):
     train_images: int | None = Field(
         None, ge=1, description="first N of a seeded permutation; None = all"
     )
-    init_fans: Literal["sparse", "block"] = Field(
-        "sparse", json_schema_extra=_LATER, description="fans: real connections, or layer widths"
+    init_fans: Literal["sparse", "block"] = _later(
+        "sparse", description="fans: real connections, or layer widths"
     )
-    init_layers: Literal["all", "hidden"] = Field(
-        "all",
-        json_schema_extra=_LATER,
-        description="blocks the scheme draws; hidden: nn.Linear outside",
+    init_layers: Literal["all", "hidden"] = _later(
+        "all", description="blocks the scheme draws; hidden: nn.Linear outside"
     )
-    bias_init: Literal["zeros", "normal"] = Field(
-        "zeros",
-        json_schema_extra=_LATER,
-        description="biases of the drawn blocks: 0 or N(0, 0.1^2)",
+    bias_init: Literal["zeros", "normal"] = _later(
+        "zeros", description="biases of the drawn blocks: 0 or N(0, 0.1^2)"
     )
 
     @field_validator("inits")
@@ -205,19 +203,17 @@ class OnePixelConfig(_Strict):
         100, ge=1, description="first N correctly classified images of a seeded order"
     )
     strategy: Literal["rand1", "best1bin"] = "rand1"
-    mutation: float | list[float] = Field(
-        0.5, json_schema_extra=_LATER, description="F, or [low, high] to dither per generation"
+    mutation: float | list[float] = _later(
+        0.5, description="F, or [low, high] to dither per generation"
     )
-    recombination: float = Field(
-        0.7, ge=0, le=1, json_schema_extra=_LATER, description="crossover probability (best1bin)"
+    recombination: float = _later(0.7, ge=0, le=1, description="crossover probability (best1bin)")
+    integer_candidates: bool = _later(
+        False, description="truncate to integer row, column, intensity"
     )
-    integer_candidates: bool = Field(
-        False, json_schema_extra=_LATER, description="truncate to integer row, column, intensity"
-    )
-    out_of_bounds: Literal["clip", "resample"] = Field("clip", json_schema_extra=_LATER)
-    selection: Literal["greedy", "strict", "study"] = Field("greedy", json_schema_extra=_LATER)
-    early_stop: Literal["any", "best"] = Field(
-        "any", json_schema_extra=_LATER, description="stop on any fooling candidate, or the best"
+    out_of_bounds: Literal["clip", "resample"] = _later("clip")
+    selection: Literal["greedy", "strict", "study"] = _later("greedy")
+    early_stop: Literal["any", "best"] = _later(
+        "any", description="stop on any fooling candidate, or the best"
     )
 
 
@@ -245,15 +241,13 @@ class PruningConfig(_Strict):
     steps: int = Field(20, ge=1)
     fraction: float = Field(0.2, gt=0, lt=1)
     retrain_epochs: int = Field(2, ge=0)
-    repetitions: int = Field(
+    repetitions: int = _later(
         1,
         ge=1,
-        json_schema_extra=_LATER,
         description="independent pruning chains (each trained from its own initialisation)",
     )
-    masks: Literal["shared", "per_init"] = Field(
+    masks: Literal["shared", "per_init"] = _later(
         "shared",
-        json_schema_extra=_LATER,
         description="one random mask sequence for a chain's six initialisations, or one each",
     )
 

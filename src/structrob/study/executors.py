@@ -1,6 +1,8 @@
 """Executors: where units run. In process, a local process pool, or Ray tasks.
 
-Every executor has the same calls: ``submit(spec, payload) -> handle``, ``wait(handles) ->
+Every executor has the same calls: ``submit(spec, payload) -> handle`` (``spec`` a
+:class:`~structrob.study.records.PriorSpec` or :class:`~structrob.study.records.PruningSpec`,
+``payload`` a :class:`~structrob.study.records.UnitPayload`), ``wait(handles) ->
 [(handle, result)]`` returning at least one finished handle, and ``close(cancel=False)``
 (``cancel=True``: stop the units in flight now, their workers included). A result is a
 :class:`~structrob.study.records.UnitResult`, or a
@@ -112,35 +114,13 @@ class InProcessExecutor:
     workers = 1
 
     def submit(self, spec: UnitSpec, payload: UnitPayload) -> cf.Future:
-        """Run the unit now.
-
-        Parameters
-        ----------
-        spec : PriorSpec or PruningSpec
-        payload : UnitPayload
-
-        Returns
-        -------
-        concurrent.futures.Future
-            Already done, holding a UnitResult or a UnitFailure.
-        """
+        """Run the unit now: a :class:`~concurrent.futures.Future` already done (module doc)."""
         future: cf.Future = cf.Future()
         future.set_result(run_unit_safely(spec, payload))
         return future
 
     def wait(self, handles: list[cf.Future]) -> list[tuple[cf.Future, Outcome]]:
-        """The finished handles with their results.
-
-        Parameters
-        ----------
-        handles : list of Future
-            From :meth:`submit`.
-
-        Returns
-        -------
-        list of (Future, UnitResult or UnitFailure)
-            Every handle (they are all done).
-        """
+        """Every handle with its UnitResult or UnitFailure (they are all done)."""
         return [(h, h.result()) for h in handles if h.done()]
 
     def close(self, cancel: bool = False) -> None:
@@ -182,18 +162,7 @@ class LocalExecutor:
         )
 
     def submit(self, spec: UnitSpec, payload: UnitPayload) -> cf.Future:
-        """Queue the unit on the pool.
-
-        Parameters
-        ----------
-        spec : PriorSpec or PruningSpec
-        payload : UnitPayload
-
-        Returns
-        -------
-        concurrent.futures.Future
-            Done when a worker has run the unit.
-        """
+        """Queue the unit on the pool: a :class:`~concurrent.futures.Future`, done when run."""
         with _sigint_blocked():  # the pool starts a worker here when it has fewer than it may
             return self._pool.submit(run_unit_safely, spec, payload)
 
@@ -305,17 +274,7 @@ class RayExecutor:
         self._pending: set[Any] = set()
 
     def submit(self, spec: UnitSpec, payload: UnitPayload) -> Any:
-        """Start the unit as a Ray task.
-
-        Parameters
-        ----------
-        spec : PriorSpec or PruningSpec
-        payload : UnitPayload
-
-        Returns
-        -------
-        ray.ObjectRef
-        """
+        """Start the unit as a Ray task: its ``ray.ObjectRef`` (module doc)."""
         handle = self._task.remote(spec, payload)
         self._pending.add(handle)
         return handle

@@ -6,7 +6,8 @@ not), ``units`` (one row per unit of work: arm, status, attempts, error, timings
 row per graph x initialisation: arm, status, error, all metrics). Each finished unit is
 written in ONE transaction, so a killed driver loses at most the units in flight. Trained
 weights live next to the database in ``weights/<run_id>.pt`` (a ``state_dict``, load with
-``weights_only=True``). All of the study's SQL is in this module.
+``weights_only=True``). All of the study's SQL is in this module, but the schema and its
+migrations: :mod:`structrob.study._schema`.
 
 The column naming a row's arm (``"prior"`` or ``"pruning"``) is :data:`structrob.vocabulary.ARM`
 in every table; a database written before that name (``units.kind``, ``graphs.study``,
@@ -34,6 +35,14 @@ from typing import Any
 
 import pandas as pd
 
+from structrob.study._schema import (  # APPLICATION_ID, SCHEMA, TABLES: importable from here
+    APPLICATION_ID,  # noqa: F401
+    SCHEMA,  # noqa: F401
+    TABLES,  # noqa: F401
+    apply_schema,
+    is_study,
+    probe,
+)
 from structrob.study.errors import StoreError
 from structrob.study.files import atomic_write_bytes, describe_os_error, temp_name
 from structrob.study.records import Draw, UnitResult
@@ -43,55 +52,10 @@ __all__ = ["DATABASE_NAME", "Store", "StoreError"]
 
 #: The database's file name inside a study directory.
 DATABASE_NAME = "study.sqlite"
-#: ``PRAGMA application_id`` of a study database ("STRB"); 0 in stores written before it.
-APPLICATION_ID = 0x53545242
-#: Tables by which a store written before APPLICATION_ID is known as a study's.
-TABLES = frozenset({"units", "graphs", "runs"})
-
-SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS draws (
-    idx INTEGER PRIMARY KEY, generator TEXT NOT NULL, params TEXT NOT NULL,
-    seed INTEGER NOT NULL, n_parameters INTEGER NOT NULL, accepted INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS units (
-    unit_id TEXT PRIMARY KEY, {ARM} TEXT NOT NULL, step INTEGER, status TEXT NOT NULL,
-    attempts INTEGER NOT NULL, error TEXT, timings TEXT, finished_at REAL, traceback TEXT
-);
-CREATE TABLE IF NOT EXISTS graphs (
-    graph_id TEXT PRIMARY KEY, {ARM} TEXT NOT NULL, step INTEGER, generator TEXT NOT NULL,
-    params TEXT NOT NULL, seed INTEGER, n_parameters INTEGER NOT NULL,
-    n_vertices INTEGER NOT NULL, edges TEXT NOT NULL, properties TEXT NOT NULL,
-    distributions TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY, graph_id TEXT NOT NULL REFERENCES graphs(graph_id),
-    {ARM} TEXT NOT NULL, step INTEGER, init TEXT NOT NULL, copy INTEGER NOT NULL,
-    status TEXT NOT NULL, error TEXT, metrics TEXT NOT NULL, train_seconds REAL,
-    attack_seconds REAL, weights TEXT
-);
-"""
-
-#: Columns that named the arm before :data:`ARM` did, per table.
-_FORMER_ARM_COLUMNS = {"units": "kind", "graphs": "study", "runs": "study"}
-
 
 #: The unit a run belongs to, in SQL: run ids are ``<unit_id>-<init>`` (its graph id is the
 #: unit id, or the run id when each copy has a graph of its own).
 _UNIT_OF_RUN = "substr(run_id, 1, instr(run_id, '-') - 1)"
-
-#: Columns added to a table after its first release: table -> (column, SQL type).
-_ADDED_COLUMNS = {"units": ("traceback", "TEXT")}
-
-
-def _probe(connection: sqlite3.Connection) -> tuple[int, set[str]]:
-    """The application id and table names of an open database (reads its header and schema)."""
-    app_id = connection.execute("PRAGMA application_id").fetchone()[0]
-    tables = {r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    check = connection.execute("PRAGMA quick_check(1)").fetchone()[0]
-    if check != "ok":
-        raise sqlite3.DatabaseError(f"database disk image is malformed ({check})")
-    return int(app_id), tables
 
 
 def _nonempty(path: Path) -> bool:
@@ -149,10 +113,7 @@ class Store:
         with self._writing("open the database"):
             self.connection.execute("PRAGMA journal_mode=WAL")
             self.connection.execute("PRAGMA synchronous=NORMAL")
-            self.connection.executescript(SCHEMA)
-            self._rename_former_arm_columns()
-            self._add_columns()
-            self.connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            apply_schema(self.connection)
             self.connection.commit()
 
     # -- opening -----------------------------------------------------------------------------
@@ -163,8 +124,7 @@ class Store:
             with self._writing("create the database"):
                 connection = sqlite3.connect(tmp)
                 try:
-                    connection.executescript(SCHEMA)
-                    connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                    apply_schema(connection)
                     connection.execute("PRAGMA journal_mode=WAL")
                     connection.commit()
                 finally:
@@ -200,7 +160,7 @@ class Store:
         connection = None
         try:
             connection = connect()
-            app_id, tables = _probe(connection)
+            app_id, tables = probe(connection)
         except sqlite3.DatabaseError as error:
             if connection is not None:
                 connection.close()
@@ -216,7 +176,7 @@ class Store:
                 f"{self.path} is damaged or not a SQLite database ({reason}); move it away "
                 "or use another --out (restore it from a backup to keep its results)"
             ) from None
-        if app_id != APPLICATION_ID and not (app_id == 0 and TABLES <= tables):
+        if not is_study(app_id, tables):
             connection.close()
             what = f"tables {', '.join(sorted(tables))}" if tables else "no tables"
             raise StoreError(
@@ -257,18 +217,6 @@ class Store:
             yield
         except (sqlite3.OperationalError, OSError) as error:
             raise StoreError(describe_os_error(error, what, self.path)) from None
-
-    def _rename_former_arm_columns(self) -> None:
-        for table, former in _FORMER_ARM_COLUMNS.items():
-            columns = {row[1] for row in self.connection.execute(f"PRAGMA table_info({table})")}
-            if former in columns and ARM not in columns:
-                self.connection.execute(f"ALTER TABLE {table} RENAME COLUMN {former} TO {ARM}")
-
-    def _add_columns(self) -> None:
-        for table, (column, kind) in _ADDED_COLUMNS.items():
-            columns = {row[1] for row in self.connection.execute(f"PRAGMA table_info({table})")}
-            if column not in columns:
-                self.connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         """Close the database connection (the last writer's close folds the WAL back in)."""
