@@ -389,7 +389,8 @@ def load_preset(name: str) -> StudyConfig:
     Parameters
     ----------
     name : str
-        A name of :func:`list_presets`.
+        A name of :func:`list_presets` (an unknown one raises :class:`ConfigError`, as for
+        :func:`preset_text`).
 
     Returns
     -------
@@ -500,6 +501,7 @@ def science(config: StudyConfig) -> dict[str, Any]:
     Parameters
     ----------
     config : StudyConfig
+        A validated study config.
 
     Returns
     -------
