@@ -216,7 +216,7 @@ class Candidates:
         itself (equal candidates are evaluated the same, though not only they).
         """
         if not self.integer and self.x.dtype != torch.float32:
-            return candidates
+            return candidates.clone()  # never the population itself: the engine moves both
         # decode()'s arithmetic, exact in float64
         row = candidates[..., 0].floor().clamp_(0, SIDE - 1)
         pixel = candidates[..., 1].floor().clamp_(0, SIDE - 1).add_(row, alpha=SIDE)

@@ -573,7 +573,7 @@ class _Objective:
         self.fn = fn
 
     def key(self, candidates: Tensor) -> Tensor:
-        return candidates
+        return candidates.clone()  # never the population itself: the engine moves both
 
     def misclassified(self, rows: Tensor, candidates: Tensor) -> Tensor:
         return torch.zeros(candidates.shape[:-1], dtype=torch.bool)
