@@ -250,6 +250,7 @@ class _Searches:
     ) -> None:
         self.rows, self.generators, self.redraws = rows, generators, redraws
         self.population = self.fitness = self.keys = torch.empty(0)
+        self.checked = torch.empty(0)  # key of each row's fittest member at its last check
         self.numbers = torch.empty(0, 0, 0)  # [A, block, per_generation]
         self.used = 0  # generations of the block used
         self.spare = torch.empty(0, 0)  # [A, L] redraw numbers not used yet, from ``start``
@@ -263,6 +264,8 @@ class _Searches:
         self.rows = self.rows[keep]
         self.population, self.fitness = self.population[keep], self.fitness[keep]
         self.keys = self.keys[keep]
+        if len(self.checked):
+            self.checked = self.checked[keep]
         flags = keep.tolist()
         self.generators = [g for g, k in zip(self.generators, flags) if k]
         if self.used < self.numbers.shape[1]:
@@ -298,9 +301,12 @@ class _Searches:
                     width - len(rest), generator=g, dtype=torch.float64, out=spare[r, len(rest) :]
                 )
             self.spare, self.start = spare, torch.zeros(A, dtype=torch.long)
-        first = count.cumsum(0) - count
-        rank = torch.arange(len(q)) - first[q]
-        values = self.spare[q, self.start[q] + rank]
+        # the position of each number in the flattened spare numbers: row start, then rank
+        offset = self.start + torch.arange(0, A * self.spare.shape[1], self.spare.shape[1])
+        offset -= count.cumsum(0) - count
+        values = self.spare.view(-1).index_select(
+            0, offset.index_select(0, q) + torch.arange(len(q))
+        )
         self.start += count
         return values
 
@@ -384,10 +390,13 @@ class DifferentialEvolution:
         upper = S.upper
         if S.out_of_bounds == "clip":
             return torch.minimum(trial.clamp(min=0), upper)
-        outside = ((trial < 0) | (trial > upper)).view(A, P * 3)
-        q, j = outside.nonzero(as_tuple=True)  # row-major: by search, member, parameter
-        if len(q):
-            trial.view(A, P * 3)[q, j] = searches.redraw(q, outside.sum(1)) * upper[j % 3]
+        outside = ((trial < 0) | (trial > upper)).view(-1)
+        at = outside.nonzero().view(-1)  # row-major: by search, member, parameter
+        if len(at):
+            scale = upper.index_select(0, at % 3)
+            q = at // (P * 3)
+            values = searches.redraw(q, outside.view(A, P * 3).sum(1)) * scale
+            trial.view(-1).index_copy_(0, at, values)
         return trial
 
     def _evaluate(
@@ -481,6 +490,8 @@ class DifferentialEvolution:
         if S.selection == "study":
             _promote_first(population, fitness, keys)
         searches.population, searches.fitness, searches.keys = population, fitness, keys
+        # nothing checked yet: a key no member has (keys are >= 0, or candidates in the box)
+        searches.checked = torch.full_like(keys[:, 0], -1)
         stop = torch.zeros(R, dtype=torch.bool)
         if any_stop:
             assert stops is not None and fooled is not None
@@ -518,13 +529,25 @@ class DifferentialEvolution:
     def _best_stops(
         evaluator: Evaluator, stops: Any, searches: _Searches, generation: int
     ) -> Tensor:
-        """Stop the rows whose fittest member is misclassified (and confirmed by ``stops``)."""
+        """Stop the rows whose fittest member is misclassified (and confirmed by ``stops``).
+
+        A row whose fittest member has the key it had at the last check is not checked again
+        (the check is deterministic, and it was not confirmed then).
+        """
         rows, population = searches.rows, searches.population
-        best = population[torch.arange(len(rows)), searches.fitness.argmin(1)].unsqueeze(1)
-        fooled = evaluator.misclassified(rows, best)
-        if not bool(fooled.any()):
-            return torch.zeros(len(rows), dtype=torch.bool)
-        return stops.accept(rows, best, fooled, generation)
+        at = searches.fitness.argmin(1)
+        index = torch.arange(len(rows))
+        best, key = population[index, at].unsqueeze(1), searches.keys[index, at]
+        stop = torch.zeros(len(rows), dtype=torch.bool)
+        changed = ~_same(key.unsqueeze(1), searches.checked.unsqueeze(1)).view(-1)
+        searches.checked = key
+        if not bool(changed.any()):
+            return stop
+        q = changed.nonzero().view(-1)
+        fooled = evaluator.misclassified(rows[q], best[q])
+        if bool(fooled.any()):
+            stop[q] = stops.accept(rows[q], best[q], fooled, generation)
+        return stop
 
 
 def _promote_first(population: Tensor, fitness: Tensor, keys: Tensor) -> None:
