@@ -377,11 +377,12 @@ class DifferentialEvolution:
         index = torch.int32 if A * P < 2**31 else torch.int64
         base = torch.arange(0, A * P, P, dtype=index).view(A, 1)
         pick = [flat.index_select(0, (base + r).view(-1)).view(A, P, 3) for r in partners]
+        # in place on the picks: x + F (a - b), as (a - b) * F + x (the same float operations)
         if S.strategy == "rand1":
-            trial = pick[0] + F * (pick[1] - pick[2])
+            trial = pick[1].sub_(pick[2]).mul_(F).add_(pick[0])
         else:
             best = flat.index_select(0, fitness.argmin(1) + base.view(-1)).view(A, 1, 3)
-            trial = best + F * (pick[0] - pick[1])
+            trial = pick[0].sub_(pick[1]).mul_(F).add_(best)
             if S.crossover:
                 cross = u[..., 2:5] < S.recombination
                 forced = (u[..., 5] * 3).floor().long().clamp_(max=2)
@@ -389,7 +390,7 @@ class DifferentialEvolution:
                 trial = torch.where(cross, trial, population)
         upper = S.upper
         if S.out_of_bounds == "clip":
-            return torch.minimum(trial.clamp(min=0), upper)
+            return torch.minimum(trial.clamp_(min=0), upper, out=trial)
         outside = ((trial < 0) | (trial > upper)).view(-1)
         at = outside.nonzero().view(-1)  # row-major: by search, member, parameter
         if len(at):
