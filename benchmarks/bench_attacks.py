@@ -19,21 +19,40 @@ Every ratio is measured in one run, on the same trained study-range network and 
    eps per pass) against re-predicting the whole batch at every eps of the grid, from the same
    gradient signs; the per-image eps must be identical.
 
+3. ``--worst-case`` (alone): One-Pixel's worst case at the study's budget, on one thread. A
+   Watts-Strogatz (400, nei 2, p 0.9) network trained 2 epochs; 100 clean-correct test images
+   that NO one-pixel change fools (:class:`ExactOnePixel`), so every image runs all 500
+   generations; seconds per model (100 images) for the continuous rand1 default (population
+   500) and for the study's own procedure (``OnePixel.STUDY_SETTINGS``: best1bin, dithered F,
+   integer candidates, population 498 as the study's 500 ran), and the line tracing alone.
+   ``--against REV`` also times the One-Pixel of git revision REV (its ``attacks`` package,
+   loaded beside this one) on the same model and images, in alternation, and checks that the
+   default setting's results are the same. CPU time of the process is reported with the wall
+   time: on a shared machine it moves less with the load.
+
 Usage::
 
     STRUCTROB_DATA=/path/to/mnist python benchmarks/bench_attacks.py [--quick]
+    STRUCTROB_DATA=/path/to/mnist python benchmarks/bench_attacks.py --worst-case [--against REV]
 
-Prints a markdown table and writes JSON to ``benchmarks/results/attacks.json``.
+Prints a markdown table and writes JSON to ``benchmarks/results/attacks.json``
+(``attacks_worst_case.json`` for ``--worst-case``).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import os
 import platform
+import subprocess
+import sys
+import tarfile
+import tempfile
 import time
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +60,8 @@ import torch
 from scipy.optimize import differential_evolution
 
 from structrob.attacks import ExactOnePixel, MinimalFGSM, OnePixel, eps_grid
+from structrob.attacks._base import Runner
+from structrob.attacks._candidates import Candidates
 from structrob.data import load
 from structrob.graphs import to_dag, watts_strogatz
 from structrob.model import INIT_SCHEMES, SparseDAGNet, initialize
@@ -299,13 +320,152 @@ def bench_minimal_eps(net, x, y, repeats: int) -> dict:
     }
 
 
+# -- One-Pixel's worst case on one thread -------------------------------------------------------
+
+
+def attacks_of_revision(rev: str, into: Path):
+    """The ``OnePixel`` of git revision ``rev``: its ``src/structrob/attacks`` exported into
+    ``into`` as package ``structrob_attacks_<rev>`` (imports of ``structrob.attacks`` renamed;
+    the rest of structrob is this checkout's)."""
+    root = Path(__file__).resolve().parents[1]
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", rev, "src/structrob/attacks"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    name = "structrob_attacks_" + "".join(c if c.isalnum() else "_" for c in rev)
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    package = into / name
+    (into / "src/structrob/attacks").rename(package)
+    for path in package.glob("*.py"):
+        path.write_text(path.read_text().replace("structrob.attacks", name))
+    sys.path.insert(0, str(into))
+    return importlib.import_module(name).OnePixel
+
+
+def bench_worst_case(args) -> dict:
+    torch.set_num_threads(1)
+    data = load("mnist", download=False)
+    net = initialize(
+        SparseDAGNet(to_dag(watts_strogatz(400, 2, 0.9, seed=args.graph_seed))),
+        "glorot_uniform",
+        seed=0,
+    )
+    fit(net, data, epochs=2, batch_size=128, lr=1e-3, seed=0)
+    net.eval()
+    accuracy = evaluate(net, data.test_x, data.test_y)[0]["accuracy"]
+    exact = ExactOnePixel(seed=0, n_images=args.pool)(net, data.test_x, data.test_y)
+    hard = exact.indices[~exact.success][: args.n_images]
+    if len(hard) < args.n_images:
+        raise SystemExit(f"only {len(hard)} unfoolable images among {args.pool}; raise --pool")
+    x, y = data.test_x[hard], data.test_y[hard]
+
+    def tracing() -> float:
+        with torch.no_grad():
+            start = time.process_time()
+            Candidates(Runner(net), x, y, [torch.arange(len(x))], "lines", 8192)
+            return time.process_time() - start
+
+    study = {**OnePixel.STUDY_SETTINGS, "n_images": None, "seed": 0}
+    default = {"pop_size": 500, "max_iter": 500, "n_images": None, "seed": 0}
+    variants = {
+        "rand1 (default)": OnePixel(**default),
+        "study (best1bin integer)": OnePixel(**study),
+    }
+    before = None
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.against:
+            Before = attacks_of_revision(args.against, Path(tmp))
+            before = f"rand1 (default) at {args.against}"
+            variants = {before: Before(**default), **variants}
+        times: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
+        results = {}
+        note_load("worst_case")
+        for _ in range(args.rounds):  # in alternation, so all see the same machine load
+            for name, attack in variants.items():
+                wall, cpu = time.perf_counter(), time.process_time()
+                results[name] = attack(net, x, y)
+                times[name].append((time.perf_counter() - wall, time.process_time() - cpu))
+        trace = min(tracing() for _ in range(args.rounds))
+    report: dict = {
+        "model": f"to_dag(watts_strogatz(400, 2, 0.9, seed={args.graph_seed})), 2 epochs",
+        "test_accuracy": accuracy,
+        "images": len(hard),
+        "exact_pool": args.pool,
+        "exact_fooled_in_pool": int(exact.success.sum()),
+        "tracing_cpu_seconds": trace,
+        "threads": torch.get_num_threads(),
+        "load_average_end": os.getloadavg(),
+        "variants": {},
+    }
+    for name, measured in times.items():
+        result = results[name]
+        report["variants"][name] = {
+            "seconds_per_model": min(w for w, _ in measured),
+            "cpu_seconds_per_model": min(c for _, c in measured),
+            "runs": measured,
+            "fooled": int(result.success.sum()),
+            "mean_generations": float(result.iterations.float().mean()),
+        }
+    if before is not None:
+        old, new = results[before], results["rand1 (default)"]
+        report["same_as_before"] = {
+            "success": bool(torch.equal(old.success, new.success)),
+            "same_pixel": int((old.pixel == new.pixel).all(1).sum()),
+            "max_confidence_difference": float((old.confidence - new.confidence).abs().max()),
+        }
+    return report
+
+
+def print_worst_case(report: dict) -> None:
+    print(
+        f"{report['model']}, test accuracy {report['test_accuracy']:.4f}; "
+        f"{report['images']} images no one-pixel change fools (exact search fooled "
+        f"{report['exact_fooled_in_pool']} of {report['exact_pool']}); "
+        f"{report['threads']} thread\n"
+    )
+    print("| One-Pixel worst case, 500 generations | s per model | CPU s | fooled | generations |")
+    print("|---|---|---|---|---|")
+    for name, v in report["variants"].items():
+        print(
+            f"| {name} | {v['seconds_per_model']:.2f} | {v['cpu_seconds_per_model']:.2f} "
+            f"| {v['fooled']} | {v['mean_generations']:.0f} |"
+        )
+    print(f"| line tracing alone (part of every row) | | {report['tracing_cpu_seconds']:.2f} | | |")
+    if "same_as_before" in report:
+        same = report["same_as_before"]
+        print(
+            f"\nrand1 before vs now: same successes {same['success']}, same pixel on "
+            f"{same['same_pixel']} of {report['images']} images, largest confidence difference "
+            f"{same['max_confidence_difference']:.2e}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: small budget, few images")
     parser.add_argument("--graph-seed", type=int, default=2)
     parser.add_argument("--baseline-images", type=int, default=10)
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "attacks.json"))
+    parser.add_argument("--out", default=None, help="JSON path (default: benchmarks/results/)")
+    parser.add_argument(
+        "--worst-case", action="store_true", help="only One-Pixel's worst case on one thread"
+    )
+    parser.add_argument("--against", default=None, help="with --worst-case: also time git REV")
+    parser.add_argument("--rounds", type=int, default=2, help="with --worst-case: runs each")
+    parser.add_argument("--pool", type=int, default=400, help="images ExactOnePixel screens")
     args = parser.parse_args()
+    results = Path(__file__).parent / "results"
+    if args.worst_case:
+        args.n_images = 100
+        report = bench_worst_case(args)
+        out = Path(args.out or results / "attacks_worst_case.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2))
+        print_worst_case(report)
+        print(f"JSON written to {out}")
+        return
+    args.out = args.out or str(results / "attacks.json")
     if args.quick:
         args.pop_size, args.max_iter, args.n_images, args.baseline_images = (
             100,

@@ -26,7 +26,8 @@ One public attack per module: :mod:`~structrob.attacks.fgsm`,
 :mod:`~structrob.attacks.selection` for the images the one-pixel attacks take. Private modules
 hold what they share: ``_base`` (the result, the model adapter, input checks and the base class
 whose ``__call__`` every attack uses), ``_gradients``, ``_candidates`` (the one evaluator of
-one-pixel changes, for the DE and the exhaustive search), ``_de`` and ``_lines``.
+one-pixel changes, for the DE and the exhaustive search), ``_de`` (the DE engine;
+``_de.minimize`` runs it on any objective over the One-Pixel box) and ``_lines``.
 
 References
 ----------

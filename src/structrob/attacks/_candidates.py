@@ -107,6 +107,11 @@ class Candidates:
     (torch.Size([2, 5]), torch.float64, torch.Size([2, 5]))
     """
 
+    # continuous candidates of the lines path: a batch of at least DEDUPLICATE_FROM evaluates
+    # each distinct (row, key) once when fewer than DEDUPLICATE_BELOW of them are distinct
+    DEDUPLICATE_FROM = 4096
+    DEDUPLICATE_BELOW = 0.7
+
     def __init__(
         self,
         runner: Runner,
@@ -145,6 +150,8 @@ class Candidates:
                 weight.transpose(1, 2),
             )
         self.memo: Tensor | None = None  # float32 [rows, 784 * 256] with integer, NaN = not met
+        self.remembers = integer  # the engine need not skip repeated candidates itself
+        self.n_evaluated = 0  # candidates evaluated by the path (not looked up)
 
     def true_class(self, k: Tensor, s: Tensor) -> Tensor:
         """True classes (CPU) of the images of pairs ``(k[q], s[q])``."""
@@ -166,7 +173,7 @@ class Candidates:
         return self._forward(k, s, pixel, value, rank1=self.columns is not None)
 
     def fitness(
-        self, rows: Tensor, candidates: Tensor, fooled: bool = False
+        self, rows: Tensor, candidates: Tensor, fooled: bool = False, keys: Tensor | None = None
     ) -> tuple[Tensor, Tensor | None]:
         """True-class log-odds (float64, minimised) of candidates [Q, P, 3] of search ``rows``.
 
@@ -174,11 +181,50 @@ class Candidates:
         does but does not round to a tie between confident candidates as p does. With
         ``fooled``, also whether each candidate is misclassified (bool [Q, P]); with
         ``integer`` a candidate met before is reported not misclassified (it was offered for
-        confirmation when first met, and a confirmation is deterministic).
+        confirmation when first met, and a confirmation is deterministic). ``keys``: the
+        candidates' :meth:`key`, if known (saves decoding them again).
         """
+        if keys is None or keys.dim() != 2:
+            keys = self.key(candidates)
+        if keys.dim() != 2:  # keyed by the candidate itself
+            return self._fitness(rows, *decode(candidates, self.integer), fooled)
         if self.integer:
-            return self._memo_fitness(rows, candidates, fooled)
-        return self._fitness(rows, *decode(candidates), fooled)
+            return self._memo_fitness(rows, keys, fooled)
+        if self.lines is not None and keys.numel() >= self.DEDUPLICATE_FROM:
+            return self._unique_fitness(rows, keys, fooled)
+        return self._fitness(rows, *self._from_key(keys), fooled)
+
+    def _unique_fitness(
+        self, rows: Tensor, keys: Tensor, fooled: bool
+    ) -> tuple[Tensor, Tensor | None]:
+        """:meth:`_fitness` of each distinct (row, key) once (the path is deterministic)."""
+        pair_key = (rows.view(-1, 1) << 42) | keys  # keys < 2**42: pixel < 2**10
+        unique, inverse = torch.unique(pair_key.view(-1), return_inverse=True)
+        if len(unique) > self.DEDUPLICATE_BELOW * pair_key.numel():
+            return self._fitness(rows, *self._from_key(keys), fooled)
+        pixel, value = self._from_key(unique & ((1 << 42) - 1))
+        fit, bad = self._fitness(unique >> 42, pixel.view(-1, 1), value.view(-1, 1), fooled)
+        fit = fit.view(-1)[inverse].view(keys.shape)
+        return fit, None if bad is None else bad.view(-1)[inverse].view(keys.shape)
+
+    def key(self, candidates: Tensor) -> Tensor:
+        """int64 [Q, P] (or [Q, P, 3]): equal exactly when candidates set the same pixel to the
+        same value as the model sees it.
+
+        Integer candidates: ``pixel * 256 + intensity``. Continuous ones, for a float32 model:
+        ``pixel * 2**32`` plus the bits of the float32 value; for other dtypes the candidate
+        itself (equal candidates are evaluated the same, though not only they).
+        """
+        if not self.integer and self.x.dtype != torch.float32:
+            return candidates.clone()  # never the population itself: the engine moves both
+        # decode()'s arithmetic, exact in float64
+        row = candidates[..., 0].floor().clamp_(0, SIDE - 1)
+        pixel = candidates[..., 1].floor().clamp_(0, SIDE - 1).add_(row, alpha=SIDE)
+        intensity = candidates[..., 2].clamp(0, 255)
+        if self.integer:
+            return pixel.mul_(256).add_(intensity.floor_()).long()
+        bits = intensity.div_(255).float().view(torch.int32).long() & 0xFFFFFFFF
+        return (pixel.long() << 32) | bits
 
     def misclassified(self, rows: Tensor, candidates: Tensor) -> Tensor:
         """bool [Q, P]: candidates [Q, P, 3] of search ``rows`` are misclassified (this path).
@@ -194,6 +240,7 @@ class Candidates:
     ) -> tuple[Tensor, Tensor | None]:
         k, s = self.pair_k[rows], self.pair_s[rows]
         labels = self.row_label[rows]
+        self.n_evaluated += pixel.numel()
         if self.lines is not None:
             t = value.to(self.x.dtype).double()
             return self.lines.log_odds(k, s, pixel, t, labels, fooled)
@@ -202,15 +249,22 @@ class Candidates:
         wrong = (logits.argmax(-1) != labels).cpu() if fooled else None
         return log_odds(logits, labels).cpu(), wrong
 
+    def _from_key(self, keys: Tensor) -> tuple[Tensor, Tensor]:
+        """Pixel int64 and value float64 of keys [...] (the inverse of :meth:`key`)."""
+        if self.integer:
+            return keys >> 8, (keys & 255).double() / 255
+        low = keys & 0xFFFFFFFF
+        bits = (low - ((low & 0x80000000) << 1)).to(torch.int32)  # the float32's bits
+        return keys >> 32, bits.view(torch.float32).double()
+
     def _memo_fitness(
-        self, rows: Tensor, candidates: Tensor, fooled: bool
+        self, rows: Tensor, code: Tensor, fooled: bool
     ) -> tuple[Tensor, Tensor | None]:
+        """Fitness of integer candidates by their codes [Q, P], from the table when met before."""
         if self.memo is None:
             # the fitness of the lines path is float32 (its logits are); else the model's
             dtype = torch.float32 if self.lines is not None else self.x.dtype
             self.memo = torch.full((len(self.pair_k), N_PIXELS * 256), torch.nan, dtype=dtype)
-        pixel, value = decode(candidates, integer=True)
-        code = pixel * 256 + (value * 255).round_().long()  # exact: value is i / 255
         key = (rows * (N_PIXELS * 256)).view(-1, 1) + code
         memo = self.memo.view(-1)
         out = memo.index_select(0, key.view(-1))
@@ -221,9 +275,9 @@ class Candidates:
             # each new key's first position (the one an uncached search would confirm first)
             at = torch.full((len(new),), key.numel(), dtype=torch.long)
             at.scatter_reduce_(0, first, missing, reduce="amin")
-            q = at // key.shape[1]
+            pixel, value = self._from_key(code.view(-1)[at])
             fit, bad = self._fitness(
-                rows[q], pixel.view(-1)[at].view(-1, 1), value.view(-1)[at].view(-1, 1), fooled
+                rows[at // key.shape[1]], pixel.view(-1, 1), value.view(-1, 1), fooled
             )
             memo[new] = fit.view(-1).to(memo.dtype)
             out[missing] = memo.index_select(0, key.view(-1)[missing])

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
+from structrob.seeds import derive_seed
 from structrob.validation import check_int, check_number
 
 STRATEGIES = ("rand1", "best1bin")
@@ -32,9 +33,35 @@ CONTINUOUS_UPPER = (28.0, 28.0, 255.0)
 # the study's scipy bounds [(0, 27), (0, 27), (0, 255)] (utils/attacks.py, one_pixel)
 INTEGER_UPPER = (27.0, 27.0, 255.0)
 
-# uniform draws of one search kept ahead, at most, when its numbers are drawn generations ahead
-BLOCK_NUMBERS = 1 << 16
+# the numbers drawn ahead for all searches together, at most (float64 values)
+BLOCK_NUMBERS = 1 << 22
 BLOCK_GENERATIONS = 32
+# redraw numbers kept per search, in generations' worth of the most a generation may need
+REDRAW_GENERATIONS = 4
+
+
+def _partner_planes(u: list[Tensor]) -> list[Tensor]:
+    """:func:`distinct_others` on planes: ``u[t]`` [..., P] -> integer planes (int16 for
+    P < 2**15)."""
+    P = u[0].shape[-1]
+    # the narrowest type that holds the indices: the stepping below is memory-bound
+    index = torch.int16 if P < 2**15 else torch.int32 if P < 2**31 else torch.int64
+    excluded = [torch.arange(P, dtype=index).expand(u[0].shape)]  # kept sorted per element
+    drawn = []
+    for t, plane in enumerate(u):
+        left = P - 1 - t
+        v = (plane * left).to(index).clamp_(max=left - 1)  # truncation: u * left >= 0
+        for column in excluded:  # ascending
+            v += v >= column
+        drawn.append(v)
+        if t == len(u) - 1:
+            break
+        carry, merged = v, []
+        for column in excluded:  # insert v, keeping the list sorted
+            merged.append(torch.minimum(column, carry))
+            carry = torch.maximum(column, carry)
+        excluded = [*merged, carry]
+    return drawn
 
 
 def distinct_others(u: Tensor) -> Tensor:
@@ -52,24 +79,8 @@ def distinct_others(u: Tensor) -> Tensor:
     >>> all(i not in row and len(set(row)) == 3 for i, row in enumerate(r.tolist()))
     True
     """
-    P, m = u.shape[-2], u.shape[-1]
-    index = torch.int32 if P < 2**30 else torch.int64
-    excluded = [torch.arange(P, dtype=index).expand(*u.shape[:-1])]  # kept sorted per element
-    drawn = []
-    for t in range(m):
-        left = P - 1 - t
-        v = (u[..., t] * left).to(index).clamp_(max=left - 1)  # truncation: u * left >= 0
-        for column in excluded:  # ascending
-            v += v >= column
-        drawn.append(v)
-        if t == m - 1:
-            break
-        carry, merged = v, []
-        for column in excluded:  # insert v, keeping the list sorted
-            merged.append(torch.minimum(column, carry))
-            carry = torch.maximum(column, carry)
-        excluded = [*merged, carry]
-    return torch.stack(drawn, dim=-1).long()
+    planes = _partner_planes([u[..., t] for t in range(u.shape[-1])])
+    return torch.stack(planes, dim=-1).long()
 
 
 def _check_mutation(value: Any) -> float | tuple[float, float]:
@@ -163,28 +174,44 @@ class Settings:
         return isinstance(self.mutation, tuple)
 
     @property
+    def crossover(self) -> bool:
+        """best1bin with ``recombination < 1``: some parameters may come from the parent."""
+        return self.strategy == "best1bin" and self.recombination < 1
+
+    @property
     def columns(self) -> int:
         """Uniform numbers per member and generation: partners, then crossover (best1bin)."""
-        return 3 if self.strategy == "rand1" else 6
+        return 6 if self.crossover else self.partners
 
     @property
     def per_generation(self) -> int:
-        """Uniform numbers one search draws per generation.
+        """Uniform numbers one search draws from its main stream per generation.
 
-        ``[P, columns]`` (partners; for best1bin 3 crossover draws and the forced parameter),
-        then 1 for a dithered F, then ``[P, 3]`` for redrawing out-of-bounds parameters.
-        Options left at their defaults draw nothing extra, so their numbers are unchanged.
+        ``[P, columns]``: the partners, then for best1bin with ``recombination < 1`` three
+        crossover draws and the forced parameter (with recombination 1 every parameter comes
+        from the mutant, and nothing is drawn for crossover); then 1 for a dithered F. Options
+        at their defaults draw nothing extra, so their numbers are unchanged. Redrawn
+        out-of-bounds parameters come from a second stream of the search, one number each.
         """
-        P = self.pop_size
-        return (
-            P * self.columns + int(self.dither) + (3 * P if self.out_of_bounds == "resample" else 0)
-        )
+        return self.pop_size * self.columns + int(self.dither)
 
 
 class Evaluator(Protocol):
+    """What the engine asks of an objective (see :class:`Candidates` and :class:`_Objective`)."""
+
+    def key(self, candidates: Tensor) -> Tensor:
+        """[..., k] or [...]: equal exactly when two candidates are evaluated the same."""
+        ...
+
     def fitness(
-        self, rows: Tensor, candidates: Tensor, fooled: bool
-    ) -> tuple[Tensor, Tensor | None]: ...
+        self, rows: Tensor, candidates: Tensor, fooled: bool, keys: Tensor | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        """Fitness float64 [Q, R] of candidates [Q, R, 3] of search ``rows`` [Q]; with
+        ``fooled`` also whether each is misclassified (bool [Q, R]). ``keys``: theirs, if
+        known."""
+        ...
+
+    def misclassified(self, rows: Tensor, candidates: Tensor) -> Tensor: ...
 
 
 class Stops(Protocol):
@@ -193,22 +220,124 @@ class Stops(Protocol):
     ) -> Tensor: ...
 
 
+def _choose(mask: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    """``torch.where(mask, a, b)`` for 64-bit ``a``, ``b`` of one shape, by bit operations.
+
+    Exact (it moves bits), and a few times faster than ``torch.where`` on the CPU. ``mask``
+    may lack trailing dimensions of ``a`` (broadcast over them).
+    """
+    if a.element_size() != 8 or a.dtype != b.dtype or a.shape != b.shape:
+        return torch.where(mask.view(*mask.shape, *[1] * (a.dim() - mask.dim())), a, b)
+    ones = mask.to(torch.int64).neg_().view(*mask.shape, *[1] * (a.dim() - mask.dim()))
+    ai, bi = a.view(torch.int64), b.view(torch.int64)
+    return (ai ^ bi).bitwise_and_(ones).bitwise_xor_(bi).view(a.dtype)
+
+
+def _same(a: Tensor, b: Tensor) -> Tensor:
+    """Keys equal, per candidate (a key may be one value or a last dimension of several)."""
+    equal = a == b
+    return equal if a.dim() == 2 else equal.all(-1)
+
+
+class _Searches:
+    """The running searches: their rows, populations, fitness, keys and random streams."""
+
+    def __init__(
+        self,
+        rows: Tensor,
+        generators: list[torch.Generator],
+        redraws: list[torch.Generator] | None,
+    ) -> None:
+        self.rows, self.generators, self.redraws = rows, generators, redraws
+        self.population = self.fitness = self.keys = torch.empty(0)
+        self.checked = torch.empty(0)  # key of each row's fittest member at its last check
+        self.numbers = torch.empty(0, 0, 0)  # [A, block, per_generation]
+        self.used = 0  # generations of the block used
+        self.spare = torch.empty(0, 0)  # [A, L] redraw numbers not used yet, from ``start``
+        self.start = torch.empty(0, dtype=torch.long)
+        self.settings_width = 0  # the most numbers one generation may redraw per search
+
+    def keep(self, keep: Tensor) -> None:
+        """Drop the searches not in ``keep`` (bool [A])."""
+        if bool(keep.all()):
+            return
+        self.rows = self.rows[keep]
+        self.population, self.fitness = self.population[keep], self.fitness[keep]
+        self.keys = self.keys[keep]
+        if len(self.checked):
+            self.checked = self.checked[keep]
+        flags = keep.tolist()
+        self.generators = [g for g, k in zip(self.generators, flags) if k]
+        if self.used < self.numbers.shape[1]:
+            self.numbers = self.numbers[keep]
+        if self.redraws is not None:
+            self.redraws = [g for g, k in zip(self.redraws, flags) if k]
+            self.spare, self.start = self.spare[keep], self.start[keep]
+
+    def next_numbers(self, settings: Settings, generations_left: int) -> Tensor:
+        """This generation's uniform numbers [A, per_generation], drawn a block ahead."""
+        A, n = len(self.rows), settings.per_generation
+        if self.used == self.numbers.shape[1]:
+            block = min(generations_left, BLOCK_GENERATIONS, max(1, BLOCK_NUMBERS // (A * n)))
+            self.numbers = torch.empty(A, block, n, dtype=torch.float64)
+            for r, g in enumerate(self.generators):
+                torch.rand(block, n, generator=g, dtype=torch.float64, out=self.numbers[r])
+            self.used = 0
+        self.used += 1
+        return self.numbers[:, self.used - 1]
+
+    def redraw(self, q: Tensor, count: Tensor) -> Tensor:
+        """Fresh uniform numbers, ``count[r]`` for search r (``q``: the search of each, sorted),
+        each search's from its own second stream, in order."""
+        assert self.redraws is not None
+        A = len(count)
+        if len(self.start) != A or bool((self.start + count > self.spare.shape[1]).any()):
+            width = max(self.spare.shape[1], REDRAW_GENERATIONS * self.settings_width)
+            spare = torch.empty(A, width, dtype=torch.float64)
+            for r, g in enumerate(self.redraws):
+                rest = self.spare[r, int(self.start[r]) :] if len(self.start) else spare[r, :0]
+                spare[r, : len(rest)] = rest
+                torch.rand(
+                    width - len(rest), generator=g, dtype=torch.float64, out=spare[r, len(rest) :]
+                )
+            self.spare, self.start = spare, torch.zeros(A, dtype=torch.long)
+        # the position of each number in the flattened spare numbers: row start, then rank
+        offset = self.start + torch.arange(0, A * self.spare.shape[1], self.spare.shape[1])
+        offset -= count.cumsum(0) - count
+        values = self.spare.view(-1).index_select(
+            0, offset.index_select(0, q) + torch.arange(len(q))
+        )
+        self.start += count
+        return values
+
+
 class DifferentialEvolution:
     """One DE per search row, all advanced together generation by generation.
+
+    A trial whose key (:meth:`Evaluator.key`) equals its parent's is given the parent's fitness
+    without being evaluated again: evaluation is deterministic, so this changes nothing but
+    the time (late in a search most trials repeat their parent). Nor is it offered to
+    ``stops``: its parent was, when it was evaluated.
 
     Parameters
     ----------
     settings : Settings
     seeds : list of int
-        Search r draws from a CPU generator seeded ``seeds[r]``: its numbers depend on nothing
-        else. Per generation it draws ``settings.per_generation`` uniform numbers in one
-        stream; they are drawn a block of generations at a time (CPU ``torch.rand`` gives the
-        same numbers in one call as in consecutive calls).
+        Search r draws from CPU generators seeded from ``seeds[r]`` alone: its numbers depend
+        on nothing else. Per generation it draws ``settings.per_generation`` uniform numbers
+        from its main stream (seeded ``seeds[r]``), a block of generations at a time (CPU
+        ``torch.rand`` gives the same numbers in one call as in consecutive calls); the
+        out-of-bounds parameters ``out_of_bounds="resample"`` redraws take one number each
+        from a second stream, seeded ``derive_seed(seeds[r], 1)``.
     """
+
+    # evaluate a generation's trials in full (not only those unlike their parent) while at
+    # least this fraction of them is new: picking them out costs more than it saves
+    FULL_ABOVE = 0.9
 
     def __init__(self, settings: Settings, seeds: list[int]) -> None:
         self.settings = settings
-        self.generators = [torch.Generator().manual_seed(int(seed)) for seed in seeds]
+        self.seeds = [int(seed) for seed in seeds]
 
     # -- random numbers ---------------------------------------------------------------------
 
@@ -230,60 +359,89 @@ class DifferentialEvolution:
         population = torch.cat([coords * 28, intensity * 127 + 128], dim=-1)
         return torch.minimum(population.clamp(min=0), upper)
 
-    def _block(self, generators: list[torch.Generator], generations: int) -> Tensor:
-        """[A, generations, per_generation] uniform numbers, each search from its own stream."""
-        n = self.settings.per_generation
-        return torch.stack(
-            [torch.rand(generations, n, generator=g, dtype=torch.float64) for g in generators]
-        )
-
     # -- one generation ---------------------------------------------------------------------
 
-    def _trials(
-        self, population: Tensor, fitness: Tensor, numbers: Tensor, partners: Tensor
-    ) -> Tensor:
-        """One trial per member [A, P, 3] from this generation's numbers and partners."""
+    def _trials(self, searches: _Searches, numbers: Tensor) -> Tensor:
+        """One trial per member [A, P, 3] from this generation's numbers [A, per_generation]."""
         S = self.settings
+        population, fitness = searches.population, searches.fitness
         A, P, _ = population.shape
+        u = numbers[:, : P * S.columns].view(A, P, S.columns)
+        partners = _partner_planes([u[..., t] for t in range(S.partners)])
         if S.dither:
             low, high = S.mutation  # type: ignore[misc]
             F: Tensor | float = (low + numbers[:, P * S.columns] * (high - low)).view(A, 1, 1)
         else:
             F = S.mutation  # type: ignore[assignment]
         flat = population.view(A * P, 3)
-        base = (torch.arange(A) * P).view(A, 1)
-        pick = [
-            flat.index_select(0, (partners[..., j] + base).view(-1)).view(A, P, 3)
-            for j in range(S.partners)
-        ]
+        index = torch.int32 if A * P < 2**31 else torch.int64
+        base = torch.arange(0, A * P, P, dtype=index).view(A, 1)
+        pick = [flat.index_select(0, (base + r).view(-1)).view(A, P, 3) for r in partners]
+        # in place on the picks: x + F (a - b), as (a - b) * F + x (the same float operations)
         if S.strategy == "rand1":
-            trial = pick[0] + F * (pick[1] - pick[2])
+            trial = pick[1].sub_(pick[2]).mul_(F).add_(pick[0])
         else:
-            u = numbers[:, : P * 6].view(A, P, 6)
             best = flat.index_select(0, fitness.argmin(1) + base.view(-1)).view(A, 1, 3)
-            mutant = best + F * (pick[0] - pick[1])
-            cross = u[..., 2:5] < S.recombination
-            forced = (u[..., 5] * 3).floor().long().clamp_(max=2)
-            cross.scatter_(-1, forced.unsqueeze(-1), True)
-            trial = torch.where(cross, mutant, population)
+            trial = pick[0].sub_(pick[1]).mul_(F).add_(best)
+            if S.crossover:
+                cross = u[..., 2:5] < S.recombination
+                forced = (u[..., 5] * 3).floor().long().clamp_(max=2)
+                cross.scatter_(-1, forced.unsqueeze(-1), True)
+                trial = torch.where(cross, trial, population)
         upper = S.upper
         if S.out_of_bounds == "clip":
-            return torch.minimum(trial.clamp(min=0), upper)
-        redraw = numbers[:, -3 * P :].view(A, P, 3) * upper
-        outside = (trial < 0) | (trial > upper)
-        return torch.where(outside, redraw, trial)
+            return torch.minimum(trial.clamp_(min=0), upper, out=trial)
+        outside = ((trial < 0) | (trial > upper)).view(-1)
+        at = outside.nonzero().view(-1)  # row-major: by search, member, parameter
+        if len(at):
+            scale = upper.index_select(0, at % 3)
+            q = at // (P * 3)
+            values = searches.redraw(q, outside.view(A, P * 3).sum(1)) * scale
+            trial.view(-1).index_copy_(0, at, values)
+        return trial
+
+    def _evaluate(
+        self,
+        evaluator: Evaluator,
+        searches: _Searches,
+        trials: Tensor,
+        keys: Tensor,
+        fooled: bool,
+    ) -> tuple[Tensor, Tensor | None]:
+        """Fitness [A, P] of the trials; those keyed like their parent take its fitness."""
+        rows = searches.rows
+        if getattr(evaluator, "remembers", False):  # it keeps every fitness it computed
+            return evaluator.fitness(rows, trials, fooled, keys)
+        same = _same(keys, searches.keys)
+        new = ~same
+        n_new = int(new.sum())
+        if n_new >= self.FULL_ABOVE * new.numel():
+            return evaluator.fitness(rows, trials, fooled, keys)
+        out = searches.fitness.clone()
+        wrong = torch.zeros(same.shape, dtype=torch.bool) if fooled else None
+        if n_new:
+            q, p = new.nonzero(as_tuple=True)
+            fit, bad = evaluator.fitness(
+                rows[q], trials[q, p].unsqueeze(1), fooled, keys[q, p].unsqueeze(1)
+            )
+            out[q, p] = fit[:, 0]
+            if wrong is not None:
+                assert bad is not None
+                wrong[q, p] = bad[:, 0]
+        return out, wrong
 
     def _select(
-        self, population: Tensor, fitness: Tensor, trials: Tensor, trial_fitness: Tensor
-    ) -> tuple[Tensor, Tensor]:
-        """Greedy selection after all trials of the generation are evaluated."""
+        self, searches: _Searches, trials: Tensor, trial_fitness: Tensor, trial_keys: Tensor
+    ) -> None:
+        """Selection after all trials of the generation are evaluated."""
         S = self.settings
+        fitness = searches.fitness
         better = trial_fitness <= fitness if S.selection == "greedy" else trial_fitness < fitness
-        population = torch.where(better.unsqueeze(-1), trials, population)
-        fitness = torch.where(better, trial_fitness, fitness)
+        searches.population = _choose(better, trials, searches.population)
+        searches.fitness = _choose(better, trial_fitness, fitness)
+        searches.keys = _choose(better, trial_keys, searches.keys)
         if S.selection == "study":
-            _overwrite_first(population, fitness)
-        return population, fitness
+            _overwrite_first(searches.population, searches.fitness, searches.keys)
 
     # -- the search -------------------------------------------------------------------------
 
@@ -311,102 +469,99 @@ class DifferentialEvolution:
             ``fitness`` [A, P].
         """
         S = self.settings
-        R = len(self.generators)
+        R = len(self.seeds)
         stopped_at = torch.full((R,), S.max_iter, dtype=torch.long)
-        rows = torch.arange(R)
-        generators = list(self.generators)
         any_stop = stops is not None and S.early_stop == "any"
         best_stop = stops is not None and S.early_stop == "best"
-
         if R == 0:
             P = S.pop_size
             empty = torch.zeros(0, P, dtype=torch.float64)
-            return stopped_at, rows, empty.unsqueeze(-1).expand(0, P, 3), empty
+            return stopped_at, torch.arange(0), empty.unsqueeze(-1).expand(0, P, 3), empty
+
+        generators = [torch.Generator().manual_seed(seed) for seed in self.seeds]
+        redraws = None
+        if S.out_of_bounds == "resample":
+            redraws = [torch.Generator().manual_seed(derive_seed(seed, 1)) for seed in self.seeds]
+        searches = _Searches(torch.arange(R), generators, redraws)
+        searches.settings_width = 3 * S.pop_size
+        rows = searches.rows
         population = self._initial(generators)
-        fitness, fooled = evaluator.fitness(rows, population, any_stop)
+        keys = evaluator.key(population)
+        fitness, fooled = evaluator.fitness(rows, population, any_stop, keys)
         if S.selection == "study":
-            _promote_first(population, fitness)
+            _promote_first(population, fitness, keys)
+        searches.population, searches.fitness, searches.keys = population, fitness, keys
+        # nothing checked yet: a key no member has (keys are >= 0, or candidates in the box)
+        searches.checked = torch.full_like(keys[:, 0], -1)
         stop = torch.zeros(R, dtype=torch.bool)
         if any_stop:
             assert stops is not None and fooled is not None
             stop = stops.accept(rows, population, fooled, 0)
         if best_stop and S.max_iter == 0:
-            stop = self._best_stops(evaluator, stops, rows, population, fitness, 0)
+            stop = self._best_stops(evaluator, stops, searches, 0)
         if record is not None:
             record(rows, fitness, 0)
         stopped_at[rows[stop]] = 0
+        searches.keep(~stop)
 
-        keep = ~stop
-        numbers = partners = torch.empty(0)
-        left = 0  # generations left in the current block of numbers
         for generation in range(1, S.max_iter + 1):
-            if not bool(keep.all()):
-                rows, population, fitness = rows[keep], population[keep], fitness[keep]
-                generators = [g for g, k in zip(generators, keep.tolist()) if k]
-                if left:
-                    numbers, partners = numbers[keep], partners[keep]
-                keep = torch.ones(len(rows), dtype=torch.bool)
-            if len(rows) == 0:
+            if len(searches.rows) == 0:
                 break
-            if left == 0:
-                left = min(
-                    S.max_iter - generation + 1,
-                    BLOCK_GENERATIONS,
-                    max(1, BLOCK_NUMBERS // S.per_generation),
-                )
-                numbers = self._block(generators, left)
-                P = S.pop_size
-                u = numbers[..., : P * S.columns].view(len(rows), left, P, S.columns)
-                partners = distinct_others(u[..., : S.partners])
-                used = 0
-            A = len(rows)
-            trials = self._trials(population, fitness, numbers[:, used], partners[:, used])
-            used += 1
-            left -= 1
-            trial_fitness, fooled = evaluator.fitness(rows, trials, any_stop)
-            stop = torch.zeros(A, dtype=torch.bool)
+            numbers = searches.next_numbers(S, S.max_iter - generation + 1)
+            trials = self._trials(searches, numbers)
+            trial_keys = evaluator.key(trials)
+            trial_fitness, fooled = self._evaluate(
+                evaluator, searches, trials, trial_keys, any_stop
+            )
+            stop = torch.zeros(len(searches.rows), dtype=torch.bool)
             if any_stop:
                 assert stops is not None and fooled is not None
-                stop = stops.accept(rows, trials, fooled, generation)
-            population, fitness = self._select(population, fitness, trials, trial_fitness)
+                stop = stops.accept(searches.rows, trials, fooled, generation)
+            self._select(searches, trials, trial_fitness, trial_keys)
             if best_stop:
-                stop = self._best_stops(evaluator, stops, rows, population, fitness, generation)
+                stop = self._best_stops(evaluator, stops, searches, generation)
             if record is not None:
-                record(rows, fitness, generation)
-            stopped_at[rows[stop]] = generation
-            keep = ~stop
-        if not bool(keep.all()):
-            rows, population, fitness = rows[keep], population[keep], fitness[keep]
-        return stopped_at, rows, population, fitness
+                record(searches.rows, searches.fitness, generation)
+            stopped_at[searches.rows[stop]] = generation
+            searches.keep(~stop)
+        return stopped_at, searches.rows, searches.population, searches.fitness
 
     @staticmethod
     def _best_stops(
-        evaluator: Evaluator,
-        stops: Any,
-        rows: Tensor,
-        population: Tensor,
-        fitness: Tensor,
-        generation: int,
+        evaluator: Evaluator, stops: Any, searches: _Searches, generation: int
     ) -> Tensor:
-        """Stop the rows whose fittest member is misclassified (and confirmed by ``stops``)."""
-        best = population[torch.arange(len(rows)), fitness.argmin(1)].unsqueeze(1)
-        _, fooled = evaluator.fitness(rows, best, True)
-        assert fooled is not None
-        if not bool(fooled.any()):
-            return torch.zeros(len(rows), dtype=torch.bool)
-        return stops.accept(rows, best, fooled, generation)
+        """Stop the rows whose fittest member is misclassified (and confirmed by ``stops``).
+
+        A row whose fittest member has the key it had at the last check is not checked again
+        (the check is deterministic, and it was not confirmed then).
+        """
+        rows, population = searches.rows, searches.population
+        at = searches.fitness.argmin(1)
+        index = torch.arange(len(rows))
+        best, key = population[index, at].unsqueeze(1), searches.keys[index, at]
+        stop = torch.zeros(len(rows), dtype=torch.bool)
+        changed = ~_same(key.unsqueeze(1), searches.checked.unsqueeze(1)).view(-1)
+        searches.checked = key
+        if not bool(changed.any()):
+            return stop
+        q = changed.nonzero().view(-1)
+        fooled = evaluator.misclassified(rows[q], best[q])
+        if bool(fooled.any()):
+            stop[q] = stops.accept(rows[q], best[q], fooled, generation)
+        return stop
 
 
-def _promote_first(population: Tensor, fitness: Tensor) -> None:
+def _promote_first(population: Tensor, fitness: Tensor, keys: Tensor) -> None:
     """Swap each row's fittest member (lowest index among ties) into member 0, in place."""
     rows = torch.arange(population.shape[0])
     best = fitness.argmin(1)
-    first_p, first_f = population[:, 0].clone(), fitness[:, 0].clone()
-    population[:, 0], fitness[:, 0] = population[rows, best], fitness[rows, best]
-    population[rows, best], fitness[rows, best] = first_p, first_f
+    for values in (population, fitness, keys):
+        first = values[:, 0].clone()
+        values[:, 0] = values[rows, best]
+        values[rows, best] = first
 
 
-def _overwrite_first(population: Tensor, fitness: Tensor) -> None:
+def _overwrite_first(population: Tensor, fitness: Tensor, keys: Tensor) -> None:
     """The study's copy of scipy: member 0 holds the best; a fitter member is copied over it.
 
     Its sequential loop over the trials of a generation (``if energy < energies[0]``) leaves in
@@ -418,8 +573,8 @@ def _overwrite_first(population: Tensor, fitness: Tensor) -> None:
     beats = fitness[rows, best] < fitness[:, 0]
     if bool(beats.any()):
         r, b = rows[beats], best[beats]
-        population[r, 0] = population[r, b]
-        fitness[r, 0] = fitness[r, b]
+        for values in (population, fitness, keys):
+            values[r, 0] = values[r, b]
 
 
 # -- a toy objective on the same engine ----------------------------------------------------------
@@ -436,10 +591,20 @@ class Minimized:
 
 
 class _Objective:
+    """An objective as an evaluator: keyed by the exact candidate, never misclassified."""
+
     def __init__(self, fn: Callable[[Tensor], Tensor]) -> None:
         self.fn = fn
 
-    def fitness(self, rows: Tensor, candidates: Tensor, fooled: bool) -> tuple[Tensor, None]:
+    def key(self, candidates: Tensor) -> Tensor:
+        return candidates.clone()  # never the population itself: the engine moves both
+
+    def misclassified(self, rows: Tensor, candidates: Tensor) -> Tensor:
+        return torch.zeros(candidates.shape[:-1], dtype=torch.bool)
+
+    def fitness(
+        self, rows: Tensor, candidates: Tensor, fooled: bool, keys: Tensor | None = None
+    ) -> tuple[Tensor, None]:
         out = torch.as_tensor(self.fn(candidates), dtype=torch.float64)
         if out.shape != candidates.shape[:-1]:
             raise ValueError(

@@ -81,10 +81,13 @@ class OnePixel(Attack):
       per image, where tracing pays for itself; else ``"rank1"`` when available, else
       ``"full"`` (:meth:`resolve_path`).
 
-    Whatever the path, every success is confirmed by a plain forward pass. With
-    ``integer_candidates`` an image has only 784 x 256 distinct candidates, and each one's
-    fitness is computed once, when the search first meets it, and then looked up (a float32
-    table of 0.8 MB per attacked image and copy).
+    Whatever the path, every success is confirmed by a plain forward pass. Evaluation is
+    deterministic, so a candidate is not evaluated twice where that is cheap to see: a trial
+    that sets the same pixel to the same value as its parent takes the parent's fitness (late
+    in a search most do), a generation's equal candidates (``"lines"``) are evaluated once,
+    and with ``integer_candidates``, where an image has only 784 x 256 distinct candidates,
+    each one's fitness is computed when the search first meets it and then looked up (a
+    float32 table of 0.8 MB per attacked image and copy). None of this changes the search.
 
     Parameters
     ----------
