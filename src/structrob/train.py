@@ -123,6 +123,9 @@ class _AutogradSteps:
         for p, values in zip(self.stacked, saved):
             p[stopped] = values
 
+    def inputs(self, x: Tensor) -> Tensor:
+        return x
+
     def finish(self) -> None:
         pass
 
@@ -138,6 +141,10 @@ class _KernelSteps:
         self.snapshot = self.trainer.snapshot
         self.restore = self.trainer.restore
         self.finish = self.trainer.write_back
+
+    def inputs(self, x: Tensor) -> Tensor:
+        """The pixels in the model's dtype (float32 ones are used as they are)."""
+        return x.to(self.trainer.dtype)
 
     def backward(self, active: Tensor) -> None:
         self.trainer.backward(active)
@@ -167,6 +174,7 @@ def _fit(
         steps: Any = _KernelSteps(net, lr)
     else:
         steps = _AutogradSteps(net, lr, copies)
+    x = steps.inputs(x)
     generator = torch.Generator().manual_seed(seed)
     active = torch.ones(copies, dtype=torch.bool, device=device)
     errors: list[str | None] = [None] * copies
