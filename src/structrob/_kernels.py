@@ -188,19 +188,14 @@ class StackedTrainer:
         # as torch.optim.Adam(fused=True) keeps them: one float32 scalar per parameter
         self.steps = [torch.zeros((), dtype=torch.float32) for _ in self.params]
         self.normalize = net.normalize
-        self._buffers: dict[int, tuple[Tensor, Tensor, Tensor]] = {}
+        self._plans: dict[int, _Plan] = {}
         self._state: tuple | None = None
 
-    def _buffers_for(self, b: int) -> tuple[Tensor, Tensor, Tensor]:
-        if b not in self._buffers:
-            units = torch.empty(self.n_rows, b, dtype=self.dtype)
-            units[0] = 1.0
-            self._buffers[b] = (
-                torch.empty(b, self.net.n_in, dtype=self.dtype),
-                units,
-                torch.empty(self.n_rows, b, dtype=self.dtype),
-            )
-        return self._buffers[b]
+    def _plan(self, b: int) -> _Plan:
+        """Buffers and their views for batches of ``b`` images (made once per batch size)."""
+        if b not in self._plans:
+            self._plans[b] = _Plan(self, b)
+        return self._plans[b]
 
     @torch.no_grad()
     def forward(self, x: Tensor, y: Tensor, batch: Tensor) -> Tensor:
@@ -208,22 +203,19 @@ class StackedTrainer:
 
         The activations stay in buffers for the :meth:`backward` that must follow.
         """
-        K, C = self.K, self.C
-        b = batch.numel()
-        xb, units, grads = self._buffers_for(b)
-        torch.index_select(x, 0, batch, out=xb)
+        plan = self._plan(batch.numel())
+        xb = torch.index_select(x, 0, batch, out=plan.x)
         if self.normalize is not None:
             xb.sub_(self.normalize[0]).div_(self.normalize[1])
-        first = self.row[1]
-        torch.addmm(self.bias_in, self.weight_in, xb.T, out=units[1:first]).clamp_(min=0)
-        for a, z, matrix in self.forward_layers[:-1]:
-            units[a:z].addmm_(matrix, units[:a], beta=0).clamp_(min=0)
-        a, z, matrix = self.forward_layers[-1]
-        units[a:z].addmm_(matrix, units[:a], beta=0)
-        log_p = torch.log_softmax(units[a:].view(K, C, b), dim=1)
-        target = y.index_select(0, batch).view(1, 1, b).expand(K, 1, b)
-        self._state = (xb, units, grads, log_p, target)
-        return log_p.gather(1, target).view(K, b).mean(1).neg_()
+        torch.addmm(self.bias_in, self.weight_in, xb.T, out=plan.sources).relu_()
+        for out, inputs, matrix in plan.forward:
+            out.addmm_(matrix, inputs, beta=0).relu_()
+        out, inputs, matrix = plan.logits
+        out.addmm_(matrix, inputs, beta=0)
+        log_p = torch.log_softmax(plan.logits_kcb, dim=1)
+        target = y.index_select(0, batch).view(1, 1, -1).expand(self.K, 1, -1)
+        self._state = (plan, log_p, target)
+        return log_p.gather(1, target).view(self.K, -1).mean(1).neg_()
 
     @torch.no_grad()
     def backward(self, scale: Tensor) -> None:
@@ -232,27 +224,24 @@ class StackedTrainer:
         ``scale`` ``[K]``: ``1`` trains the copy, ``0`` gives it no gradient (a stopped copy;
         the caller restores it after the step, as Adam's momentum would still move it).
         """
-        xb, units, grads, log_p, target = self._state
+        plan, log_p, target = self._state
         self._state = None
-        K, C, b = self.K, self.C, xb.shape[0]
-        first = self.row[1]
         # d(mean cross-entropy)/d logits = (softmax - onehot) / b, as autograd computes it
-        weight = (scale.to(self.dtype) / b).view(K, 1, 1)
-        grad_logits = grads[self.hidden_rows :].view(K, C, b)
+        weight = (scale.to(self.dtype) / plan.b).view(self.K, 1, 1)
+        grad_logits = plan.grad_logits_kcb
         torch.exp(log_p, out=grad_logits).mul_(weight)
-        grad_logits.scatter_add_(1, target, weight.neg().expand(K, 1, b))
+        grad_logits.scatter_add_(1, target, weight.neg().expand(self.K, 1, plan.b))
 
         torch.index_select(self.edges, 0, self._transpose, out=self.edges_t)
-        for a, z, matrix in reversed(self.backward_layers):
-            grads[a:z].addmm_(matrix, grads[z:], beta=0)
-            torch.ops.aten.threshold_backward.grad_input(
-                grads[a:z], units[a:z], 0, grad_input=grads[a:z]
-            )
+        threshold = torch.ops.aten.threshold_backward.grad_input
+        for grad, later, units, matrix in plan.backward:
+            grad.addmm_(matrix, later, beta=0)
+            threshold(grad, units, 0, grad_input=grad)
         grad_in, grad_bias_in, _ = self.grads
-        torch.mm(grads[1:first], xb, out=grad_in)
-        torch.sum(grads[1:first], 1, keepdim=True, out=grad_bias_in)
+        torch.mm(plan.grad_sources, plan.x, out=grad_in)
+        torch.sum(plan.grad_sources, 1, keepdim=True, out=grad_bias_in)
         grad_edges = torch.sparse.sampled_addmm(
-            self._pattern, grads[first:], units[: self.hidden_rows].T, beta=0.0
+            self._pattern, plan.grad_targets, plan.units_t, beta=0.0
         ).values()
 
         torch._foreach_add_(self.steps, 1)
@@ -299,3 +288,31 @@ class StackedTrainer:
         for p in self._params:
             p.copy_(concat[start : start + p.numel()].view_as(p))
             start += p.numel()
+
+
+class _Plan:
+    """A :class:`StackedTrainer`'s buffers for batches of ``b`` images, and views into them.
+
+    ``units`` and ``grads`` are ``[rows, b]`` (row 0 of ``units`` is the constant 1); the views
+    are made once, as slicing at every step costs more than some of the products.
+    """
+
+    def __init__(self, trainer: StackedTrainer, b: int) -> None:
+        rows, dtype, first = trainer.n_rows, trainer.dtype, trainer.row[1]
+        self.b = b
+        self.x = torch.empty(b, trainer.net.n_in, dtype=dtype)
+        self.units = units = torch.empty(rows, b, dtype=dtype)
+        self.grads = grads = torch.empty(rows, b, dtype=dtype)
+        units[0] = 1.0
+        self.sources = units[1:first]
+        self.forward = [(units[a:z], units[:a], m) for a, z, m in trainer.forward_layers[:-1]]
+        a, z, m = trainer.forward_layers[-1]
+        self.logits = (units[a:z], units[:a], m)
+        self.logits_kcb = units[a:z].view(trainer.K, trainer.C, b)
+        self.grad_logits_kcb = grads[a:z].view(trainer.K, trainer.C, b)
+        self.backward = [
+            (grads[a:z], grads[z:], units[a:z], m) for a, z, m in reversed(trainer.backward_layers)
+        ]
+        self.grad_sources = grads[1:first]
+        self.grad_targets = grads[first:]
+        self.units_t = units[: trainer.hidden_rows].T
