@@ -3,6 +3,7 @@
 import copy
 import types
 
+import networkx as nx
 import numpy as np
 import pytest
 import torch
@@ -67,6 +68,33 @@ def test_kernels_train_as_autograd_does(normalize, split):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
     for name, buffer in net.named_buffers():
         assert torch.equal(buffer, dict(reference.named_buffers())[name]), name
+
+
+def _edge_case_nets():
+    empty = nx.DiGraph()
+    empty.add_nodes_from(range(4))
+    chain = nx.DiGraph([(3, 2), (2, 1)])
+    chain.add_node(0)  # isolated: with sinks="last" it reads nothing and feeds the output
+    bare = pruned_net()
+    for step in range(6):  # every hidden edge of every copy removed
+        pruning.prune_random(bare, 0.9, seed=step, per_copy=True)
+    assert all(not bare.hidden_edges(copy=k) for k in range(3))
+    return {
+        "no edges": SparseDAGNet(empty, n_in=12, n_out=3, copies=2, normalize=None),
+        "sinks last": SparseDAGNet(chain, n_in=12, n_out=3, copies=2, sinks="last"),
+        "all pruned": bare,
+    }
+
+
+@pytest.mark.parametrize("case", ["no edges", "sinks last", "all pruned"])
+def test_kernels_on_degenerate_networks(case):
+    net = _edge_case_nets()[case]
+    initialize(net, ["he_uniform", "normal", "uniform"][: net.copies], seed=1)
+    reference = copy.deepcopy(net)
+    _fit(net, toy_data(n=100), 2, 32, 1e-2, 0, False, kernels=True)
+    _fit(reference, toy_data(n=100), 2, 32, 1e-2, 0, False, kernels=False)
+    for (name, a), b in zip(net.named_parameters(), reference.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
 
 
 def test_kernels_float64_match_autograd_closely():
