@@ -5,23 +5,24 @@ hand-written training step without autograd that computes exactly what autograd 
 through :meth:`SparseDAGNet.forward <structrob.model.SparseDAGNet.forward>` (to float
 rounding), with far fewer and cheaper kernels:
 
-- All K copies' units live in one buffer ``[rows, B]``, layer after layer, copy-major inside a
-  layer: copy k's unit p of layer l is row ``K * offset_l + k * n_l + p``. So every layer is a
-  contiguous block of rows and the K copies of a layer are one sparse (CSR) matrix, block
+- All K copies' units live in one buffer ``[rows, B]``: row 0 is a constant 1, then layer
+  after layer, copy-major inside a layer (copy k's unit p of layer l is row
+  ``1 + K * offset_l + k * n_l + p``), then the K copies' logits. So every layer is a
+  contiguous block of rows, and the K copies of a layer are one sparse (CSR) matrix, block
   diagonal over the copies, whose non-zeros are the real edges only (a study graph's dense
-  layer blocks are about 4 % edges). The logits are the last ``K * n_out`` rows: the output
+  layer blocks are about 4 % edges) plus one edge from row 0 per unit: its bias. The output
   layer is one more sparse layer (every sink to every output) without ReLU.
 - Forward: one dense GEMM for the input layer (the same batch through all copies), then per
   layer one CSR product into its rows and an in-place ReLU. The loss (mean cross-entropy per
   copy) and its gradient are written by hand.
 - Backward, per layer from the last: one CSR product of the transposed edges gathers the
   gradient of the layer's units from every later layer at once (no scatter), then the ReLU
-  mask. Then three products give every gradient: a GEMM for the input weights, ONE sampled
-  dense-dense product (``torch.sparse.sampled_addmm``) for all edge weights, output weights
-  included, and one row sum for all biases.
-- Adam (fused, the kernel ``torch.optim.Adam(fused=True)`` calls, with the same arguments)
-  updates three tensors: the input weights (the model's own parameter, in place), the edge
-  values and the biases. Masked weights are left out: with a zero gradient Adam never moves
+  mask. Then a GEMM and a row sum give the input weights' and biases' gradients, and ONE
+  sampled dense-dense product (``torch.sparse.sampled_addmm``) those of every other weight
+  and bias (output layer included).
+- Adam (fused: the kernel ``torch.optim.Adam(fused=True)`` calls, with the same arguments)
+  updates three tensors: the input weights and biases (the model's own parameters, in place)
+  and the edge values. Masked weights are left out: with a zero gradient Adam never moves
   them, so leaving them out changes nothing.
 
 Each row of a CSR product sums its own copy's terms in the same order whatever K is, and Adam
