@@ -1,15 +1,17 @@
 """Tests for structrob.train: stacked training, failure isolation, metrics."""
 
+import copy
 import types
 
+import networkx as nx
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from structrob import graphs
+from structrob import _kernels, graphs, pruning
 from structrob.model import SparseDAGNet, initialize
-from structrob.train import evaluate, fit, macro_f1, predict
+from structrob.train import _fit, evaluate, fit, macro_f1, predict
 
 
 def toy_data(n=256, n_in=12, seed=0):
@@ -34,6 +36,118 @@ def test_stacked_training_equals_training_each_copy_alone():
         fit(single, data, epochs=2, batch_size=32, seed=5)
         for (name, a), b in zip(stacked.named_parameters(), single.parameters()):
             torch.testing.assert_close(a[k : k + 1], b, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def pruned_net(copies=3, seed=0, normalize=None, dtype=torch.float32):
+    """A small stacked net whose copies were pruned apart (per-copy masks)."""
+    dag = graphs.to_dag(graphs.watts_strogatz(30, 2, 0.6, seed=4))
+    net = SparseDAGNet(dag, n_in=12, n_out=3, copies=copies, normalize=normalize).to(dtype)
+    initialize(net, ["he_uniform", "glorot_normal", "uniform"][:copies], seed=seed)
+    pruning.prune_random(net, 0.3, seed=7, per_copy=True)
+    return net
+
+
+@pytest.mark.parametrize("normalize", [None, (0.3, 0.25)])
+@pytest.mark.parametrize("split", [False, True])
+def test_kernels_train_as_autograd_does(normalize, split):
+    """The hand-written training step equals the model's forward + autograd + fused Adam."""
+    data = toy_data(n=200)  # the last batch of each epoch holds 8 images
+    if split:
+        net = pruned_net(normalize=normalize)
+        assert net.per_copy_masks
+    else:
+        net = small_net()
+        net.normalize = normalize
+    reference = copy.deepcopy(net)
+    assert _kernels.supports(net, torch.device("cpu"))
+    history = _fit(net, data, 3, 32, 1e-2, 5, False, kernels=True)
+    expected = _fit(reference, data, 3, 32, 1e-2, 5, False, kernels=False)
+    for h, e in zip(history, expected):
+        np.testing.assert_allclose(h["loss"], e["loss"], rtol=1e-5)
+    for (name, a), b in zip(net.named_parameters(), reference.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
+    for name, buffer in net.named_buffers():
+        assert torch.equal(buffer, dict(reference.named_buffers())[name]), name
+
+
+def _edge_case_nets():
+    empty = nx.DiGraph()
+    empty.add_nodes_from(range(4))
+    chain = nx.DiGraph([(3, 2), (2, 1)])
+    chain.add_node(0)  # isolated: with sinks="last" it reads nothing and feeds the output
+    bare = pruned_net()
+    for step in range(6):  # every hidden edge of every copy removed
+        pruning.prune_random(bare, 0.9, seed=step, per_copy=True)
+    assert all(not bare.hidden_edges(copy=k) for k in range(3))
+    return {
+        "no edges": SparseDAGNet(empty, n_in=12, n_out=3, copies=2, normalize=None),
+        "sinks last": SparseDAGNet(chain, n_in=12, n_out=3, copies=2, sinks="last"),
+        "all pruned": bare,
+    }
+
+
+@pytest.mark.parametrize("case", ["no edges", "sinks last", "all pruned"])
+def test_kernels_on_degenerate_networks(case):
+    net = _edge_case_nets()[case]
+    initialize(net, ["he_uniform", "normal", "uniform"][: net.copies], seed=1)
+    reference = copy.deepcopy(net)
+    _fit(net, toy_data(n=100), 2, 32, 1e-2, 0, False, kernels=True)
+    _fit(reference, toy_data(n=100), 2, 32, 1e-2, 0, False, kernels=False)
+    for (name, a), b in zip(net.named_parameters(), reference.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_kernels_float64_match_autograd_closely():
+    data = toy_data(n=96)
+    net = pruned_net(dtype=torch.float64, normalize=(0.5, 0.2))
+    reference = copy.deepcopy(net)
+    _fit(net, data, 2, 32, 1e-3, 1, False, kernels=True)
+    _fit(reference, data, 2, 32, 1e-3, 1, False, kernels=False)
+    for (name, a), b in zip(net.named_parameters(), reference.parameters()):
+        assert a.dtype == torch.float64
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12, msg=name)
+
+
+def test_kernels_leave_masked_weights_untouched():
+    """Masked entries are not trained (nor read): whatever they hold stays as it was."""
+    net = pruned_net()
+    with torch.no_grad():
+        for _, mask, weight, _ in net.hidden_blocks():
+            weight.add_((1 - mask) * 7.0)  # junk where the masks are 0
+    before = [w.detach().clone() for _, _, w, _ in net.hidden_blocks()]
+    reference = copy.deepcopy(net)
+    fit(net, toy_data(), epochs=1, batch_size=64, seed=0)
+    _fit(reference, toy_data(), 1, 64, 1e-3, 0, False, kernels=False)
+    for (_, mask, weight, _), (_, _, expected, _), old in zip(
+        net.hidden_blocks(), reference.hidden_blocks(), before
+    ):
+        assert torch.equal(weight[mask == 0], old[mask == 0])
+        torch.testing.assert_close(weight, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_stacked_pruned_copies_train_as_each_alone():
+    data = toy_data()
+    stacked = pruned_net()
+    singles = [stacked.copy(k) for k in range(3)]
+    fit(stacked, data, epochs=2, batch_size=32, seed=3)
+    for k, single in enumerate(singles):
+        assert not single.per_copy_masks
+        fit(single, data, epochs=2, batch_size=32, seed=3)
+        for (name, a), b in zip(stacked.named_parameters(), single.parameters()):
+            torch.testing.assert_close(a[k : k + 1], b, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_kernels_apply_only_where_they_can():
+    cpu = torch.device("cpu")
+    assert _kernels.supports(small_net(), cpu)
+    assert not _kernels.supports(nn.Linear(3, 2), cpu)
+    assert not _kernels.supports(small_net(), torch.device("cuda"))
+    frozen = small_net()
+    frozen.bias_out.requires_grad_(False)
+    assert not _kernels.supports(frozen, cpu)
+    # a module that is not a SparseDAGNet still trains, through autograd
+    history = fit(nn.Linear(12, 3), toy_data(), epochs=2, batch_size=64)
+    assert history[0]["loss"][1] < history[0]["loss"][0]
 
 
 def test_fit_is_seeded_and_learns():

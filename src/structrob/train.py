@@ -90,6 +90,79 @@ def fit(
         check_int(name, value, 1)
     if not lr > 0:
         raise ValueError(f"lr must be positive, got {lr!r}")
+    return _fit(net, data, epochs, batch_size, lr, seed, progress, kernels=True)
+
+
+class _AutogradSteps:
+    """Training steps through the model's forward and autograd: any ``nn.Module``."""
+
+    def __init__(self, net: nn.Module, lr: float, copies: int) -> None:
+        self.net, self.copies = net, copies
+        params = [p for p in net.parameters() if p.requires_grad]
+        self.stacked = [p for p in params if p.dim() > 0 and p.shape[0] == copies]
+        self.optimizer = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), eps=1e-8, fused=True)
+
+    def forward(self, x: Tensor, y: Tensor, batch: Tensor) -> Tensor:
+        logits = _per_copy(self.net(x[batch]))
+        self.losses = nn.functional.cross_entropy(
+            logits.transpose(1, 2), y[batch].expand(self.copies, -1), reduction="none"
+        ).mean(1)
+        return self.losses
+
+    def backward(self, active: Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        torch.where(active, self.losses, torch.zeros_like(self.losses)).sum().backward()
+        self.losses = None
+        self.optimizer.step()
+
+    def snapshot(self, stopped: Tensor) -> list[Tensor]:
+        return [p.detach()[stopped].clone() for p in self.stacked]
+
+    @torch.no_grad()
+    def restore(self, stopped: Tensor, saved: list[Tensor]) -> None:
+        for p, values in zip(self.stacked, saved):
+            p[stopped] = values
+
+    def inputs(self, x: Tensor) -> Tensor:
+        return x
+
+    def finish(self) -> None:
+        pass
+
+
+class _KernelSteps:
+    """Training steps of :class:`structrob._kernels.StackedTrainer` (SparseDAGNet, CPU)."""
+
+    def __init__(self, net: nn.Module, lr: float) -> None:
+        from structrob._kernels import StackedTrainer
+
+        self.trainer = StackedTrainer(net, lr=lr, betas=(0.9, 0.999), eps=1e-8)
+        self.forward = self.trainer.forward
+        self.snapshot = self.trainer.snapshot
+        self.restore = self.trainer.restore
+        self.finish = self.trainer.write_back
+
+    def inputs(self, x: Tensor) -> Tensor:
+        """The pixels in the model's dtype (float32 ones are used as they are)."""
+        return x.to(self.trainer.dtype)
+
+    def backward(self, active: Tensor) -> None:
+        self.trainer.backward(active)
+
+
+def _fit(
+    net: nn.Module,
+    data: Any,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    progress: bool,
+    kernels: bool,
+) -> list[dict[str, Any]]:
+    """:func:`fit`; ``kernels=False`` trains through autograd even where the kernels apply."""
+    from structrob import _kernels
+
     device = _device(net)
     x = torch.as_tensor(data.train_x).to(device, torch.float32)
     y = torch.as_tensor(data.train_y).to(device, torch.long)
@@ -97,9 +170,11 @@ def fit(
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"train_x has {x.shape[0]} rows but train_y has {y.shape[0]}")
     copies = getattr(net, "copies", 1)
-    params = [p for p in net.parameters() if p.requires_grad]
-    stacked = [p for p in params if p.dim() > 0 and p.shape[0] == copies]
-    optimizer = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), eps=1e-8, fused=True)
+    if kernels and _kernels.supports(net, device):
+        steps: Any = _KernelSteps(net, lr)
+    else:
+        steps = _AutogradSteps(net, lr, copies)
+    x = steps.inputs(x)
     generator = torch.Generator().manual_seed(seed)
     active = torch.ones(copies, dtype=torch.bool, device=device)
     errors: list[str | None] = [None] * copies
@@ -112,41 +187,38 @@ def fit(
         from tqdm.auto import tqdm
 
         epoch_iter = tqdm(epoch_iter, desc="train", unit="epoch", leave=False)
-    for epoch in epoch_iter:
-        order = torch.randperm(x.shape[0], generator=generator).to(device)
-        total = torch.zeros(copies, dtype=torch.float64, device=device)
-        for first in range(0, x.shape[0], batch_size):
-            batch = order[first : first + batch_size]
-            logits = _per_copy(net(x[batch]))
-            losses = nn.functional.cross_entropy(
-                logits.transpose(1, 2), y[batch].expand(copies, -1), reduction="none"
-            ).mean(1)
-            finite = torch.isfinite(losses)
-            if not bool(finite[active].all()):
-                newly = active & ~finite
-                for k in newly.nonzero().flatten().tolist():
-                    value = float(losses[k].detach())
-                    errors[k] = f"non-finite training loss ({value}) in epoch {epoch + 1}"
-                active &= finite
-            optimizer.zero_grad(set_to_none=True)
-            loss = torch.where(active, losses, torch.zeros_like(losses)).sum()
+    try:
+        for epoch in epoch_iter:
+            order = torch.randperm(x.shape[0], generator=generator).to(device)
+            total = torch.zeros(copies, dtype=torch.float64, device=device)
+            for first in range(0, x.shape[0], batch_size):
+                batch = order[first : first + batch_size]
+                losses = steps.forward(x, y, batch)
+                if not bool(torch.isfinite(losses).all()):
+                    finite = torch.isfinite(losses)
+                    newly = active & ~finite
+                    for k in newly.nonzero().flatten().tolist():
+                        value = float(losses[k].detach())
+                        errors[k] = f"non-finite training loss ({value}) in epoch {epoch + 1}"
+                    active &= finite
+                    if not bool(active.any()):
+                        break
+                stopped = None if errors.count(None) == copies else ~active
+                # Adam's momentum would keep moving a stopped copy: restore it after the step.
+                snapshot = None if stopped is None else steps.snapshot(stopped)
+                steps.backward(active)
+                if stopped is not None:
+                    steps.restore(stopped, snapshot)
+                total += losses.detach().double() * batch.numel()
+            for k in range(copies):
+                history[k].append(
+                    float(total[k]) / x.shape[0] if errors[k] is None else float("nan")
+                )
             if not bool(active.any()):
                 break
-            stopped = None if bool(active.all()) else ~active
-            # Adam's momentum would keep moving a stopped copy: restore it after the step.
-            snapshot = [] if stopped is None else [p.detach()[stopped].clone() for p in stacked]
-            loss.backward()
-            optimizer.step()
-            if stopped is not None:
-                with torch.no_grad():
-                    for p, saved in zip(stacked, snapshot):
-                        p[stopped] = saved
-            total += losses.detach().double() * batch.numel()
-        for k in range(copies):
-            history[k].append(float(total[k]) / x.shape[0] if errors[k] is None else float("nan"))
-        if not bool(active.any()):
-            break
-    net.train(was_training)
+    finally:
+        steps.finish()
+        net.train(was_training)
     seconds = time.perf_counter() - start
     return [
         {
