@@ -414,3 +414,18 @@ def test_kept_integer_fitness_equals_evaluating_again():
     assert torch.equal(fooled[:, :150], direct_fooled[:, :150]) and not fooled[:, 150:].any()
     assert evaluator.n_evaluated <= 6 * 150 + 6 * 300
     assert not math.isnan(float(evaluator.memo.nansum()))
+
+
+@pytest.mark.parametrize(("early_stop", "max_iter"), [("any", 4), ("best", 0)])
+def test_resample_searches_can_stop_before_their_first_redraw(early_stop, max_iter):
+    # image 0 is fooled by its initial population, image 1 by no one-pixel change: the first
+    # search stops before any parameter was redrawn (this raised an IndexError)
+    model = OneKnownPixel()
+    with torch.no_grad():
+        model.w.fill_(1.0)
+    x, y = torch.zeros(2, 784), torch.tensor([0, 1])
+    x[1] = 0.9
+    settings = {**STUDY, "pop_size": 30, "n_images": None, "early_stop": early_stop}
+    result = OnePixel(**{**settings, "max_iter": max_iter})(model, x, y)
+    assert result.success.tolist() == [True, False]
+    assert result.iterations.tolist() == [0, max_iter]

@@ -272,7 +272,8 @@ class _Searches:
             self.numbers = self.numbers[keep]
         if self.redraws is not None:
             self.redraws = [g for g, k in zip(self.redraws, flags) if k]
-            self.spare, self.start = self.spare[keep], self.start[keep]
+            if len(self.start):  # nothing to drop before the first redraw
+                self.spare, self.start = self.spare[keep], self.start[keep]
 
     def next_numbers(self, settings: Settings, generations_left: int) -> Tensor:
         """This generation's uniform numbers [A, per_generation], drawn a block ahead."""
