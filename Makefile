@@ -38,6 +38,7 @@ test-slow: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_train.py
 	$(BIN)/python benchmarks/bench_attacks.py
+	$(BIN)/python benchmarks/bench_deepstruct.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
