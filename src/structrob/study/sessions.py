@@ -179,9 +179,10 @@ def exit_status(error: BaseException) -> int:
     Returns
     -------
     int
-        130 (SIGINT) or 143 (SIGTERM) for :class:`StudyInterrupted`; 2 for the errors the
-        command line reports in one line (settings, plan, data, study directory, store, I/O);
-        1 for anything else (an unforeseen error, as Python's own exit status).
+        130 (SIGINT) or 143 (SIGTERM) for :class:`StudyInterrupted` (130 for another
+        ``KeyboardInterrupt``); 2 for the errors the command line reports in one line
+        (settings, plan, data, study directory, store, I/O); 1 for anything else (an
+        unforeseen error, as Python's own exit status).
 
     Examples
     --------
@@ -197,6 +198,8 @@ def exit_status(error: BaseException) -> int:
 
     if isinstance(error, StudyInterrupted):
         return error.exit_status
+    if isinstance(error, KeyboardInterrupt):  # Ctrl-C outside the driver's own handler
+        return 130
     if isinstance(error, (ConfigError, StudyError, PlanError, DataError, OSError, sqlite3.Error)):
         return 2
     return 1
