@@ -65,3 +65,11 @@ def test_run_status_export_report(tmp_path, capsys, mnist_dir):
     assert "graph priors" in capsys.readouterr().out
     assert main(["export", str(out), "--format", "csv"]) == 0
     assert (out / "runs.csv").is_file() and (out / "correlations.csv").is_file()
+
+
+def test_export_help_names_the_published_files(capsys):
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for word in ("config.toml", "environment.json", "stages", "sessions", "--report"):
+        assert word in text, word

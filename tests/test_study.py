@@ -266,7 +266,16 @@ def test_export_writes_flat_tables(tiny_study):
     assert set(correlations["arm"]) == {"prior", "pruning"}
     analysis.export(directory, "parquet")
     assert len(pd.read_parquet(directory / "runs.parquet")) == 14
-    assert len(paths) == 4
+    assert [p.name for p in paths] == [
+        "runs.csv",
+        "graphs.csv",
+        "draws.csv",
+        "correlations.csv",
+        "config.toml",
+        "environment.json",
+        "stages.csv",
+        "sessions.csv",
+    ]
 
 
 def test_one_structrob_run_computes_the_correlation_table_once(

@@ -127,12 +127,25 @@ def _parser() -> argparse.ArgumentParser:
         "--out", type=Path, help="folder for the report (default: the study directory)"
     )
     export = sub.add_parser(
-        "export", help="write runs/graphs/draws/correlations tables (into the study directory)"
+        "export",
+        help="write the tables, config.toml, environment.json and timings (stages, sessions)",
+        description=(
+            "Write runs, graphs, draws and correlations tables, the study's config.toml "
+            "(`structrob run --config` reproduces it), environment.json, stages (worker-"
+            "seconds per arm and stage) and sessions (the wall time of each `structrob run`, "
+            "and in total). With --report also report.html, figures/ and tables/: a results "
+            "folder in one go, e.g. `structrob export runs/quick --out results/quick --report`."
+        ),
     )
     export.add_argument("directory", type=Path)
     export.add_argument("--format", choices=["csv", "parquet"], default="csv")
     export.add_argument(
-        "--out", type=Path, help="folder for the tables (default: the study directory)"
+        "--out", type=Path, help="folder for the files (default: the study directory)"
+    )
+    export.add_argument(
+        "--report",
+        action="store_true",
+        help="also write report.html with its figures and tables (one analysis for both)",
     )
     sub.add_parser("presets", help="list the shipped presets")
     config = sub.add_parser("config", help="print a preset as TOML")
@@ -267,8 +280,16 @@ def _command(args: argparse.Namespace, argv: list[str], state: dict) -> int:
         print(_status_text(args.directory))
         return 0
     if args.command == "export":
-        for path in analysis.export(args.directory, args.format, out=args.out):
+        result = None
+        if args.report:  # the report and the tables from one analysis
+            from structrob.study.store import Store
+
+            with Store(args.directory, readonly=True) as store:
+                result = analysis.analyse(store)
+        for path in analysis.export(args.directory, args.format, analysis=result, out=args.out):
             print(path)
+        if args.report:
+            print(analysis.write_study_report(args.directory, result, out=args.out))
         return 0
     if args.command == "report":
         print(analysis.write_study_report(args.directory, out=args.out))

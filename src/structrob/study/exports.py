@@ -1,5 +1,10 @@
 """Writing out of a study directory: flat tables, the report, and its trained models.
 
+:func:`export` writes what a published results folder holds besides the report: the flat
+tables, the study's configuration as TOML (``structrob run --config`` reproduces it), its
+environment, the worker-seconds per arm and stage (:func:`stages_frame`) and the driver's
+sessions (:func:`structrob.study.sessions.sessions_frame`).
+
 Everything reads the store (:class:`~structrob.study.store.Store`) opened read-only, so a
 finished study can be read from read-only media (the report and the exports then go to another
 folder). :func:`export` and :func:`write_study_report` take the study's
@@ -10,11 +15,12 @@ table, figure or page.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 import pandas as pd
@@ -22,15 +28,38 @@ import torch
 
 from structrob.model import SparseDAGNet
 from structrob.pruning import dense_layered_dag
+from structrob.study.config import StudyConfig, config_hash, science, to_toml
+from structrob.study.errors import StoreError
 from structrob.study.files import atomic_path
 from structrob.study.progress import Progress, progress_of, unit_of_run
+from structrob.study.sessions import sessions_frame
 from structrob.study.store import Store
-from structrob.vocabulary import ARM
+from structrob.vocabulary import ARM, ARMS
 
 if TYPE_CHECKING:
     from structrob.study.analysis import Analysis
 
-__all__ = ["STAGING_PREFIX", "export", "load_run_model", "write_study_report"]
+__all__ = [
+    "STAGE_COLUMNS",
+    "STAGING_PREFIX",
+    "config_text",
+    "export",
+    "load_run_model",
+    "stages_frame",
+    "write_study_report",
+]
+
+#: Columns of :func:`stages_frame` (and of an exported ``stages.csv``).
+STAGE_COLUMNS = [
+    ARM,
+    "stage",
+    "units",
+    "total_seconds",
+    "mean_seconds",
+    "max_seconds",
+    "workers",
+    "wall_seconds",
+]
 
 
 def _output_dir(directory: Path, out: str | os.PathLike[str] | None) -> Path:
@@ -39,47 +68,212 @@ def _output_dir(directory: Path, out: str | os.PathLike[str] | None) -> Path:
     return target
 
 
+def _workers(store: Store) -> int:
+    """The study's worker processes: its config's ``workers``, else one per core it ran on."""
+    config = store.get_meta("config") or {}
+    env = store.get_meta("environment") or {}
+    return int(config.get("workers") or env.get("cpu_count") or 1)
+
+
+def stages_frame(store: Store) -> pd.DataFrame:
+    """Worker-seconds per arm and stage of the finished units, with a wall-time estimate.
+
+    The stages are what each unit times for itself (``units.timings``): ``build`` (data set,
+    network, initialisation or pruning), ``train`` (training and the clean evaluation),
+    ``attack`` (every enabled attack together: units time the attacks as one figure, so there
+    is no per-attack split) and ``properties`` (the graph properties). Only finished units
+    (status ``done``) count: a failed attempt's time is not recorded.
+
+    Parameters
+    ----------
+    store : Store
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`STAGE_COLUMNS`: one row per arm x stage, then per arm a ``total`` row (each
+        unit's stages summed), then an ``all`` x ``total`` row over both arms. ``units``
+        counts the units timed, ``total_seconds`` is their worker-seconds, ``mean_seconds``
+        and ``max_seconds`` are per unit, ``workers`` is the study's worker processes (its
+        ``workers`` setting, else the cores it ran on) and ``wall_seconds`` estimates the wall
+        time as ``total_seconds / workers``. That estimate is low for the pruning arm, whose
+        steps run one after another within a chain; the driver's measured wall time is in
+        :func:`structrob.study.sessions.sessions_frame`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from structrob.study.records import GraphRecord, UnitResult
+    >>> store = Store(tempfile.mkdtemp())
+    >>> graph = GraphRecord("dense_layered", {"widths": [2]}, None, 1, 2, [], {}, {})
+    >>> for unit_id, seconds in (("u1", 2.0), ("u2", 4.0)):
+    ...     store.save_unit(UnitResult(unit_id, "pruning", 0, graph, (), {"train": seconds}))
+    >>> frame = stages_frame(store)
+    >>> frame[["stage", "units", "total_seconds", "max_seconds"]].values.tolist()[0]
+    ['train', 2, 6.0, 4.0]
+    """
+    units = store.units_frame()
+    workers = _workers(store)
+    rows: list[dict[str, Any]] = []
+
+    def row(arm: str, stage: str, seconds: pd.Series) -> dict[str, Any]:
+        total = float(seconds.sum())
+        return {
+            ARM: arm,
+            "stage": stage,
+            "units": int(seconds.size),
+            "total_seconds": total,
+            "mean_seconds": float(seconds.mean()) if seconds.size else None,
+            "max_seconds": float(seconds.max()) if seconds.size else None,
+            "workers": workers,
+            "wall_seconds": total / workers,
+        }
+
+    done = units[(units["status"] == "done") & units["timings"].notna()] if len(units) else units
+    per_unit = []
+    for arm in ARMS:
+        mine = done[done[ARM] == arm] if len(done) else done
+        if mine.empty:
+            continue
+        timings = pd.DataFrame([json.loads(t) for t in mine["timings"]], index=mine.index)
+        for stage in timings.columns:
+            rows.append(row(arm, stage, timings[stage].dropna()))
+        unit_totals = timings.sum(axis=1)
+        rows.append(row(arm, "total", unit_totals))
+        per_unit.append(unit_totals)
+    if per_unit:
+        rows.append(row("all", "total", pd.concat(per_unit)))
+    return pd.DataFrame(rows, columns=STAGE_COLUMNS)
+
+
+def config_text(store: Store) -> str | None:
+    """The study's stored configuration as TOML that ``structrob run --config`` takes.
+
+    Parameters
+    ----------
+    store : Store
+
+    Returns
+    -------
+    str or None
+        TOML (:func:`structrob.study.config.to_toml`) behind a comment naming the study and
+        its science hash; None for a store no run wrote a configuration into.
+
+    Raises
+    ------
+    StoreError
+        The stored configuration does not load under this release, or loads into other
+        science (another science hash) than the study's: such a file would not reproduce it.
+
+    Examples
+    --------
+    >>> import tempfile, tomllib
+    >>> from structrob.study.config import load_preset
+    >>> store = Store(tempfile.mkdtemp())
+    >>> config_text(store) is None
+    True
+    >>> store.set_meta(config=load_preset("quick").model_dump(mode="json"))
+    >>> tomllib.loads(config_text(store))["graphs"]["count"]
+    20
+    """
+    stored = store.get_meta("config")
+    if stored is None:
+        return None
+    try:
+        config = StudyConfig.model_validate(stored)
+    except ValueError as error:  # pydantic's ValidationError is one
+        raise StoreError(
+            f"the configuration stored in {store.path} does not load under this release of "
+            f"structrob ({' '.join(str(error).split())[:300]}); export it with the release "
+            "that ran the study"
+        ) from None
+    text = to_toml(config)
+    digest = config_hash(science(config))
+    expected = store.get_meta("config_hash")
+    if expected is not None and digest != expected:
+        raise StoreError(
+            f"the configuration stored in {store.path} gives science hash {digest}, the study "
+            f"has {expected}: a config.toml written from it would not reproduce the study"
+        )
+    header = (
+        f"# The configuration of study {config.name!r} (science hash {digest}), written by\n"
+        "# `structrob export`; `structrob run --config config.toml` reproduces its units.\n"
+    )
+    return header + text
+
+
+def _write_table(frame: pd.DataFrame, path: Path, fmt: str) -> None:
+    with atomic_path(path) as tmp:
+        if fmt == "csv":
+            frame.to_csv(tmp, index=False)
+        else:
+            frame.to_parquet(tmp, index=False)
+
+
+def _write_text(text: str, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")
+
+
 def export(
     directory: str | os.PathLike[str],
     fmt: str = "csv",
     analysis: Analysis | None = None,
     out: str | os.PathLike[str] | None = None,
 ) -> list[Path]:
-    """Write flat tables: runs, graphs, draws, correlations (into the study directory or ``out``).
+    """Write the flat tables, the configuration, the environment and the timings of a study.
 
-    ``runs``: one row per run with its graph's properties joined; ``graphs``: one row per
-    graph; ``draws``: every sampled graph; ``correlations``: one row per arm x property x
-    measure (rho, tau, p, q, intervals, partial rho, n graphs, strength). Each file is written
-    atomically; the store is opened read-only.
+    Into the study directory or ``out``: ``runs`` (one row per run with its graph's
+    properties joined), ``graphs`` (one row per graph), ``draws`` (every sampled graph) and
+    ``correlations`` (one row per arm x property x measure: rho, tau, p, q, intervals, partial
+    rho, n graphs, strength), as CSV or Parquet; ``config.toml``, the study's stored
+    configuration (:func:`config_text`: ``structrob run --config config.toml`` reproduces the
+    science hash and unit ids); ``environment.json``, the stored environment (versions,
+    platform, device, workers, git commit; that of the last run); ``stages``, worker-seconds
+    per arm x stage with a wall-time estimate (:func:`stages_frame`); ``sessions``, every run
+    of the driver with its measured wall time and a total row
+    (:func:`structrob.study.sessions.sessions_frame`; no rows for a study run before sessions
+    were recorded). A store no run wrote settings into (nothing but a bare database) has no
+    ``config.toml`` or ``environment.json``. Each file is written atomically; the store is
+    opened read-only.
 
     Parameters
     ----------
     directory : path-like
         The study directory.
     fmt : str
-        ``"csv"`` or ``"parquet"``.
+        ``"csv"`` or ``"parquet"`` (the tables; the configuration is TOML, the environment
+        JSON).
     analysis : Analysis, optional
         The study's analysis if already computed (else computed here).
     out : path-like, optional
-        Where the tables go (created if missing); default: the study directory. Give one for a
-        study on read-only media.
+        Where the files go (created if missing); default: the study directory. Give one for a
+        study on read-only media, or for a results folder (``structrob export DIR --out
+        results/NAME --report`` adds the report).
 
     Returns
     -------
     list of pathlib.Path
-        ``runs``, ``graphs``, ``draws``, ``correlations``, in that order.
+        ``runs``, ``graphs``, ``draws``, ``correlations``, ``config.toml``,
+        ``environment.json``, ``stages``, ``sessions``, in that order (less the two a bare
+        store lacks).
 
     Raises
     ------
     StoreError
-        ``directory`` holds no study, or its database is damaged or foreign.
+        ``directory`` holds no study, or its database is damaged or foreign, or its stored
+        configuration would not reproduce it (:func:`config_text`).
 
     Examples
     --------
     >>> import tempfile
-    >>> directory = Store(tempfile.mkdtemp()).directory
-    >>> [p.name for p in export(directory)]
-    ['runs.csv', 'graphs.csv', 'draws.csv', 'correlations.csv']
+    >>> from structrob.study.config import load_preset
+    >>> store = Store(tempfile.mkdtemp())
+    >>> store.set_meta(config=load_preset("quick").model_dump(mode="json"),
+    ...                environment={"python": "3.12.1"})
+    >>> [p.name for p in export(store.directory)]  # doctest: +NORMALIZE_WHITESPACE
+    ['runs.csv', 'graphs.csv', 'draws.csv', 'correlations.csv', 'config.toml',
+     'environment.json', 'stages.csv', 'sessions.csv']
     """
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"format must be 'csv' or 'parquet', got {fmt!r}")
@@ -87,22 +281,30 @@ def export(
 
     with Store(directory, readonly=True) as store:
         analysis = analysis or analyse(store)
-        target = _output_dir(store.directory, out)
+        # everything read (and the configuration checked) before the first file is written
+        toml = config_text(store)
+        env = store.get_meta("environment")
         tables = {
             "runs": runs_with_properties(analysis.runs, analysis.graphs),
             "graphs": analysis.graphs,
             "draws": analysis.draws,
             "correlations": analysis.correlations,
         }
+        after = {"stages": stages_frame(store), "sessions": sessions_frame(store)}
+        target = _output_dir(store.directory, out)
         paths = []
         for name, frame in tables.items():
-            path = target / f"{name}.{fmt}"
-            with atomic_path(path) as tmp:
-                if fmt == "csv":
-                    frame.to_csv(tmp, index=False)
-                else:
-                    frame.to_parquet(tmp, index=False)
-            paths.append(path)
+            paths.append(target / f"{name}.{fmt}")
+            _write_table(frame, paths[-1], fmt)
+        if toml is not None:
+            paths.append(target / "config.toml")
+            _write_text(toml, paths[-1])
+        if env is not None:
+            paths.append(target / "environment.json")
+            _write_text(json.dumps(env, indent=2, sort_keys=True) + "\n", paths[-1])
+        for name, frame in after.items():
+            paths.append(target / f"{name}.{fmt}")
+            _write_table(frame, paths[-1], fmt)
         return paths
 
 

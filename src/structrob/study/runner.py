@@ -17,6 +17,10 @@ finishes, the run is recorded ``failed`` with its error, and only ``retry_failed
 (``structrob run --retry-failed``) runs it again. A finished unit whose weight files are
 missing counts as not finished and is run again.
 
+Each run (not a dry run) is recorded as a session of the driver in the store's meta
+(:mod:`~structrob.study.sessions`: started, finished, units done, exit status), so the wall time
+a study took is known after any number of resumptions.
+
 SIGINT and SIGTERM stop the driver cleanly (:mod:`~structrob.study.interrupt`): the workers are
 terminated, the results already stored stay, none is half-written, and
 :class:`~structrob.study.errors.StudyInterrupted` is raised.
@@ -31,6 +35,7 @@ import inspect
 import itertools
 import os
 import platform
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -61,6 +66,7 @@ from structrob.study.interrupt import critical, interruptible
 from structrob.study.lock import StudyLock
 from structrob.study.plan import Unit, plan_units, sample_graphs
 from structrob.study.records import UnitFailure, UnitPayload
+from structrob.study.sessions import SESSIONS_KEY, begin_session, end_session, exit_status
 from structrob.study.store import Store
 from structrob.study.units import resolve_device
 from structrob.vocabulary import ARMS
@@ -73,6 +79,7 @@ __all__ = [
     "StudyOutcome",
     "check_settings",
     "environment",
+    "git_commit",
     "run_and_analyse",
     "run_study",
 ]
@@ -178,6 +185,46 @@ def check_settings(config: StudyConfig) -> None:
         raise ConfigError(f"device: {error}") from None
 
 
+def git_commit() -> str | None:
+    """The commit of the git checkout structrob is imported from, if it is one.
+
+    Returns
+    -------
+    str or None
+        ``git rev-parse HEAD`` in the package's folder; None when git is missing, the package
+        is not in a checkout (an installed wheel), or the checkout around it does not track
+        the package (a virtual environment inside some other repository).
+
+    Examples
+    --------
+    >>> commit = git_commit()
+    >>> commit is None or len(commit) == 40
+    True
+    """
+    folder = Path(__file__).resolve().parent.parent
+    try:
+        # a package merely lying inside another repository's folder is not its checkout
+        subprocess.run(
+            ["git", "ls-files", "--error-unmatch", "__init__.py"],
+            cwd=folder,
+            capture_output=True,
+            check=True,
+            timeout=10,
+        )
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=folder,
+            capture_output=True,
+            check=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = head.stdout.strip()
+    return commit or None
+
+
 def environment(config: StudyConfig) -> dict[str, Any]:
     """Versions, device and threads: what a reader needs to reproduce the numbers.
 
@@ -188,7 +235,9 @@ def environment(config: StudyConfig) -> dict[str, Any]:
     Returns
     -------
     dict
-        Package versions, platform, CPU count, device, executor, workers and threads.
+        Package versions, platform, CPU count, device, executor, workers and threads, and
+        ``git_commit`` (:func:`git_commit`: the checkout's commit, None outside one). Meta
+        only: nothing here enters the science hash or a unit id.
 
     Examples
     --------
@@ -216,6 +265,7 @@ def environment(config: StudyConfig) -> dict[str, Any]:
         "executor": config.executor,
         "workers": config.workers,
         "threads_per_worker": config.threads,
+        "git_commit": git_commit(),
     }
 
 
@@ -236,6 +286,7 @@ def _check_same_study(store: Store, config: StudyConfig, log: Callable[[str], No
     if not store.finished_units():
         log(f"{store.directory}: no unit finished under the earlier settings; starting afresh")
         store.reset_results()
+        store.set_meta(**{SESSIONS_KEY: []})  # their time went to results no longer held
         return
     raise StudyError(
         f"{store.directory} holds a study with other settings that change results:\n"
@@ -338,6 +389,7 @@ def run_study(
     >>> len(store.runs_frame())  # doctest: +SKIP
     120
     """
+    epoch, clock = time.time(), time.monotonic()  # the session's start: checks count too
     check_settings(config)
     with interruptible():
         path = Path(directory)
@@ -349,7 +401,9 @@ def run_study(
             directory = _prepare_directory(path)
             lock = lock or _lock(directory)
             store = Store(directory)
-            _run_locked(store, config, data_root, progress, log, retry_failed, dry_run)
+            _run_locked(
+                store, config, data_root, progress, log, retry_failed, dry_run, (epoch, clock)
+            )
         finally:
             if lock is not None:
                 lock.release()
@@ -364,8 +418,34 @@ def _run_locked(
     log: Callable[[str], None],
     retry_failed: bool,
     dry_run: bool = False,
+    started: tuple[float, float] | None = None,
 ) -> None:
     _check_same_study(store, config, log)
+    if dry_run:  # planning only: no session of the driver
+        _run_session(store, config, data_root, progress, log, retry_failed, dry_run)
+        return
+    session = begin_session(store, *(started or (None, None)))
+    try:
+        _run_session(store, config, data_root, progress, log, retry_failed, dry_run)
+    except BaseException as error:
+        try:
+            end_session(store, session, exit_status(error))
+        except StoreError:  # the store's own trouble (disk full, say) is the error to show
+            pass
+        raise
+    with critical():  # a Ctrl-C now would leave the record open
+        end_session(store, session, 0 if progress_of(store).complete else 1)
+
+
+def _run_session(
+    store: Store,
+    config: StudyConfig,
+    data_root: str | None,
+    progress: bool,
+    log: Callable[[str], None],
+    retry_failed: bool,
+    dry_run: bool,
+) -> None:
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     created = store.get_meta("created") or now
     store.set_meta(

@@ -570,13 +570,19 @@ class Store:
             parameters, then the properties.
         """
         frame = self._frame(
-            f"SELECT graph_id, {ARM}, step, generator, params, seed, n_parameters, n_vertices,"
-            f" properties FROM graphs ORDER BY {ARM}, step, graph_id"
+            f"SELECT graph_id, {ARM}, step, generator, params, CAST(seed AS TEXT) AS seed,"
+            f" n_parameters, n_vertices, properties FROM graphs ORDER BY {ARM}, step, graph_id"
+        )
+        # read as text: pandas reads an integer column with NULLs (the pruning graphs have no
+        # seed) as float64, which rounds 64-bit seeds
+        frame["seed"] = pd.array(
+            [int(s) if isinstance(s, str) else None for s in frame["seed"].tolist()],
+            dtype="Int64",
         )
         params = pd.DataFrame([json.loads(p) for p in frame.pop("params")], index=frame.index)
         props = pd.DataFrame([json.loads(p) for p in frame.pop("properties")], index=frame.index)
         params = params[[c for c in params.columns if c not in frame.columns]]
-        frame = frame.astype({"seed": "Int64", "step": "Int64"})
+        frame = frame.astype({"step": "Int64"})
         return pd.concat([frame, params, props], axis=1)
 
     def draws_frame(self) -> pd.DataFrame:

@@ -1,0 +1,151 @@
+"""Tests for a study's export: config.toml, environment.json, stages and the driver's sessions."""
+
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import sqlite3
+
+import pandas as pd
+import pytest
+
+from structrob.study import config as cfg
+from structrob.study import runner
+from structrob.study.exports import STAGE_COLUMNS, export
+from structrob.study.plan import plan_units, sample_graphs
+from structrob.study.sessions import SESSION_COLUMNS, sessions_of
+from structrob.study.store import Store
+
+
+def _meta(study, key):
+    """A meta value read with sqlite3 alone, not through the code under test."""
+    with sqlite3.connect(study / "study.sqlite") as db:
+        (value,) = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return json.loads(value)
+
+
+def test_config_toml_reproduces_the_science_hash_and_unit_ids(published_study):
+    study, results = published_study["study"], published_study["results"]
+    loaded = cfg.load_config(results / "config.toml")
+    assert cfg.config_hash(cfg.science(loaded)) == _meta(study, "config_hash")
+    assert cfg.science(loaded) == _meta(study, "science")
+    planned = _meta(study, "planned_units")
+    ids = plan_units(loaded, sample_graphs(loaded))
+    assert [u.unit_id for u in ids] == planned["prior"] + planned["pruning"]
+    # the stored config, runtime keys included, is what the file holds
+    assert loaded.model_dump(mode="json") == _meta(study, "config")
+
+
+def test_environment_json_is_the_stored_environment(published_study):
+    study, results = published_study["study"], published_study["results"]
+    env = json.loads((results / "environment.json").read_text())
+    assert env == _meta(study, "environment")
+    commit = env["git_commit"]
+    assert commit is None or (len(commit) == 40 and int(commit, 16) >= 0)
+    assert commit == runner.git_commit()
+
+
+def test_stages_csv_totals_are_the_units_timings(published_study):
+    study, results = published_study["study"], published_study["results"]
+    with sqlite3.connect(study / "study.sqlite") as db:
+        rows = db.execute("SELECT arm, timings FROM units WHERE status = 'done'").fetchall()
+    expected: dict[tuple[str, str], list[float]] = {}
+    for arm, timings in rows:
+        timings = json.loads(timings)
+        for stage, seconds in timings.items():
+            expected.setdefault((arm, stage), []).append(seconds)
+        expected.setdefault((arm, "total"), []).append(sum(timings.values()))
+        expected.setdefault(("all", "total"), []).append(sum(timings.values()))
+    stages = pd.read_csv(results / "stages.csv")
+    assert list(stages.columns) == STAGE_COLUMNS
+    assert {"build", "train", "attack", "properties"} <= set(stages["stage"])
+    assert len(stages) == len(expected)
+    workers = _meta(study, "config")["workers"]
+    assert workers == 1
+    for row in stages.itertuples(index=False):
+        seconds = expected[(row.arm, row.stage)]
+        assert row.units == len(seconds)
+        assert row.total_seconds == pytest.approx(sum(seconds), rel=1e-12)
+        assert row.mean_seconds == pytest.approx(sum(seconds) / len(seconds), rel=1e-12)
+        assert row.max_seconds == max(seconds)
+        assert row.workers == workers
+        assert row.wall_seconds == pytest.approx(sum(seconds) / workers, rel=1e-12)
+    # 3 graph priors and the pruning steps 0 and 1
+    assert stages.set_index(["arm", "stage"]).loc[("all", "total"), "units"] == 5
+
+
+def test_exported_seeds_are_the_drawn_seeds_exactly(published_study):
+    """64-bit graph seeds survive the pruning rows' empty seeds (no float64 on the way)."""
+    results = published_study["results"]
+    draws = pd.read_csv(results / "draws.csv")
+    drawn = sorted(draws.loc[draws["accepted"], "seed"].tolist())
+    for name in ("graphs.csv", "runs.csv"):
+        frame = pd.read_csv(results / name, dtype={"seed": "Int64"})
+        seeds = frame.loc[frame["arm"] == "prior", "seed"]
+        assert sorted(set(seeds.tolist())) == drawn, name
+        assert frame.loc[frame["arm"] == "pruning", "seed"].isna().all()
+    assert max(drawn) > 2**53  # seeds a float64 could not hold
+
+
+def test_a_run_and_its_resumption_are_two_sessions(published_study):
+    study, results = published_study["study"], published_study["results"]
+    records = _meta(study, "sessions")
+    assert [r["exit"] for r in records] == [0, 0]
+    assert [r["units_done"] for r in records] == [5, 1]  # the resumption redid one unit
+    for record in records:
+        started = dt.datetime.fromisoformat(record["started"])
+        finished = dt.datetime.fromisoformat(record["finished"])
+        assert started < finished
+        assert record["seconds"] == pytest.approx((finished - started).total_seconds(), abs=0.5)
+    assert records[0]["finished"] <= records[1]["started"]
+    sessions = pd.read_csv(results / "sessions.csv", dtype={"session": str})
+    assert list(sessions.columns) == SESSION_COLUMNS
+    assert sessions["session"].tolist() == ["1", "2", "total"]
+    total = sessions.iloc[-1]
+    assert total["seconds"] == pytest.approx(sum(r["seconds"] for r in records), rel=1e-12)
+    assert total["units_done"] == 6 and pd.isna(total["exit"])
+    assert total["started"] == records[0]["started"]
+    assert total["finished"] == records[1]["finished"]
+
+
+def test_an_interrupted_run_is_a_session_with_its_exit_status(tmp_path, mnist_dir):
+    from tests.conftest import PUBLISHED_TOML
+
+    path = tmp_path / "tiny.toml"
+    path.write_text(PUBLISHED_TOML)
+    config = cfg.apply_overrides(cfg.load_config(path), ["workers=1"])
+
+    def interrupt(_message):  # a real SIGINT, once the plan is logged
+        os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(runner.StudyInterrupted):
+        runner.run_study(config, tmp_path / "study", data_root=str(mnist_dir), log=interrupt)
+    with Store(tmp_path / "study", readonly=True) as store:
+        (record,) = sessions_of(store)
+    assert record["exit"] == 130 and record["units_done"] == 0
+    assert record["finished"] is not None
+
+
+def test_a_store_without_sessions_still_exports(published_study, tmp_path):
+    """A store written before sessions were recorded (same schema, no such key)."""
+    old = tmp_path / "old"
+    shutil.copytree(published_study["study"], old)
+    with sqlite3.connect(old / "study.sqlite") as db:
+        db.execute("DELETE FROM meta WHERE key = 'sessions'")
+        environment = json.loads(
+            db.execute("SELECT value FROM meta WHERE key = 'environment'").fetchone()[0]
+        )
+        del environment["git_commit"]
+        db.execute(
+            "UPDATE meta SET value = ? WHERE key = 'environment'", (json.dumps(environment),)
+        )
+    out = tmp_path / "out"
+    names = [p.name for p in export(old, out=out)]
+    assert names[-2:] == ["stages.csv", "sessions.csv"] and "config.toml" in names
+    sessions = pd.read_csv(out / "sessions.csv")
+    assert list(sessions.columns) == SESSION_COLUMNS and sessions.empty
+    assert json.loads((out / "environment.json").read_text()) == environment
+    assert len(pd.read_csv(out / "stages.csv")) == len(
+        pd.read_csv(published_study["results"] / "stages.csv")
+    )
