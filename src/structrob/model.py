@@ -577,47 +577,28 @@ class SparseDAGNet(nn.Module):
                 f"pre0 and direction must both be [{self.copies}, B, {self.offsets[1]}], got "
                 f"{tuple(pre0.shape)} and {tuple(direction.shape)}"
             )
-        out = [self._linear_region_copy(k, pre0[k], direction[k]) for k in range(pre0.shape[0])]
-        return tuple(torch.stack(parts) for parts in zip(*out))  # type: ignore[return-value]
+        return self.region_tracer(pre0.dtype)(pre0, direction)
 
-    def _linear_region_copy(
-        self, k: int, pre0: Tensor, direction: Tensor
-    ) -> tuple[Tensor, Tensor, Tensor]:
-        """Copy ``k``: logits [B, C], slope [B, C], reach [B] (see :meth:`linear_region`)."""
-        dtype, B, n0 = pre0.dtype, pre0.shape[0], self.offsets[1]
-        # unit-major rows, values in columns :B and directional derivatives in B:, so one sparse
-        # product per layer carries both
-        units = pre0.new_empty(self.n_hidden, 2 * B)
-        units[:n0, :B] = pre0.T
-        units[:n0, B:] = direction.T
-        nearest = pre0.new_zeros(B)  # min over units of change / value, where negative
+    @torch.no_grad()
+    def region_tracer(self, dtype: torch.dtype = torch.float64) -> RegionTracer:
+        """:meth:`linear_region` for many calls, with the layers built once (a snapshot).
 
-        def settle(rows: Tensor) -> None:
-            value = rows[:, :B]
-            # A unit changes sign at distance -value / change, i.e. where change / value < 0.
-            # 0/0 (no signal at all) is no change; a quotient of -inf (a value of exactly 0)
-            # is a change at distance 0, a spare piece at worst. Only a value of exactly +0
-            # moving up (+inf) goes uncounted, which takes an exact float64 cancellation.
-            quotient = torch.div(rows[:, B:], value).nan_to_num_(
-                nan=0.0, posinf=math.inf, neginf=-math.inf
-            )
-            torch.minimum(nearest, quotient.amin(0), out=nearest)
-            rows.view(rows.shape[0], 2, B).mul_((value > 0).unsqueeze(1))
+        The CSR layers, biases and output weights of every copy are converted to ``dtype`` now,
+        from the present weights, and reused by every call of the returned tracer: use it only
+        while the weights do not change (no training step in between), e.g. for one tracing of
+        the pixel lines. :meth:`linear_region` builds a new one per call.
 
-        settle(units[:n0])
-        for l, (matrix, bias) in enumerate(self._csr_layers(k, dtype), start=1):
-            start, stop = self.offsets[l], self.offsets[l + 1]
-            torch.mm(matrix, units[:start], out=units[start:stop])
-            units[start:stop, :B] += bias
-            settle(units[start:stop])
-        sinks = units.index_select(0, self.sink_units)
-        weight_out = self.weight_out[k].detach().to(dtype)
-        logits = torch.addmm(
-            self.bias_out[k].detach().to(dtype).unsqueeze(1), weight_out, sinks[:, :B]
-        ).T
-        slope = (weight_out @ sinks[:, B:]).T
-        reach = torch.where(nearest < 0, -1 / nearest, math.inf)
-        return logits, slope, reach
+        Examples
+        --------
+        >>> import networkx as nx, torch
+        >>> net = SparseDAGNet(nx.DiGraph([(2, 1), (1, 0)]), n_in=3, n_out=2).double()
+        >>> pre0, direction = torch.rand(2, 1, 4, 1, dtype=torch.float64)
+        >>> trace = net.region_tracer(torch.float64)
+        >>> all(torch.equal(a, b) for a, b in zip(trace(pre0, direction),
+        ...                                       net.linear_region(pre0, direction)))
+        True
+        """
+        return RegionTracer(self, dtype)
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits for pixels ``x`` in [0, 1] (shapes in the class Notes)."""
@@ -643,6 +624,111 @@ class SparseDAGNet(nn.Module):
             pre0 = pre0.reshape(x.shape[0], K, n0).transpose(0, 1)
         logits = self.forward_from_input(pre0)
         return logits if per_copy or self.copies > 1 else logits[0]
+
+
+class RegionTracer:
+    """:meth:`SparseDAGNet.linear_region` of one network, its layers built once.
+
+    Made by :meth:`SparseDAGNet.region_tracer`. It holds every copy's CSR layers (its own
+    masks), biases and output weights in ``dtype``, taken from the weights when it was made,
+    and a scratch buffer reused by every call (tracing makes hundreds of calls of the same
+    width; a fresh buffer per call costs page faults on every call).
+
+    Every call computes what :meth:`SparseDAGNet.linear_region` always has, operation by
+    operation on the same layout, so the results are bit-identical; only the weights'
+    conversion and the buffers are no longer made per call.
+
+    Parameters
+    ----------
+    net : SparseDAGNet
+    dtype : torch.dtype
+        The dtype of the inputs it accepts (float64 for tracing many pieces).
+    """
+
+    def __init__(self, net: SparseDAGNet, dtype: torch.dtype) -> None:
+        self.net, self.dtype = net, dtype
+        with torch.no_grad():
+            # copies (``.to`` of the parameters' own dtype would return views of them), so an
+            # in-place update of the weights cannot reach a tracer made before it
+            self.layers = [
+                [(matrix, bias.clone()) for matrix, bias in net._csr_layers(k, dtype)]
+                for k in range(net.copies)
+            ]
+            self.outputs = [
+                (
+                    net.weight_out[k].detach().to(dtype).clone(),
+                    net.bias_out[k].detach().to(dtype).unsqueeze(1).clone(),
+                )
+                for k in range(net.copies)
+            ]
+        self._scratch = torch.empty(0, dtype=dtype, device=net.weight_out.device)
+        self._mask = torch.empty(0, dtype=torch.bool, device=net.weight_out.device)
+
+    @torch.no_grad()
+    def __call__(self, pre0: Tensor, direction: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(logits, slope, reach)`` of :meth:`SparseDAGNet.linear_region`, same arguments."""
+        net = self.net
+        if pre0.shape != direction.shape or pre0.dim() != 3 or pre0.shape[0] != net.copies:
+            raise ValueError(
+                f"pre0 and direction must both be [{net.copies}, B, {net.offsets[1]}], got "
+                f"{tuple(pre0.shape)} and {tuple(direction.shape)}"
+            )
+        if pre0.dtype != self.dtype or direction.dtype != self.dtype:
+            raise ValueError(
+                f"this tracer computes in {self.dtype}; got {pre0.dtype} and {direction.dtype}"
+            )
+        out = [self._copy(k, pre0[k], direction[k]) for k in range(pre0.shape[0])]
+        return tuple(torch.stack(parts) for parts in zip(*out))  # type: ignore[return-value]
+
+    def _buffers(self, B: int) -> tuple[Tensor, Tensor, Tensor]:
+        """Views on storage kept from call to call (grown when a call is wider): the units
+        [H, 2B], a quotient scratch [widest layer, B] and a bool scratch of the same shape."""
+        net = self.net
+        H, widest = net.n_hidden, max(net.layer_sizes)
+        if self._scratch.numel() < (2 * H + widest) * B:
+            self._scratch = self._scratch.new_empty((2 * H + widest) * B)
+            self._mask = self._mask.new_empty(widest * B)
+        units = self._scratch[: 2 * H * B].view(H, 2 * B)
+        quotient = self._scratch[2 * H * B : (2 * H + widest) * B].view(widest, B)
+        return units, quotient, self._mask[: widest * B].view(widest, B)
+
+    def _copy(self, k: int, pre0: Tensor, direction: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Copy ``k``: logits [B, C], slope [B, C], reach [B]."""
+        net = self.net
+        B, n0, offsets = pre0.shape[0], net.offsets[1], net.offsets
+        # unit-major rows, values in columns :B and directional derivatives in B:, so one
+        # sparse product per layer carries both
+        units, quotients, actives = self._buffers(B)
+        units[:n0, :B] = pre0.T
+        units[:n0, B:] = direction.T
+        nearest = pre0.new_zeros(B)  # min over units of change / value, where negative
+
+        def settle(start: int, stop: int) -> None:
+            rows, n = units[start:stop], stop - start
+            value, quotient, active = rows[:, :B], quotients[:n], actives[:n]
+            # A unit changes sign at distance -value / change, i.e. where change / value < 0.
+            # 0/0 (no signal at all) is no change; a quotient of -inf (a value of exactly 0)
+            # is a change at distance 0, a spare piece at worst. Only a value of exactly +0
+            # moving up (+inf) goes uncounted, which takes an exact float64 cancellation.
+            torch.div(rows[:, B:], value, out=quotient).nan_to_num_(
+                nan=0.0, posinf=math.inf, neginf=-math.inf
+            )
+            torch.minimum(nearest, quotient.amin(0), out=nearest)
+            # an inactive unit (pre-activation <= 0) passes neither value nor change
+            rows.view(n, 2, B).mul_(torch.gt(value, 0, out=active).unsqueeze(1))
+
+        settle(0, n0)
+        for l, (matrix, bias) in enumerate(self.layers[k], start=1):
+            start, stop = offsets[l], offsets[l + 1]
+            torch.mm(matrix, units[:start], out=units[start:stop])
+            units[start:stop, :B] += bias
+            settle(start, stop)
+        sinks = units.index_select(0, net.sink_units)
+        weight_out, bias_out = self.outputs[k]
+        logits = torch.addmm(bias_out, weight_out, sinks[:, :B]).T
+        slope = (weight_out @ sinks[:, B:]).T
+        reach = torch.where(nearest < 0, -1 / nearest, math.inf)
+        return logits, slope, reach
 
 
 class _HiddenStack(torch.autograd.Function):

@@ -56,6 +56,10 @@ class PixelLines:
         alive = valid_d.repeat_interleave(N_PIXELS, dim=1)
         copy_index = torch.arange(K, device=device)[:, None]
         per_chunk = max(1, chunk_rows // 4)  # lines per copy per pass (values and slopes, float64)
+        # the weights stay put while tracing: a model that can build its layers once for all
+        # passes does (SparseDAGNet.region_tracer; the same results as linear_region)
+        make_tracer = getattr(runner.model, "region_tracer", None)
+        trace = make_tracer(torch.float64) if callable(make_tracer) else runner.model.linear_region
         parts: list[tuple[Tensor, Tensor, Tensor, Tensor]] = []
         rounds = 0
         while bool(alive.any()):
@@ -76,7 +80,7 @@ class PixelLines:
                 pre0 = torch.addcmul(
                     clean_pre[copy_index, slot], direction, (at - old).unsqueeze(-1)
                 )
-                logits, slope, reach = runner.model.linear_region(pre0, direction)
+                logits, slope, reach = trace(pre0, direction)
                 start = torch.addcmul(logits, slope, (t0 - at).unsqueeze(-1))
                 kk, aa = keep.nonzero(as_tuple=True)
                 line = lines[kk, aa]
@@ -92,7 +96,7 @@ class PixelLines:
                 t[kk, line] = end
                 alive[kk, line] = end < 1
         if not parts:  # no image to attack
-            C = runner.model.linear_region(clean_pre[:, :0], clean_pre[:, :0])[0].shape[-1]
+            C = trace(clean_pre[:, :0], clean_pre[:, :0])[0].shape[-1]
             parts.append(
                 (
                     torch.zeros(0, dtype=torch.long),
