@@ -720,7 +720,11 @@ class RegionTracer:
         settle(0, n0)
         for l, (matrix, bias) in enumerate(self.layers[k], start=1):
             start, stop = offsets[l], offsets[l + 1]
-            torch.mm(matrix, units[:start], out=units[start:stop])
+            # torch.mm(matrix, units[:start], out=rows), the same MKL product (beta 0, alpha
+            # 1), without the zero matrix torch.mm allocates, fills and copies into rows
+            # first: with beta 0 the old contents of rows are never read (not even a NaN)
+            rows = units[start:stop]
+            torch.addmm(rows, matrix, units[:start], beta=0.0, alpha=1.0, out=rows)
             units[start:stop, :B] += bias
             settle(start, stop)
         sinks = units.index_select(0, net.sink_units)
