@@ -662,7 +662,6 @@ class RegionTracer:
                 for k in range(net.copies)
             ]
         self._scratch = torch.empty(0, dtype=dtype, device=net.weight_out.device)
-        self._mask = torch.empty(0, dtype=torch.bool, device=net.weight_out.device)
 
     @torch.no_grad()
     def __call__(self, pre0: Tensor, direction: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -682,15 +681,15 @@ class RegionTracer:
 
     def _buffers(self, B: int) -> tuple[Tensor, Tensor, Tensor]:
         """Views on storage kept from call to call (grown when a call is wider): the units
-        [H, 2B], a quotient scratch [widest layer, B] and a bool scratch of the same shape."""
+        [H, 2B], and a quotient and an activity scratch, each [widest layer, B]."""
         net = self.net
         H, widest = net.n_hidden, max(net.layer_sizes)
-        if self._scratch.numel() < (2 * H + widest) * B:
-            self._scratch = self._scratch.new_empty((2 * H + widest) * B)
-            self._mask = self._mask.new_empty(widest * B)
+        if self._scratch.numel() < 2 * (H + widest) * B:
+            self._scratch = self._scratch.new_empty(2 * (H + widest) * B)
         units = self._scratch[: 2 * H * B].view(H, 2 * B)
         quotient = self._scratch[2 * H * B : (2 * H + widest) * B].view(widest, B)
-        return units, quotient, self._mask[: widest * B].view(widest, B)
+        active = self._scratch[(2 * H + widest) * B : 2 * (H + widest) * B].view(widest, B)
+        return units, quotient, active
 
     def _copy(self, k: int, pre0: Tensor, direction: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Copy ``k``: logits [B, C], slope [B, C], reach [B]."""
@@ -714,7 +713,9 @@ class RegionTracer:
                 nan=0.0, posinf=math.inf, neginf=-math.inf
             )
             torch.minimum(nearest, quotient.amin(0), out=nearest)
-            # an inactive unit (pre-activation <= 0) passes neither value nor change
+            # an inactive unit (pre-activation <= 0) passes neither value nor change. The
+            # pattern is written as 1.0 / 0.0 in the units' dtype: multiplying by a bool mask
+            # converts it to exactly that first, in a pass of its own
             rows.view(n, 2, B).mul_(torch.gt(value, 0, out=active).unsqueeze(1))
 
         settle(0, n0)
