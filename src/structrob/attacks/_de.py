@@ -421,14 +421,18 @@ class DifferentialEvolution:
         out = searches.fitness.clone()
         wrong = torch.zeros(same.shape, dtype=torch.bool) if fooled else None
         if n_new:
-            q, p = new.nonzero(as_tuple=True)
-            fit, bad = evaluator.fitness(
-                rows[q], trials[q, p].unsqueeze(1), fooled, keys[q, p].unsqueeze(1)
-            )
-            out[q, p] = fit[:, 0]
+            # the new trials by flat position (row-major, as nonzero lists [q, p]): gathers and
+            # scatters of rows are cheaper than indexing by (q, p), and move the same values
+            at = new.view(-1).nonzero().view(-1)
+            q = at // new.shape[1]
+            picked = trials.reshape(-1, 3).index_select(0, at).unsqueeze(1)
+            flat_keys = keys.reshape(-1) if keys.dim() == 2 else keys.reshape(-1, keys.shape[-1])
+            picked_keys = flat_keys.index_select(0, at).unsqueeze(1)
+            fit, bad = evaluator.fitness(rows.index_select(0, q), picked, fooled, picked_keys)
+            out.view(-1).index_copy_(0, at, fit.view(-1))
             if wrong is not None:
                 assert bad is not None
-                wrong[q, p] = bad[:, 0]
+                wrong.view(-1).index_copy_(0, at, bad.view(-1))
         return out, wrong
 
     def _select(

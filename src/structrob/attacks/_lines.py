@@ -57,8 +57,9 @@ class PixelLines:
         # flat row offsets of each copy in columns [K * 784, n0] and clean_pre [K * S, n0]:
         # a row gather by index_select (pure copies, so exactly what [copy, row] indexing gives)
         column_base = torch.arange(0, K * N_PIXELS, N_PIXELS, device=device)[:, None]
-        slot_base = torch.arange(0, K * S, S, device=device)[:, None]
-        columns_flat, clean_flat = columns.view(K * N_PIXELS, -1), clean_pre.view(K * S, -1)
+        slot_base = (torch.arange(K, device=device) * S)[:, None]  # S may be 0
+        n0 = columns.shape[-1]
+        columns_flat, clean_flat = columns.view(K * N_PIXELS, n0), clean_pre.view(K * S, n0)
         per_chunk = max(1, chunk_rows // 4)  # lines per copy per pass (values and slopes, float64)
         # the weights stay put while tracing: a model that can build its layers once for all
         # passes does (SparseDAGNet.region_tracer; the same results as linear_region)
@@ -82,8 +83,8 @@ class PixelLines:
                 old = x64[image_d.gather(1, slot), pixel]
                 n = lines.shape[1]
                 direction = columns_flat.index_select(0, (pixel + column_base).view(-1))
-                direction = direction.view(K, n, -1)
-                clean = clean_flat.index_select(0, (slot + slot_base).view(-1)).view(K, n, -1)
+                direction = direction.view(K, n, n0)
+                clean = clean_flat.index_select(0, (slot + slot_base).view(-1)).view(K, n, n0)
                 pre0 = torch.addcmul(clean, direction, (at - old).unsqueeze(-1))
                 logits, slope, reach = trace(pre0, direction)
                 start = torch.addcmul(logits, slope, (t0 - at).unsqueeze(-1))
@@ -168,9 +169,13 @@ class PixelLines:
         query = line.double() * 2 + t
         cell = (t * self.CELLS).long().clamp_(max=self.CELLS - 1)
         piece = self.cell.index_select(0, line * self.CELLS + cell).long()
-        moving = torch.arange(len(piece))
-        while len(moving):  # step over the few pieces that start inside the cell, before t
-            ahead = self.key.index_select(0, piece[moving] + 1) <= query[moving]
+        # step over the few pieces that start inside the cell, before t: the first step over
+        # every candidate at once, then over those that moved
+        ahead = self.key.index_select(0, piece + 1) <= query
+        piece += ahead
+        moving = ahead.nonzero().view(-1)
+        while len(moving):
+            ahead = self.key.index_select(0, piece.index_select(0, moving) + 1) <= query[moving]
             moving = moving[ahead]
             piece[moving] += 1
         row = self.table.index_select(0, piece)
