@@ -439,6 +439,29 @@ def test_region_tracer_is_a_snapshot_and_checks_its_inputs():
         trace(pre0, pre0[:, :2])
 
 
+def test_frozen_layers_build_once_and_give_the_same_bits():
+    dag = graphs.to_dag(graphs.watts_strogatz(40, 2, 0.8, seed=2))
+    net = randomize(SparseDAGNet(dag, n_in=6, n_out=3, copies=2), seed=3)
+    x = torch.rand(9, 6, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        plain = net(x)
+        assert net._csr_layers(1, torch.float32) is not net._csr_layers(1, torch.float32)
+        with net.frozen_layers():
+            layers = net._csr_layers(1, torch.float32)
+            assert net._csr_layers(1, torch.float32) is layers  # built once
+            with net.frozen_layers():  # a nested block shares them
+                assert net._csr_layers(1, torch.float32) is layers
+                inner = net(x)
+            assert net._csr_layers(1, torch.float32) is layers
+            frozen = net(x)
+        assert torch.equal(bits(inner), bits(plain)) and torch.equal(bits(frozen), bits(plain))
+        # outside, the layers follow the weights again (updated in place, as by fused Adam)
+        for _, _, weight, _ in net.hidden_blocks():
+            weight.mul_(2)
+        assert not torch.equal(net(x), plain)
+        assert not hasattr(net, "_frozen_csr")
+
+
 def test_sinks_last_model_matches_hand_count_and_isolated_unit_is_constant():
     dag = nx.DiGraph([(5, 4), (4, 3), (3, 2), (5, 1)])
     dag.add_node(0)  # isolated: with sinks="last" a constant unit relu(b) in the last layer

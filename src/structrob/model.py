@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import networkx as nx
 import numpy as np
@@ -497,8 +498,13 @@ class SparseDAGNet(nn.Module):
         Over copy ``k``'s edges (its own masks when they are per copy).
 
         Built from the current weights at every call: optimisers update parameters in place
-        without a reliable version bump (fused Adam), so the weights are never cached.
+        without a reliable version bump (fused Adam), so the weights are never cached by
+        version. Only inside :meth:`frozen_layers`, whose caller promises that the weights
+        stay put, is a copy's first build kept for the later calls.
         """
+        frozen = getattr(self, "_frozen_csr", None)
+        if frozen is not None and (k, dtype) in frozen:
+            return frozen[(k, dtype)]
         layers = []
         with warnings.catch_warnings():
             # torch flags all CSR support as beta; the 2-D CSR @ dense product used here is stable
@@ -512,7 +518,39 @@ class SparseDAGNet(nn.Module):
                     crow, columns, values, size=(stop - start, start), check_invariants=False
                 )
                 layers.append((matrix, bias.detach()[k].to(dtype).unsqueeze(1)))
+        if frozen is not None:
+            frozen[(k, dtype)] = layers
         return layers
+
+    @contextmanager
+    def frozen_layers(self) -> Iterator[SparseDAGNet]:
+        """A block in which the weights and masks do not change: the inference path builds
+        each copy's CSR layers once, at first use, and reuses them.
+
+        For callers that only read the model, many forward passes in a row (every attack
+        enters it: :func:`structrob.attacks._base.opened`). The layers hold the same values a
+        rebuild would, so results are bit-identical; changing the weights or masks inside
+        (a training step, pruning, ``.to()``) is not allowed, as the kept layers would not
+        follow. Nested blocks share the outermost block's layers; leaving it drops them.
+
+        Examples
+        --------
+        >>> import networkx as nx, torch
+        >>> net = SparseDAGNet(nx.DiGraph([(2, 1), (1, 0)]), n_in=3, n_out=2)
+        >>> x = torch.rand(4, 3)
+        >>> with torch.no_grad(), net.frozen_layers():
+        ...     same = torch.equal(net(x), net(x))
+        >>> same
+        True
+        """
+        outermost = getattr(self, "_frozen_csr", None) is None
+        if outermost:
+            self._frozen_csr: dict[tuple[int, torch.dtype], list[tuple[Tensor, Tensor]]] = {}
+        try:
+            yield self
+        finally:
+            if outermost:
+                del self._frozen_csr
 
     def _forward_sparse(self, pre0: Tensor) -> Tensor:
         """Inference forward over the real edges only (CSR products), unit-major per copy."""
