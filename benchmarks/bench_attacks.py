@@ -25,10 +25,11 @@ Every ratio is measured in one run, on the same trained study-range network and 
    generations; seconds per model (100 images) for the continuous rand1 default (population
    500) and for the study's own procedure (``OnePixel.STUDY_SETTINGS``: best1bin, dithered F,
    integer candidates, population 498 as the study's 500 ran), and the line tracing alone.
-   ``--against REV`` also times the One-Pixel of git revision REV (its ``attacks`` package,
-   loaded beside this one) on the same model and images, in alternation, and checks that the
-   default setting's results are the same. CPU time of the process is reported with the wall
-   time: on a shared machine it moves less with the load.
+   ``--against REV`` also times the One-Pixel of git revision REV (its ``attacks`` package and
+   its ``model.py``, loaded beside this one, the model holding the same weights) on the same
+   images, both settings, in alternation (the line tracing too), and checks that the results
+   are identical. CPU time of the process is reported with the wall time: on a shared machine
+   it moves less with the load.
 
 Usage::
 
@@ -324,24 +325,28 @@ def bench_minimal_eps(net, x, y, repeats: int) -> dict:
 
 
 def attacks_of_revision(rev: str, into: Path):
-    """The ``OnePixel`` of git revision ``rev``: its ``src/structrob/attacks`` exported into
-    ``into`` as package ``structrob_attacks_<rev>`` (imports of ``structrob.attacks`` renamed;
-    the rest of structrob is this checkout's)."""
+    """The ``OnePixel`` and ``SparseDAGNet`` of git revision ``rev``: its
+    ``src/structrob/attacks`` exported into ``into`` as package ``structrob_attacks_<rev>``
+    (imports of ``structrob.attacks`` renamed) and its ``src/structrob/model.py`` as module
+    ``structrob_model_<rev>`` (the pixel-line tracing runs in the model); the rest of structrob
+    is this checkout's."""
     root = Path(__file__).resolve().parents[1]
     archive = subprocess.run(
-        ["git", "-C", str(root), "archive", rev, "src/structrob/attacks"],
+        ["git", "-C", str(root), "archive", rev, "src/structrob/attacks", "src/structrob/model.py"],
         check=True,
         capture_output=True,
     ).stdout
-    name = "structrob_attacks_" + "".join(c if c.isalnum() else "_" for c in rev)
+    tag = "".join(c if c.isalnum() else "_" for c in rev)
+    name, model_name = f"structrob_attacks_{tag}", f"structrob_model_{tag}"
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
         tar.extractall(into, filter="data")
     package = into / name
     (into / "src/structrob/attacks").rename(package)
+    (into / "src/structrob/model.py").rename(into / f"{model_name}.py")
     for path in package.glob("*.py"):
         path.write_text(path.read_text().replace("structrob.attacks", name))
     sys.path.insert(0, str(into))
-    return importlib.import_module(name).OnePixel
+    return importlib.import_module(name).OnePixel, importlib.import_module(model_name).SparseDAGNet
 
 
 def bench_worst_case(args) -> dict:
@@ -361,33 +366,50 @@ def bench_worst_case(args) -> dict:
         raise SystemExit(f"only {len(hard)} unfoolable images among {args.pool}; raise --pool")
     x, y = data.test_x[hard], data.test_y[hard]
 
-    def tracing() -> float:
+    def tracing(model=net, candidates=Candidates, runner=Runner) -> float:
         with torch.no_grad():
             start = time.process_time()
-            Candidates(Runner(net), x, y, [torch.arange(len(x))], "lines", 8192)
+            candidates(runner(model), x, y, [torch.arange(len(x))], "lines", 8192)
             return time.process_time() - start
 
     study = {**OnePixel.STUDY_SETTINGS, "n_images": None, "seed": 0}
     default = {"pop_size": 500, "max_iter": 500, "n_images": None, "seed": 0}
-    variants = {
-        "rand1 (default)": OnePixel(**default),
-        "study (best1bin integer)": OnePixel(**study),
-    }
-    before = None
+    names = {"rand1 (default)": default, "study (best1bin integer)": study}
+    variants = {name: (net, OnePixel(**options)) for name, options in names.items()}
+    before: dict[str, str] = {}  # the name of each setting's run at REV
     with tempfile.TemporaryDirectory() as tmp:
         if args.against:
-            Before = attacks_of_revision(args.against, Path(tmp))
-            before = f"rand1 (default) at {args.against}"
-            variants = {before: Before(**default), **variants}
+            Before, BeforeNet = attacks_of_revision(args.against, Path(tmp))
+            # the same weights in REV's model class: its linear_region traces the lines
+            old_net = BeforeNet(to_dag(watts_strogatz(400, 2, 0.9, seed=args.graph_seed)))
+            old_net.load_state_dict(net.state_dict())
+            old_net.eval()
+            earlier = {}
+            for name, options in names.items():
+                before[name] = f"{name} at {args.against}"
+                earlier[before[name]] = (old_net, Before(**options))
+            variants = {**earlier, **variants}
         times: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
         results = {}
         note_load("worst_case")
         for _ in range(args.rounds):  # in alternation, so all see the same machine load
-            for name, attack in variants.items():
+            for name, (model, attack) in variants.items():
                 wall, cpu = time.perf_counter(), time.process_time()
-                results[name] = attack(net, x, y)
+                results[name] = attack(model, x, y)
                 times[name].append((time.perf_counter() - wall, time.process_time() - cpu))
-        trace = min(tracing() for _ in range(args.rounds))
+        traces: dict[str, list[float]] = {"now": [], "before": []}
+        for _ in range(args.rounds):
+            traces["now"].append(tracing())
+            if args.against:
+                package = Before.__module__.rsplit(".", 1)[0]
+                traces["before"].append(
+                    tracing(
+                        old_net,
+                        importlib.import_module(f"{package}._candidates").Candidates,
+                        importlib.import_module(f"{package}._base").Runner,
+                    )
+                )
+        trace = min(traces["now"])
     report: dict = {
         "model": f"to_dag(watts_strogatz(400, 2, 0.9, seed={args.graph_seed})), 2 epochs",
         "test_accuracy": accuracy,
@@ -395,6 +417,8 @@ def bench_worst_case(args) -> dict:
         "exact_pool": args.pool,
         "exact_fooled_in_pool": int(exact.success.sum()),
         "tracing_cpu_seconds": trace,
+        "tracing_cpu_seconds_before": min(traces["before"]) if traces["before"] else None,
+        "tracing_runs": traces,
         "threads": torch.get_num_threads(),
         "load_average_end": os.getloadavg(),
         "variants": {},
@@ -408,12 +432,18 @@ def bench_worst_case(args) -> dict:
             "fooled": int(result.success.sum()),
             "mean_generations": float(result.iterations.float().mean()),
         }
-    if before is not None:
-        old, new = results[before], results["rand1 (default)"]
-        report["same_as_before"] = {
+    report["same_as_before"] = {}
+    for name, earlier in before.items():
+        old, new = results[earlier], results[name]
+        report["same_as_before"][name] = {
             "success": bool(torch.equal(old.success, new.success)),
             "same_pixel": int((old.pixel == new.pixel).all(1).sum()),
             "max_confidence_difference": float((old.confidence - new.confidence).abs().max()),
+            # exactly equal, field by field (a resumed study must give the same numbers)
+            "identical": all(
+                torch.equal(getattr(old, field), getattr(new, field))
+                for field in ("success", "pixel", "iterations", "confidence", "pred", "n_queries")
+            ),
         }
     return report
 
@@ -433,12 +463,13 @@ def print_worst_case(report: dict) -> None:
             f"| {v['fooled']} | {v['mean_generations']:.0f} |"
         )
     print(f"| line tracing alone (part of every row) | | {report['tracing_cpu_seconds']:.2f} | | |")
-    if "same_as_before" in report:
-        same = report["same_as_before"]
+    if report.get("tracing_cpu_seconds_before") is not None:
+        print(f"| line tracing at REV | | {report['tracing_cpu_seconds_before']:.2f} | | |")
+    for name, same in report.get("same_as_before", {}).items():
         print(
-            f"\nrand1 before vs now: same successes {same['success']}, same pixel on "
-            f"{same['same_pixel']} of {report['images']} images, largest confidence difference "
-            f"{same['max_confidence_difference']:.2e}"
+            f"\n{name} before vs now: identical results {same['identical']}; same successes "
+            f"{same['success']}, same pixel on {same['same_pixel']} of {report['images']} "
+            f"images, largest confidence difference {same['max_confidence_difference']:.2e}"
         )
 
 

@@ -38,3 +38,21 @@ def knotted_net(n_in: int = 1) -> SparseDAGNet:
         weight[0, 0, reads.tolist().index(net.index[1])] = -4.0
         net.weight_out[0, :, 0] = torch.tensor([1.0, -1.0])
     return net
+
+
+def stacked_pruned_net() -> tuple[SparseDAGNet, torch.Tensor, torch.Tensor]:
+    """Three stacked copies, each pruned at random on its own masks, with 30 random images and
+    the copies' majority class as labels (so every copy has images it classifies correctly).
+
+    The network, images and labels of the pinned One-Pixel numbers: those tests compare with
+    what the code computed before a change, so this must not change.
+    """
+    from structrob import pruning
+    from structrob.graphs import to_dag, watts_strogatz
+
+    net = randomize(SparseDAGNet(to_dag(watts_strogatz(60, 2, 0.7, seed=3)), copies=3), seed=4)
+    pruning.prune_random(net, 0.3, seed=5, per_copy=True)
+    x = torch.rand(30, 784, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        y = net(x).argmax(-1).mode(0).values
+    return net, x, y

@@ -21,7 +21,7 @@ from structrob.attacks import (
 )
 from structrob.graphs import to_dag, watts_strogatz
 from structrob.model import SparseDAGNet
-from tests.nets import knotted_net, randomize
+from tests.nets import knotted_net, randomize, stacked_pruned_net
 
 # -- models -----------------------------------------------------------------------------------
 
@@ -516,6 +516,22 @@ def test_pixel_lines_equal_the_full_forward_pass():
     lookup = de.lines.logits(k, s, pixel, value)
     full = de.logits(k, s, pixel, value, forward=True)
     torch.testing.assert_close(lookup, full, rtol=0, atol=2e-5)
+
+
+def test_pixel_lines_of_pruned_stacked_copies_are_the_tables_traced_before():
+    # pinned from the tracing before SparseDAGNet.region_tracer (commit 119e07c): a running
+    # study resumed with later code must read the same tables, to the bit
+    from structrob.attacks._base import Runner
+    from structrob.attacks._lines import PixelLines
+
+    net, x, _ = stacked_pruned_net()
+    selected = torch.stack([torch.arange(4), torch.arange(2, 6), torch.arange(5, 9)])
+    with torch.no_grad():
+        lines = PixelLines(Runner(net), x, selected, torch.ones(3, 4, dtype=torch.bool), 64)
+    assert lines.n_pieces == 12661
+    assert float(lines.key[:-1].sum()) == 114934046.40839846
+    assert float(lines.table.double().sum()) == 0.5585997949592638
+    assert int(lines.cell.long().sum()) == 1972396138
 
 
 def test_pixel_lines_refuse_a_line_that_never_ends(monkeypatch):

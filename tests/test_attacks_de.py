@@ -20,6 +20,7 @@ from structrob.attacks import _de as de
 from structrob.attacks._candidates import Candidates
 from structrob.graphs import to_dag, watts_strogatz
 from structrob.model import SparseDAGNet
+from tests.nets import stacked_pruned_net
 from tests.test_attacks import Decoy, OneKnownPixel
 
 STUDY = OnePixel.STUDY_SETTINGS
@@ -262,6 +263,51 @@ def test_settings_that_existed_give_the_numbers_they_gave(options, pixel_sum):
     assert float(result.pixel.sum()) == pixel_sum
     assert result.success.int().tolist() == [0] * 7 + [1, 0, 0]
     assert result.iterations.tolist() == [15] * 7 + [0, 15, 15]
+
+
+# per copy: successes, iterations, queries, pixel sum, confidence sum
+PINNED_STACKED = {
+    "default": [
+        ([0, 1, 1, 0], [20, 5, 0, 20], [840, 240, 40, 840], 646.6059039824851, 0.5208604784563028),
+        (
+            [0, 0, 0, 1, 0],
+            [20, 20, 20, 6, 20],
+            [840, 840, 840, 280, 840],
+            800.9488331967411,
+            0.9635626961675161,
+        ),
+        ([0, 1, 0, 1, 1], [20, 0, 20, 9, 1], [840, 40, 840, 400, 80], 863.0, 0.9881297103344209),
+    ],
+    "study": [
+        ([0, 0, 1, 0], [20, 20, 1, 20], [840, 840, 80, 840], 951.0, 0.5260852452319219),
+        (
+            [0, 0, 0, 1, 0],
+            [20, 20, 20, 4, 20],
+            [840, 840, 840, 200, 840],
+            583.0,
+            0.9721811205105377,
+        ),
+        ([0, 1, 0, 1, 1], [20, 1, 20, 6, 2], [840, 80, 840, 280, 120], 668.0, 0.9937211280727397),
+    ],
+}
+
+
+@pytest.mark.parametrize("setting", ["default", "study"])
+def test_stacked_pruned_copies_give_the_numbers_they_gave(setting):
+    # pinned from the implementation before the pixel-line tracer kept its layers and buffers
+    # (commit 119e07c): a study resumed with later code must give the same results, exactly
+    net, x, y = stacked_pruned_net()
+    options = {} if setting == "default" else dict(STUDY)
+    options = {**options, "pop_size": 40, "max_iter": 20, "n_images": 5, "seed": 7}
+    results = OnePixel(**options)(net, x, y)
+    for result, (success, iterations, queries, pixel, confidence) in zip(
+        results, PINNED_STACKED[setting]
+    ):
+        assert result.success.int().tolist() == success
+        assert result.iterations.tolist() == iterations
+        assert result.n_queries.tolist() == queries
+        assert float(result.pixel.sum()) == pixel
+        assert float(result.confidence.sum()) == confidence
 
 
 def test_integer_candidates_are_integer_pixels_in_the_study_box():

@@ -357,6 +357,111 @@ def test_linear_region_is_affine_up_to_the_first_pattern_change():
                 )
 
 
+def linear_region_per_call(net, pre0, direction):
+    """``linear_region`` as it was before ``region_tracer`` (commit 119e07c): CSR layers built
+    and buffers allocated on every call, one copy at a time. The bit-for-bit reference."""
+    out = []
+    for k in range(pre0.shape[0]):
+        dtype, B, n0 = pre0.dtype, pre0.shape[1], net.offsets[1]
+        units = pre0.new_empty(net.n_hidden, 2 * B)
+        units[:n0, :B] = pre0[k].T
+        units[:n0, B:] = direction[k].T
+        nearest = pre0.new_zeros(B)
+
+        def settle(rows, B=B, nearest=nearest):
+            value = rows[:, :B]
+            quotient = torch.div(rows[:, B:], value).nan_to_num_(
+                nan=0.0, posinf=math.inf, neginf=-math.inf
+            )
+            torch.minimum(nearest, quotient.amin(0), out=nearest)
+            rows.view(rows.shape[0], 2, B).mul_((value > 0).unsqueeze(1))
+
+        settle(units[:n0])
+        for l, (matrix, bias) in enumerate(net._csr_layers(k, dtype), start=1):
+            start, stop = net.offsets[l], net.offsets[l + 1]
+            torch.mm(matrix, units[:start], out=units[start:stop])
+            units[start:stop, :B] += bias
+            settle(units[start:stop])
+        sinks = units.index_select(0, net.sink_units)
+        weight_out = net.weight_out[k].detach().to(dtype)
+        logits = torch.addmm(
+            net.bias_out[k].detach().to(dtype).unsqueeze(1), weight_out, sinks[:, :B]
+        ).T
+        slope = (weight_out @ sinks[:, B:]).T
+        out.append((logits, slope, torch.where(nearest < 0, -1 / nearest, math.inf)))
+    return tuple(torch.stack(parts) for parts in zip(*out))
+
+
+def bits(t):
+    return t.view(torch.int64) if t.dtype == torch.float64 else t.view(torch.int32)
+
+
+@pytest.mark.parametrize("per_copy", [False, True])
+def test_region_tracer_is_bit_identical_to_the_per_call_linear_region(per_copy):
+    # Pixel-line tracing reuses one tracer for hundreds of calls of changing widths; the
+    # One-Pixel results of a running study must not move by a bit.
+    dag = graphs.to_dag(graphs.watts_strogatz(60, 2, 0.9, seed=5))
+    net = randomize(SparseDAGNet(dag, n_in=7, n_out=4, copies=3).double(), seed=2)
+    if per_copy:
+        net.split_masks()
+        with torch.no_grad():
+            for k in range(3):
+                net.remove_edges(net.hidden_edges(copy=k)[k::4], copy=k)
+    g = torch.Generator().manual_seed(0)
+    trace = net.region_tracer(torch.float64)
+    for B in (33, 128, 5, 128, 0, 64):  # grows, shrinks and grows the kept buffers
+        pre0 = torch.randn(3, B, net.offsets[1], generator=g, dtype=torch.float64)
+        direction = torch.randn(3, B, net.offsets[1], generator=g, dtype=torch.float64)
+        pre0[:, ::7] = 0.0  # exact zeros: the 0/0 and -inf quotients
+        direction[:, ::5, ::2] = 0.0
+        expected = linear_region_per_call(net, pre0, direction)
+        trace._scratch.fill_(math.nan)  # what a call leaves in its buffers is never read
+        for got in (trace(pre0, direction), net.linear_region(pre0, direction)):
+            for a, b in zip(got, expected):
+                assert a.shape == b.shape and torch.equal(bits(a), bits(b))
+
+
+def test_region_tracer_is_a_snapshot_and_checks_its_inputs():
+    net = randomize(SparseDAGNet(_skip_dag(), n_in=3, n_out=2).double(), seed=1)
+    pre0 = torch.rand(1, 4, net.offsets[1], dtype=torch.float64)
+    trace = net.region_tracer(torch.float64)
+    before = trace(pre0, pre0)
+    with torch.no_grad():
+        for _, _, weight, bias in net.hidden_blocks():  # in place, as an optimiser step
+            weight.mul_(2)
+            bias.add_(1)
+        net.bias_out.add_(1)
+    assert all(torch.equal(a, b) for a, b in zip(trace(pre0, pre0), before))
+    assert not torch.equal(net.linear_region(pre0, pre0)[0], before[0])
+    with pytest.raises(ValueError, match="float64"):
+        trace(pre0.float(), pre0.float())
+    with pytest.raises(ValueError, match="must both be"):
+        trace(pre0, pre0[:, :2])
+
+
+def test_frozen_layers_build_once_and_give_the_same_bits():
+    dag = graphs.to_dag(graphs.watts_strogatz(40, 2, 0.8, seed=2))
+    net = randomize(SparseDAGNet(dag, n_in=6, n_out=3, copies=2), seed=3)
+    x = torch.rand(9, 6, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        plain = net(x)
+        assert net._csr_layers(1, torch.float32) is not net._csr_layers(1, torch.float32)
+        with net.frozen_layers():
+            layers = net._csr_layers(1, torch.float32)
+            assert net._csr_layers(1, torch.float32) is layers  # built once
+            with net.frozen_layers():  # a nested block shares them
+                assert net._csr_layers(1, torch.float32) is layers
+                inner = net(x)
+            assert net._csr_layers(1, torch.float32) is layers
+            frozen = net(x)
+        assert torch.equal(bits(inner), bits(plain)) and torch.equal(bits(frozen), bits(plain))
+        # outside, the layers follow the weights again (updated in place, as by fused Adam)
+        for _, _, weight, _ in net.hidden_blocks():
+            weight.mul_(2)
+        assert not torch.equal(net(x), plain)
+        assert not hasattr(net, "_frozen_csr")
+
+
 def test_sinks_last_model_matches_hand_count_and_isolated_unit_is_constant():
     dag = nx.DiGraph([(5, 4), (4, 3), (3, 2), (5, 1)])
     dag.add_node(0)  # isolated: with sinks="last" a constant unit relu(b) in the last layer

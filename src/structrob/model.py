@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import networkx as nx
 import numpy as np
@@ -497,8 +498,13 @@ class SparseDAGNet(nn.Module):
         Over copy ``k``'s edges (its own masks when they are per copy).
 
         Built from the current weights at every call: optimisers update parameters in place
-        without a reliable version bump (fused Adam), so the weights are never cached.
+        without a reliable version bump (fused Adam), so the weights are never cached by
+        version. Only inside :meth:`frozen_layers`, whose caller promises that the weights
+        stay put, is a copy's first build kept for the later calls.
         """
+        frozen = getattr(self, "_frozen_csr", None)
+        if frozen is not None and (k, dtype) in frozen:
+            return frozen[(k, dtype)]
         layers = []
         with warnings.catch_warnings():
             # torch flags all CSR support as beta; the 2-D CSR @ dense product used here is stable
@@ -512,7 +518,39 @@ class SparseDAGNet(nn.Module):
                     crow, columns, values, size=(stop - start, start), check_invariants=False
                 )
                 layers.append((matrix, bias.detach()[k].to(dtype).unsqueeze(1)))
+        if frozen is not None:
+            frozen[(k, dtype)] = layers
         return layers
+
+    @contextmanager
+    def frozen_layers(self) -> Iterator[SparseDAGNet]:
+        """A block in which the weights and masks do not change: the inference path builds
+        each copy's CSR layers once, at first use, and reuses them.
+
+        For callers that only read the model, many forward passes in a row (every attack
+        enters it: :func:`structrob.attacks._base.opened`). The layers hold the same values a
+        rebuild would, so results are bit-identical; changing the weights or masks inside
+        (a training step, pruning, ``.to()``) is not allowed, as the kept layers would not
+        follow. Nested blocks share the outermost block's layers; leaving it drops them.
+
+        Examples
+        --------
+        >>> import networkx as nx, torch
+        >>> net = SparseDAGNet(nx.DiGraph([(2, 1), (1, 0)]), n_in=3, n_out=2)
+        >>> x = torch.rand(4, 3)
+        >>> with torch.no_grad(), net.frozen_layers():
+        ...     same = torch.equal(net(x), net(x))
+        >>> same
+        True
+        """
+        outermost = getattr(self, "_frozen_csr", None) is None
+        if outermost:
+            self._frozen_csr: dict[tuple[int, torch.dtype], list[tuple[Tensor, Tensor]]] = {}
+        try:
+            yield self
+        finally:
+            if outermost:
+                del self._frozen_csr
 
     def _forward_sparse(self, pre0: Tensor) -> Tensor:
         """Inference forward over the real edges only (CSR products), unit-major per copy."""
@@ -577,47 +615,28 @@ class SparseDAGNet(nn.Module):
                 f"pre0 and direction must both be [{self.copies}, B, {self.offsets[1]}], got "
                 f"{tuple(pre0.shape)} and {tuple(direction.shape)}"
             )
-        out = [self._linear_region_copy(k, pre0[k], direction[k]) for k in range(pre0.shape[0])]
-        return tuple(torch.stack(parts) for parts in zip(*out))  # type: ignore[return-value]
+        return self.region_tracer(pre0.dtype)(pre0, direction)
 
-    def _linear_region_copy(
-        self, k: int, pre0: Tensor, direction: Tensor
-    ) -> tuple[Tensor, Tensor, Tensor]:
-        """Copy ``k``: logits [B, C], slope [B, C], reach [B] (see :meth:`linear_region`)."""
-        dtype, B, n0 = pre0.dtype, pre0.shape[0], self.offsets[1]
-        # unit-major rows, values in columns :B and directional derivatives in B:, so one sparse
-        # product per layer carries both
-        units = pre0.new_empty(self.n_hidden, 2 * B)
-        units[:n0, :B] = pre0.T
-        units[:n0, B:] = direction.T
-        nearest = pre0.new_zeros(B)  # min over units of change / value, where negative
+    @torch.no_grad()
+    def region_tracer(self, dtype: torch.dtype = torch.float64) -> RegionTracer:
+        """:meth:`linear_region` for many calls, with the layers built once (a snapshot).
 
-        def settle(rows: Tensor) -> None:
-            value = rows[:, :B]
-            # A unit changes sign at distance -value / change, i.e. where change / value < 0.
-            # 0/0 (no signal at all) is no change; a quotient of -inf (a value of exactly 0)
-            # is a change at distance 0, a spare piece at worst. Only a value of exactly +0
-            # moving up (+inf) goes uncounted, which takes an exact float64 cancellation.
-            quotient = torch.div(rows[:, B:], value).nan_to_num_(
-                nan=0.0, posinf=math.inf, neginf=-math.inf
-            )
-            torch.minimum(nearest, quotient.amin(0), out=nearest)
-            rows.view(rows.shape[0], 2, B).mul_((value > 0).unsqueeze(1))
+        The CSR layers, biases and output weights of every copy are converted to ``dtype`` now,
+        from the present weights, and reused by every call of the returned tracer: use it only
+        while the weights do not change (no training step in between), e.g. for one tracing of
+        the pixel lines. :meth:`linear_region` builds a new one per call.
 
-        settle(units[:n0])
-        for l, (matrix, bias) in enumerate(self._csr_layers(k, dtype), start=1):
-            start, stop = self.offsets[l], self.offsets[l + 1]
-            torch.mm(matrix, units[:start], out=units[start:stop])
-            units[start:stop, :B] += bias
-            settle(units[start:stop])
-        sinks = units.index_select(0, self.sink_units)
-        weight_out = self.weight_out[k].detach().to(dtype)
-        logits = torch.addmm(
-            self.bias_out[k].detach().to(dtype).unsqueeze(1), weight_out, sinks[:, :B]
-        ).T
-        slope = (weight_out @ sinks[:, B:]).T
-        reach = torch.where(nearest < 0, -1 / nearest, math.inf)
-        return logits, slope, reach
+        Examples
+        --------
+        >>> import networkx as nx, torch
+        >>> net = SparseDAGNet(nx.DiGraph([(2, 1), (1, 0)]), n_in=3, n_out=2).double()
+        >>> pre0, direction = torch.rand(2, 1, 4, 1, dtype=torch.float64)
+        >>> trace = net.region_tracer(torch.float64)
+        >>> all(torch.equal(a, b) for a, b in zip(trace(pre0, direction),
+        ...                                       net.linear_region(pre0, direction)))
+        True
+        """
+        return RegionTracer(self, dtype)
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits for pixels ``x`` in [0, 1] (shapes in the class Notes)."""
@@ -643,6 +662,116 @@ class SparseDAGNet(nn.Module):
             pre0 = pre0.reshape(x.shape[0], K, n0).transpose(0, 1)
         logits = self.forward_from_input(pre0)
         return logits if per_copy or self.copies > 1 else logits[0]
+
+
+class RegionTracer:
+    """:meth:`SparseDAGNet.linear_region` of one network, its layers built once.
+
+    Made by :meth:`SparseDAGNet.region_tracer`. It holds every copy's CSR layers (its own
+    masks), biases and output weights in ``dtype``, taken from the weights when it was made,
+    and a scratch buffer reused by every call (tracing makes hundreds of calls of the same
+    width; a fresh buffer per call costs page faults on every call).
+
+    Every call computes what :meth:`SparseDAGNet.linear_region` always has, operation by
+    operation on the same layout, so the results are bit-identical; only the weights'
+    conversion and the buffers are no longer made per call.
+
+    Parameters
+    ----------
+    net : SparseDAGNet
+    dtype : torch.dtype
+        The dtype of the inputs it accepts (float64 for tracing many pieces).
+    """
+
+    def __init__(self, net: SparseDAGNet, dtype: torch.dtype) -> None:
+        self.net, self.dtype = net, dtype
+        with torch.no_grad():
+            # copies (``.to`` of the parameters' own dtype would return views of them), so an
+            # in-place update of the weights cannot reach a tracer made before it
+            self.layers = [
+                [(matrix, bias.clone()) for matrix, bias in net._csr_layers(k, dtype)]
+                for k in range(net.copies)
+            ]
+            self.outputs = [
+                (
+                    net.weight_out[k].detach().to(dtype).clone(),
+                    net.bias_out[k].detach().to(dtype).unsqueeze(1).clone(),
+                )
+                for k in range(net.copies)
+            ]
+        self._scratch = torch.empty(0, dtype=dtype, device=net.weight_out.device)
+
+    @torch.no_grad()
+    def __call__(self, pre0: Tensor, direction: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(logits, slope, reach)`` of :meth:`SparseDAGNet.linear_region`, same arguments."""
+        net = self.net
+        if pre0.shape != direction.shape or pre0.dim() != 3 or pre0.shape[0] != net.copies:
+            raise ValueError(
+                f"pre0 and direction must both be [{net.copies}, B, {net.offsets[1]}], got "
+                f"{tuple(pre0.shape)} and {tuple(direction.shape)}"
+            )
+        if pre0.dtype != self.dtype or direction.dtype != self.dtype:
+            raise ValueError(
+                f"this tracer computes in {self.dtype}; got {pre0.dtype} and {direction.dtype}"
+            )
+        out = [self._copy(k, pre0[k], direction[k]) for k in range(pre0.shape[0])]
+        return tuple(torch.stack(parts) for parts in zip(*out))  # type: ignore[return-value]
+
+    def _buffers(self, B: int) -> tuple[Tensor, Tensor, Tensor]:
+        """Views on storage kept from call to call (grown when a call is wider): the units
+        [H, 2B], and a quotient and an activity scratch, each [widest layer, B]."""
+        net = self.net
+        H, widest = net.n_hidden, max(net.layer_sizes)
+        if self._scratch.numel() < 2 * (H + widest) * B:
+            self._scratch = self._scratch.new_empty(2 * (H + widest) * B)
+        units = self._scratch[: 2 * H * B].view(H, 2 * B)
+        quotient = self._scratch[2 * H * B : (2 * H + widest) * B].view(widest, B)
+        active = self._scratch[(2 * H + widest) * B : 2 * (H + widest) * B].view(widest, B)
+        return units, quotient, active
+
+    def _copy(self, k: int, pre0: Tensor, direction: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Copy ``k``: logits [B, C], slope [B, C], reach [B]."""
+        net = self.net
+        B, n0, offsets = pre0.shape[0], net.offsets[1], net.offsets
+        # unit-major rows, values in columns :B and directional derivatives in B:, so one
+        # sparse product per layer carries both
+        units, quotients, actives = self._buffers(B)
+        units[:n0, :B] = pre0.T
+        units[:n0, B:] = direction.T
+        nearest = pre0.new_zeros(B)  # min over units of change / value, where negative
+
+        def settle(start: int, stop: int) -> None:
+            rows, n = units[start:stop], stop - start
+            value, quotient, active = rows[:, :B], quotients[:n], actives[:n]
+            # A unit changes sign at distance -value / change, i.e. where change / value < 0.
+            # 0/0 (no signal at all) is no change; a quotient of -inf (a value of exactly 0)
+            # is a change at distance 0, a spare piece at worst. Only a value of exactly +0
+            # moving up (+inf) goes uncounted, which takes an exact float64 cancellation.
+            torch.div(rows[:, B:], value, out=quotient).nan_to_num_(
+                nan=0.0, posinf=math.inf, neginf=-math.inf
+            )
+            torch.minimum(nearest, quotient.amin(0), out=nearest)
+            # an inactive unit (pre-activation <= 0) passes neither value nor change. The
+            # pattern is written as 1.0 / 0.0 in the units' dtype: multiplying by a bool mask
+            # converts it to exactly that first, in a pass of its own
+            rows.view(n, 2, B).mul_(torch.gt(value, 0, out=active).unsqueeze(1))
+
+        settle(0, n0)
+        for l, (matrix, bias) in enumerate(self.layers[k], start=1):
+            start, stop = offsets[l], offsets[l + 1]
+            # torch.mm(matrix, units[:start], out=rows), the same MKL product (beta 0, alpha
+            # 1), without the zero matrix torch.mm allocates, fills and copies into rows
+            # first: with beta 0 the old contents of rows are never read (not even a NaN)
+            rows = units[start:stop]
+            torch.addmm(rows, matrix, units[:start], beta=0.0, alpha=1.0, out=rows)
+            units[start:stop, :B] += bias
+            settle(start, stop)
+        sinks = units.index_select(0, net.sink_units)
+        weight_out, bias_out = self.outputs[k]
+        logits = torch.addmm(bias_out, weight_out, sinks[:, :B]).T
+        slope = (weight_out @ sinks[:, B:]).T
+        reach = torch.where(nearest < 0, -1 / nearest, math.inf)
+        return logits, slope, reach
 
 
 class _HiddenStack(torch.autograd.Function):

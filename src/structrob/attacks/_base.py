@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -251,10 +251,14 @@ def opened(
 
     Inside, the model is in eval mode (each submodule's mode restored after) and autograd is
     off: the gradient attacks switch it on exactly where they differentiate, so every other
-    forward pass takes the model's inference path. ``check(runner)`` may refuse the model
-    before the inputs are validated (model problems are reported first).
+    forward pass takes the model's inference path. A model with ``frozen_layers()``
+    (:meth:`structrob.model.SparseDAGNet.frozen_layers`) is inside it too: an attack never
+    changes the weights, so the inference layers are built once per call, not once per pass.
+    ``check(runner)`` may refuse the model before the inputs are validated (model problems are
+    reported first).
     """
-    with evaluating(model), torch.no_grad():
+    frozen = getattr(model, "frozen_layers", None)
+    with evaluating(model), torch.no_grad(), frozen() if callable(frozen) else nullcontext():
         runner = Runner(model)
         if check is not None:
             check(runner)

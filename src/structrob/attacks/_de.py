@@ -220,15 +220,18 @@ class Stops(Protocol):
     ) -> Tensor: ...
 
 
-def _choose(mask: Tensor, a: Tensor, b: Tensor) -> Tensor:
+def _choose(mask: Tensor, a: Tensor, b: Tensor, ones: Tensor | None = None) -> Tensor:
     """``torch.where(mask, a, b)`` for 64-bit ``a``, ``b`` of one shape, by bit operations.
 
     Exact (it moves bits), and a few times faster than ``torch.where`` on the CPU. ``mask``
-    may lack trailing dimensions of ``a`` (broadcast over them).
+    may lack trailing dimensions of ``a`` (broadcast over them). ``ones``: ``-mask`` as int64
+    (all bits set where True), if already made for another choice by the same mask.
     """
     if a.element_size() != 8 or a.dtype != b.dtype or a.shape != b.shape:
         return torch.where(mask.view(*mask.shape, *[1] * (a.dim() - mask.dim())), a, b)
-    ones = mask.to(torch.int64).neg_().view(*mask.shape, *[1] * (a.dim() - mask.dim()))
+    if ones is None:
+        ones = mask.to(torch.int64).neg_()
+    ones = ones.view(*mask.shape, *[1] * (a.dim() - mask.dim()))
     ai, bi = a.view(torch.int64), b.view(torch.int64)
     return (ai ^ bi).bitwise_and_(ones).bitwise_xor_(bi).view(a.dtype)
 
@@ -421,14 +424,18 @@ class DifferentialEvolution:
         out = searches.fitness.clone()
         wrong = torch.zeros(same.shape, dtype=torch.bool) if fooled else None
         if n_new:
-            q, p = new.nonzero(as_tuple=True)
-            fit, bad = evaluator.fitness(
-                rows[q], trials[q, p].unsqueeze(1), fooled, keys[q, p].unsqueeze(1)
-            )
-            out[q, p] = fit[:, 0]
+            # the new trials by flat position (row-major, as nonzero lists [q, p]): gathers and
+            # scatters of rows are cheaper than indexing by (q, p), and move the same values
+            at = new.view(-1).nonzero().view(-1)
+            q = at // new.shape[1]
+            picked = trials.reshape(-1, 3).index_select(0, at).unsqueeze(1)
+            flat_keys = keys.reshape(-1) if keys.dim() == 2 else keys.reshape(-1, keys.shape[-1])
+            picked_keys = flat_keys.index_select(0, at).unsqueeze(1)
+            fit, bad = evaluator.fitness(rows.index_select(0, q), picked, fooled, picked_keys)
+            out.view(-1).index_copy_(0, at, fit.view(-1))
             if wrong is not None:
                 assert bad is not None
-                wrong[q, p] = bad[:, 0]
+                wrong.view(-1).index_copy_(0, at, bad.view(-1))
         return out, wrong
 
     def _select(
@@ -438,9 +445,10 @@ class DifferentialEvolution:
         S = self.settings
         fitness = searches.fitness
         better = trial_fitness <= fitness if S.selection == "greedy" else trial_fitness < fitness
-        searches.population = _choose(better, trials, searches.population)
-        searches.fitness = _choose(better, trial_fitness, fitness)
-        searches.keys = _choose(better, trial_keys, searches.keys)
+        ones = better.to(torch.int64).neg_()  # the bit mask, made once for all three
+        searches.population = _choose(better, trials, searches.population, ones)
+        searches.fitness = _choose(better, trial_fitness, fitness, ones)
+        searches.keys = _choose(better, trial_keys, searches.keys, ones)
         if S.selection == "study":
             _overwrite_first(searches.population, searches.fitness, searches.keys)
 

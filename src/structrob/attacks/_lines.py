@@ -54,8 +54,17 @@ class PixelLines:
         L = S * N_PIXELS
         t = torch.zeros(K, L, dtype=torch.float64, device=device)
         alive = valid_d.repeat_interleave(N_PIXELS, dim=1)
-        copy_index = torch.arange(K, device=device)[:, None]
+        # flat row offsets of each copy in columns [K * 784, n0] and clean_pre [K * S, n0]:
+        # a row gather by index_select (pure copies, so exactly what [copy, row] indexing gives)
+        column_base = torch.arange(0, K * N_PIXELS, N_PIXELS, device=device)[:, None]
+        slot_base = (torch.arange(K, device=device) * S)[:, None]  # S may be 0
+        n0 = columns.shape[-1]
+        columns_flat, clean_flat = columns.view(K * N_PIXELS, n0), clean_pre.view(K * S, n0)
         per_chunk = max(1, chunk_rows // 4)  # lines per copy per pass (values and slopes, float64)
+        # the weights stay put while tracing: a model that can build its layers once for all
+        # passes does (SparseDAGNet.region_tracer; the same results as linear_region)
+        make_tracer = getattr(runner.model, "region_tracer", None)
+        trace = make_tracer(torch.float64) if callable(make_tracer) else runner.model.linear_region
         parts: list[tuple[Tensor, Tensor, Tensor, Tensor]] = []
         rounds = 0
         while bool(alive.any()):
@@ -72,27 +81,29 @@ class PixelLines:
                 t0 = t.gather(1, lines)
                 at = t0 + ((1 - t0) / 2).clamp_(max=self.GAP)
                 old = x64[image_d.gather(1, slot), pixel]
-                direction = columns[copy_index, pixel]
-                pre0 = torch.addcmul(
-                    clean_pre[copy_index, slot], direction, (at - old).unsqueeze(-1)
-                )
-                logits, slope, reach = runner.model.linear_region(pre0, direction)
+                n = lines.shape[1]
+                direction = columns_flat.index_select(0, (pixel + column_base).view(-1))
+                direction = direction.view(K, n, n0)
+                clean = clean_flat.index_select(0, (slot + slot_base).view(-1)).view(K, n, n0)
+                pre0 = torch.addcmul(clean, direction, (at - old).unsqueeze(-1))
+                logits, slope, reach = trace(pre0, direction)
                 start = torch.addcmul(logits, slope, (t0 - at).unsqueeze(-1))
-                kk, aa = keep.nonzero(as_tuple=True)
-                line = lines[kk, aa]
-                end = (at + reach)[kk, aa]
+                if bool(keep.all()):  # no padding: every line in order, as nonzero lists them
+                    kk = torch.arange(K, device=device).repeat_interleave(n)
+                    line, end = lines.reshape(-1), (at + reach).view(-1)
+                    t_start = t0.reshape(-1)
+                    start, slope = start.reshape(K * n, -1), slope.reshape(K * n, -1)
+                else:
+                    kk, aa = keep.nonzero(as_tuple=True)
+                    line, end, t_start = lines[kk, aa], (at + reach)[kk, aa], t0[kk, aa]
+                    start, slope = start[kk, aa], slope[kk, aa]
                 parts.append(
-                    (
-                        (kk * L + line).cpu(),
-                        t0[kk, aa].cpu(),
-                        start[kk, aa].float().cpu(),
-                        slope[kk, aa].float().cpu(),
-                    )
+                    ((kk * L + line).cpu(), t_start.cpu(), start.float().cpu(), slope.float().cpu())
                 )
                 t[kk, line] = end
                 alive[kk, line] = end < 1
         if not parts:  # no image to attack
-            C = runner.model.linear_region(clean_pre[:, :0], clean_pre[:, :0])[0].shape[-1]
+            C = trace(clean_pre[:, :0], clean_pre[:, :0])[0].shape[-1]
             parts.append(
                 (
                     torch.zeros(0, dtype=torch.long),
@@ -158,9 +169,13 @@ class PixelLines:
         query = line.double() * 2 + t
         cell = (t * self.CELLS).long().clamp_(max=self.CELLS - 1)
         piece = self.cell.index_select(0, line * self.CELLS + cell).long()
-        moving = torch.arange(len(piece))
-        while len(moving):  # step over the few pieces that start inside the cell, before t
-            ahead = self.key.index_select(0, piece[moving] + 1) <= query[moving]
+        # step over the few pieces that start inside the cell, before t: the first step over
+        # every candidate at once, then over those that moved
+        ahead = self.key.index_select(0, piece + 1) <= query
+        piece += ahead
+        moving = ahead.nonzero().view(-1)
+        while len(moving):
+            ahead = self.key.index_select(0, piece.index_select(0, moving) + 1) <= query[moving]
             moving = moving[ahead]
             piece[moving] += 1
         row = self.table.index_select(0, piece)
