@@ -801,3 +801,21 @@ def test_page_in_headless_chromium(report, tmp_path):
         shutil.copyfile(tmp_path / "report.png", artifacts / "report.png")
     finally:
         browser.quit()
+
+
+def test_save_figure_draws_the_pdf_with_the_layout_of_the_png(tmp_path):
+    from matplotlib.figure import Figure
+
+    from structrob.report.page import save_figure
+
+    figure = Figure(figsize=(3, 2), layout="constrained")
+    axes = figure.subplots()
+    axes.set_ylabel("a long label that constrained layout makes room for")
+    engine = figure.get_layout_engine()
+    png, pdf = save_figure(figure, tmp_path, "demo", dpi=50)
+    placed = axes.get_position().bounds
+    assert figure.get_layout_engine() is engine  # the caller's figure is left as it came
+    assert placed[0] > 0.15  # the layout moved the axes right, past the label
+    figure.savefig(tmp_path / "again.png", dpi=50)  # a fresh constrained draw
+    np.testing.assert_allclose(axes.get_position().bounds, placed, atol=1e-9)
+    assert png.read_bytes()[:4] == b"\x89PNG" and pdf.read_bytes()[:5] == b"%PDF-"

@@ -490,12 +490,17 @@ def save_figure(
             if hasattr(formatter, "set_useOffset"):
                 formatter.set_useOffset(False)
     # write then rename, so a killed process never leaves a 0-byte or partial figure
+    engine = figure.get_layout_engine()
     for path, options in (
         (png, {"dpi": dpi, "format": "png", "metadata": {"Software": None}}),
         (pdf, {"format": "pdf", "metadata": {"CreationDate": None}}),
     ):
         with _atomic_path(path) as temporary:
             figure.savefig(temporary, **options)
+        # the PDF keeps the layout the PNG's draw computed: a layout engine (constrained
+        # layout) is a third of a report's time, and it would place the same axes again
+        figure.set_layout_engine("none")
+    figure.set_layout_engine(engine)
     return png, pdf
 
 
