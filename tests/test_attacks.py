@@ -876,3 +876,42 @@ def test_one_pixel_with_no_correct_image_returns_an_empty_result(path):
     result = OnePixel(pop_size=5, max_iter=2, n_images=3, path=path)(model, x, wrong)
     assert len(result.indices) == 0 and result.adv.shape == (0, 784)
     assert result.measures()["n_correct"] == 0 and math.isnan(result.measures()["error_rate"])
+
+
+def test_dense_tracing_gives_the_tables_and_outcomes_of_the_csr_tracing(monkeypatch):
+    # RegionTracer traces networks of dense layers with dense products: the same tables to
+    # rounding, and the same One-Pixel outcomes, as the CSR products it uses for graph priors
+    from structrob import pruning
+    from structrob.attacks._base import Runner
+    from structrob.attacks._lines import PixelLines
+    from structrob.model import RegionTracer
+
+    monkeypatch.setattr(RegionTracer, "DENSE_MIN_ENTRIES", 0)  # a small net, quick to trace
+    net = randomize(SparseDAGNet(pruning.dense_layered_dag([10, 20, 20, 10]), copies=2), seed=3)
+    pruning.prune_random(net, 0.3, seed=1, per_copy=True)
+    with torch.no_grad():
+        net.weight_in.mul_(3)  # one pixel moves the sources far: attacks that succeed
+    x, _ = images_and_labels(20, seed=4, high=0.1)
+    y = net(x)[0].argmax(1)
+    assert net.region_tracer().dense == [True, True]
+    selected = torch.stack([torch.arange(2), torch.arange(1, 3)])
+    valid = torch.ones(2, 2, dtype=torch.bool)
+
+    def outcomes():
+        with torch.no_grad():
+            lines = PixelLines(Runner(net), x, selected, valid, 1024)
+        attack = OnePixel(pop_size=20, max_iter=6, n_images=4, seed=2, path="lines")
+        return lines, attack(net, x, y)
+
+    dense_lines, dense_results = outcomes()
+    monkeypatch.setattr(RegionTracer, "DENSE_FROM", 2.0)  # every copy on the CSR path
+    assert net.region_tracer().dense == [False, False]
+    csr_lines, csr_results = outcomes()
+    assert dense_lines.n_pieces == csr_lines.n_pieces > dense_lines.n_lines
+    torch.testing.assert_close(dense_lines.key, csr_lines.key, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(dense_lines.table, csr_lines.table, rtol=1e-5, atol=1e-6)
+    assert torch.equal(dense_lines.cell, csr_lines.cell)
+    assert sum(int(r.success.sum()) for r in csr_results) > 0
+    for a, b in zip(dense_results, csr_results):
+        assert torch.equal(a.indices, b.indices) and torch.equal(a.success, b.success)
+        assert torch.equal(a.pixel, b.pixel) and torch.equal(a.iterations, b.iterations)

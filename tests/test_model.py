@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from structrob import graphs
+from structrob import graphs, pruning
 from structrob.initialization import _fans
-from structrob.model import INIT_SCHEMES, SparseDAGNet, initialize
+from structrob.model import INIT_SCHEMES, RegionTracer, SparseDAGNet, initialize
 from tests.nets import knotted_net, randomize
 
 
@@ -540,3 +540,76 @@ def test_hidden_only_layers_and_normal_biases_follow_the_study_code():
     assert float(a.bias_1.abs().sum()) == 0.0
     with pytest.raises(ValueError, match="fans"):
         initialize(a, "he_normal", fans="dense")
+
+
+def _dense_and_csr(net):
+    """Tracers of ``net`` on the dense and on the CSR path."""
+    return RegionTracer(net, torch.float64, dense=True), RegionTracer(
+        net, torch.float64, dense=False
+    )
+
+
+def _skipping_dense_dag():
+    """Dense blocks, the last reading layers 0 and 2 but not 1 (unit ids not a contiguous run)."""
+    dag = pruning.dense_layered_dag([5, 6, 4])
+    dag.add_edges_from((u, v) for u in range(11, 15) for v in range(15, 18))
+    dag.add_edges_from((u, v) for u in range(5) for v in range(15, 18))
+    return dag
+
+
+@pytest.mark.parametrize("case", ["unpruned", "pruned", "per_copy", "skipping"])
+def test_region_tracer_dense_path_equals_the_csr_path_to_rounding(case):
+    dag = _skipping_dense_dag() if case == "skipping" else pruning.dense_layered_dag([6, 9, 8, 5])
+    net = randomize(SparseDAGNet(dag, n_in=7, n_out=4, copies=3).double(), seed=3)
+    if case in ("pruned", "per_copy"):
+        pruning.prune_random(net, 0.3, seed=1, per_copy=case == "per_copy")
+    trace, csr = _dense_and_csr(net)
+    assert trace.dense == [True] * 3 and csr.dense == [False] * 3
+    sources = [reads for _, _, reads in trace.layers[0]]
+    if case == "skipping":  # the last layer gathers the units it reads
+        assert isinstance(sources[-1], torch.Tensor) and isinstance(sources[0], slice)
+    else:
+        assert all(isinstance(reads, slice) for reads in sources)
+    g = torch.Generator().manual_seed(0)
+    for B in (33, 128, 5, 0):
+        pre0 = torch.randn(3, B, net.offsets[1], generator=g, dtype=torch.float64)
+        direction = torch.randn(3, B, net.offsets[1], generator=g, dtype=torch.float64)
+        pre0[:, ::7] = 0.0
+        direction[:, ::5, ::2] = 0.0
+        got, expected = trace(pre0, direction), csr(pre0, direction)
+        assert torch.equal(got[2].isinf(), expected[2].isinf())
+        for a, b in zip(got, expected):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+    # the baseline's own network takes the dense path by itself
+    net = randomize(SparseDAGNet(pruning.dense_layered_dag([50, 100, 100, 50])).double(), seed=4)
+    pruning.prune_random(net, 0.3, seed=2)
+    assert net.region_tracer().dense == [True]
+    pre0, direction = torch.randn(2, 1, 64, 50, generator=g, dtype=torch.float64)
+    got, expected = net.linear_region(pre0, direction), linear_region_per_call(net, pre0, direction)
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_region_tracer_path_is_chosen_by_the_whole_networks_density():
+    from tests.nets import stacked_pruned_net
+
+    assert RegionTracer.DENSE_FROM == 0.5
+    # graph priors stay on the CSR path, also with a dense small block of their own
+    ws = SparseDAGNet(graphs.to_dag(graphs.watts_strogatz(300, 2, 0.7, seed=0)), copies=2)
+    masks = ws.layer_masks()
+    assert sum(mask.numel() for mask in masks) >= RegionTracer.DENSE_MIN_ENTRIES
+    assert max(float(mask.mean()) for mask in masks) >= RegionTracer.DENSE_FROM
+    assert ws.hidden_density() < 0.1 and ws.region_tracer().dense == [False, False]
+    pinned, _, _ = stacked_pruned_net()
+    assert pinned.region_tracer().dense == [False] * 3
+    tiny = SparseDAGNet(pruning.dense_layered_dag([5, 10, 10, 5]))  # 200 entries
+    assert tiny.hidden_density() == 1.0 and tiny.region_tracer().dense == [False]
+    # the pruning baseline: dense until its density falls below the threshold, per copy
+    net = SparseDAGNet(pruning.dense_layered_dag([50, 100, 100, 50]), copies=2)
+    assert net.hidden_density() == 1.0 and net.region_tracer().dense == [True, True]
+    net.split_masks()
+    net.remove_edges(net.hidden_edges(copy=1)[:12_000], copy=1)  # 8000 of 20,000 left
+    assert net.hidden_density(copy=1) == 0.4 and net.region_tracer().dense == [True, False]
+    with pytest.raises(ValueError, match="pass copy=k"):
+        net.hidden_density()

@@ -329,6 +329,35 @@ class SparseDAGNet(nn.Module):
         ]
         return [edge for _, edge in sorted(present, key=lambda item: item[0])]
 
+    def hidden_density(self, copy: int | None = None) -> float:
+        """Share of the hidden layer blocks' entries that are edges: the hidden edges over the
+        sum of ``n_l * len(reads_l)`` over the hidden layers.
+
+        1.0 for a fully connected layered network (:func:`structrob.pruning.dense_layered_dag`);
+        a few percent for the study's graph priors, whose layers read from many earlier layers.
+        :class:`RegionTracer` picks its layers' format by it.
+
+        Parameters
+        ----------
+        copy : int or None
+            Copy ``k``'s masks; ``None``: the masks of every copy, which must then be the same
+            (see :meth:`layer_masks`).
+
+        Returns
+        -------
+        float
+            In [0, 1]; 0.0 for a network without hidden layer blocks.
+
+        Examples
+        --------
+        >>> from structrob.pruning import dense_layered_dag
+        >>> SparseDAGNet(dense_layered_dag([4, 5]), n_in=3, n_out=2).hidden_density()
+        1.0
+        """
+        masks = self.layer_masks(copy)
+        total = sum(mask.numel() for mask in masks)
+        return sum(int(mask.count_nonzero()) for mask in masks) / total if total else 0.0
+
     @torch.no_grad()
     def remove_edges(self, edges: Iterable[tuple], copy: int | None = None) -> None:
         """Remove hidden edges: their mask entries and weights become zero.
@@ -522,6 +551,25 @@ class SparseDAGNet(nn.Module):
             frozen[(k, dtype)] = layers
         return layers
 
+    def _dense_layers(
+        self, k: int, dtype: torch.dtype
+    ) -> list[tuple[Tensor, Tensor, slice | Tensor]]:
+        """Copy ``k``'s hidden layers as ``(weight * mask [n_l, len(reads)], bias [n_l, 1],
+        reads)`` in ``dtype``, new tensors built from the current weights.
+
+        ``reads`` is a ``slice`` of the unit rows when the layer reads a contiguous run of
+        units (every layer of a layered network), else the index tensor of the units it reads.
+        """
+        layers: list[tuple[Tensor, Tensor, slice | Tensor]] = []
+        for reads, mask, weight, bias in self.hidden_blocks():
+            mask = mask[k] if mask.dim() == 3 else mask
+            matrix = (weight.detach()[k] * mask).to(dtype).contiguous()
+            first = int(reads[0]) if reads.numel() else 0
+            run = torch.arange(first, first + reads.numel(), device=reads.device)
+            source = slice(first, first + reads.numel()) if torch.equal(reads, run) else reads
+            layers.append((matrix, bias.detach()[k].to(dtype).unsqueeze(1).clone(), source))
+        return layers
+
     @contextmanager
     def frozen_layers(self) -> Iterator[SparseDAGNet]:
         """A block in which the weights and masks do not change: the inference path builds
@@ -676,21 +724,66 @@ class RegionTracer:
     operation on the same layout, so the results are bit-identical; only the weights'
     conversion and the buffers are no longer made per call.
 
+    A copy whose hidden layers are dense (:meth:`SparseDAGNet.hidden_density` at least
+    :attr:`DENSE_FROM`, e.g. the random-pruning baseline's fully connected layers and its
+    first pruning steps) is traced with dense layers instead: each layer's masked weights as
+    a dense ``[n_l, len(reads_l)]`` matrix times the units it reads, one dense product per
+    layer. That computes the same function in another summation order, so it equals the CSR
+    path to float rounding only; CSR on fully dense blocks costs several times more (about
+    4x at density 1 on the 50-100-100-50 baseline).
+
+    The choice is made per copy by its overall density, never per layer: every graph prior
+    of the study stays on the CSR path, so what it traces stays bit-identical to the code
+    before the dense path (small layer blocks of a Watts-Strogatz net are often full while
+    the net is not). The threshold 0.5 lies far above the densest network among the `paper`
+    preset's 100 priors (0.045) and above the density from which dense products are faster
+    (about 0.2 on the baseline), so the paths meet with a margin on both sides. Networks
+    whose layer blocks hold fewer than :attr:`DENSE_MIN_ENTRIES` entries stay on CSR whatever
+    their density: there the product costs little either way, and tiny graphs (tens of
+    vertices, a few nearly full layers, e.g. the nets of the tests' pinned numbers) can
+    exceed any density threshold.
+
     Parameters
     ----------
     net : SparseDAGNet
     dtype : torch.dtype
         The dtype of the inputs it accepts (float64 for tracing many pieces).
+    dense : bool or None
+        Trace every copy with dense layers (True) or CSR layers (False); ``None``: per copy,
+        dense when its density is at least :attr:`DENSE_FROM` and the layer blocks hold at
+        least :attr:`DENSE_MIN_ENTRIES` entries.
+
+    Attributes
+    ----------
+    dense : list of bool
+        Per copy, whether it is traced with dense layers.
     """
 
-    def __init__(self, net: SparseDAGNet, dtype: torch.dtype) -> None:
+    #: a copy with :meth:`SparseDAGNet.hidden_density` at least this is traced with dense layers
+    DENSE_FROM = 0.5
+    #: ... when its network's hidden layer blocks hold at least this many entries
+    DENSE_MIN_ENTRIES = 4096
+
+    def __init__(self, net: SparseDAGNet, dtype: torch.dtype, dense: bool | None = None) -> None:
         self.net, self.dtype = net, dtype
         with torch.no_grad():
             # copies (``.to`` of the parameters' own dtype would return views of them), so an
             # in-place update of the weights cannot reach a tracer made before it
-            self.layers = [
-                [(matrix, bias.clone()) for matrix, bias in net._csr_layers(k, dtype)]
-                for k in range(net.copies)
+            if dense is None:
+                entries = sum(mask.shape[-2] * mask.shape[-1] for mask in net.layer_masks(0))
+                big = entries >= self.DENSE_MIN_ENTRIES
+                self.dense = [
+                    big and net.hidden_density(k) >= self.DENSE_FROM for k in range(net.copies)
+                ]
+            else:
+                self.dense = [bool(dense)] * net.copies
+            # CSR layers read units[:offset_l] (``None``); dense ones the slice or index of
+            # the units they read
+            self.layers: list[list[tuple[Tensor, Tensor, slice | Tensor | None]]] = [
+                net._dense_layers(k, dtype)
+                if on
+                else [(matrix, bias.clone(), None) for matrix, bias in net._csr_layers(k, dtype)]
+                for k, on in enumerate(self.dense)
             ]
             self.outputs = [
                 (
@@ -757,13 +850,17 @@ class RegionTracer:
             rows.view(n, 2, B).mul_(torch.gt(value, 0, out=active).unsqueeze(1))
 
         settle(0, n0)
-        for l, (matrix, bias) in enumerate(self.layers[k], start=1):
+        for l, (matrix, bias, reads) in enumerate(self.layers[k], start=1):
             start, stop = offsets[l], offsets[l + 1]
             # torch.mm(matrix, units[:start], out=rows), the same MKL product (beta 0, alpha
             # 1), without the zero matrix torch.mm allocates, fills and copies into rows
             # first: with beta 0 the old contents of rows are never read (not even a NaN)
             rows = units[start:stop]
-            torch.addmm(rows, matrix, units[:start], beta=0.0, alpha=1.0, out=rows)
+            if reads is None:  # CSR over every earlier unit
+                inputs = units[:start]
+            else:  # dense over the units the layer reads
+                inputs = units[reads] if isinstance(reads, slice) else units.index_select(0, reads)
+            torch.addmm(rows, matrix, inputs, beta=0.0, alpha=1.0, out=rows)
             units[start:stop, :B] += bias
             settle(start, stop)
         sinks = units.index_select(0, net.sink_units)
