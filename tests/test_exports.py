@@ -149,3 +149,79 @@ def test_a_store_without_sessions_still_exports(published_study, tmp_path):
     assert len(pd.read_csv(out / "stages.csv")) == len(
         pd.read_csv(published_study["results"] / "stages.csv")
     )
+
+
+def _arm_rows(frame, arm):
+    return frame[frame["arm"] == arm].reset_index(drop=True)
+
+
+def test_one_arm_exported_alone_is_that_arm_of_the_whole(published_study, tmp_path):
+    """``export --arm``: each table is the whole export's rows of that arm, exactly."""
+    from structrob.cli import main
+
+    study, whole = published_study["study"], published_study["results"]
+    for arm in ("prior", "pruning"):
+        out = tmp_path / arm
+        assert main(["export", str(study), "--out", str(out), "--report", "--arm", arm]) == 0
+        for name in ("runs", "graphs", "correlations", "stages"):
+            got = pd.read_csv(out / f"{name}.csv", dtype={"seed": "Int64"})
+            full = pd.read_csv(whole / f"{name}.csv", dtype={"seed": "Int64"})
+            expected = _arm_rows(full, arm)
+            assert set(got["arm"]) <= {arm}, name
+            # columns only the other arm fills (its properties) are absent or empty here
+            extra = [c for c in expected.columns if c not in got.columns]
+            assert expected[extra].isna().all().all(), (name, extra)
+            pd.testing.assert_frame_equal(
+                got, expected[list(got.columns)], check_exact=True, check_dtype=False
+            )
+        # the other files are the study's whole: its configuration, environment, sessions
+        for name in ("config.toml", "environment.json", "sessions.csv"):
+            assert (out / name).read_text() == (whole / name).read_text(), name
+        draws = pd.read_csv(out / "draws.csv")
+        assert len(draws) == (len(pd.read_csv(whole / "draws.csv")) if arm == "prior" else 0)
+        page = (out / "report.html").read_text()
+        assert 'id="arm"' in page and "covers one arm of the study" in page
+        anchors = {"prior": 'id="table1"', "pruning": 'id="table2"'}
+        assert anchors[arm] in page
+        assert all(a not in page for other, a in anchors.items() if other != arm)
+    assert len(pd.read_csv(tmp_path / "prior" / "runs.csv")) == 6  # 3 graphs x 2 inits
+    assert 'id="arm"' not in (whole / "report.html").read_text()
+
+
+def test_one_arm_is_complete_while_the_other_is_not(published_study, tmp_path):
+    """The completion banner of an arm's page counts that arm's units only."""
+    from structrob.study.analysis import progress_of, write_study_report
+
+    partial = tmp_path / "partial"
+    shutil.copytree(published_study["study"], partial)
+    with sqlite3.connect(partial / "study.sqlite") as db:  # the last pruning step not run yet
+        db.execute("DELETE FROM runs WHERE arm = 'pruning' AND step = 1")
+        db.execute("DELETE FROM units WHERE arm = 'pruning' AND step = 1")
+    with Store(partial, readonly=True) as store:
+        whole, prior = progress_of(store), progress_of(store, "prior")
+        pruning = progress_of(store, "pruning")
+    assert (whole.planned, whole.done, whole.complete) == (5, 4, False)
+    assert (prior.planned, prior.done, prior.complete) == (3, 3, True)
+    assert (pruning.planned, pruning.done, pruning.pending) == (2, 1, 1)
+    assert list(prior.arms) == ["prior"]
+    pages = {}
+    for arm in ("prior", "pruning"):
+        path = write_study_report(partial, out=tmp_path / f"page-{arm}", arm=arm)
+        pages[arm] = path.read_text()
+    assert 'id="unfinished"' not in pages["prior"]
+    assert "Unfinished study: 1 of 2 planned units finished" in pages["pruning"]
+
+
+def test_an_unknown_arm_is_refused_with_the_arms_there_are(published_study, tmp_path):
+    from structrob.cli import main
+    from structrob.study.analysis import analyse
+
+    with Store(published_study["study"], readonly=True) as store:
+        with pytest.raises(ValueError, match=r"arm must be one of \['prior', 'pruning'\]"):
+            analyse(store, arm="priors")
+        prior = analyse(store, arm="prior")
+    with pytest.raises(ValueError, match="holds arm 'prior', the export asks for 'pruning'"):
+        export(published_study["study"], analysis=prior, out=tmp_path, arm="pruning")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", str(published_study["study"]), "--arm", "priors"])
+    assert exit_info.value.code == 2

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from structrob import stats
-from structrob.vocabulary import ARM
+from structrob.vocabulary import ARM, ARMS
 
 __all__ = ["main"]
 
@@ -126,6 +126,12 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--out", type=Path, help="folder for the report (default: the study directory)"
     )
+    report.add_argument(
+        "--arm",
+        choices=list(ARMS),
+        help="report one arm only (graph priors or the pruning baseline), e.g. to publish "
+        "one arm while the other still runs",
+    )
     export = sub.add_parser(
         "export",
         help="write the tables, config.toml, environment.json and timings (stages, sessions)",
@@ -146,6 +152,12 @@ def _parser() -> argparse.ArgumentParser:
         "--report",
         action="store_true",
         help="also write report.html with its figures and tables (one analysis for both)",
+    )
+    export.add_argument(
+        "--arm",
+        choices=list(ARMS),
+        help="write one arm only (graph priors or the pruning baseline), e.g. to publish "
+        "one arm while the other still runs",
     )
     sub.add_parser("presets", help="list the shipped presets")
     config = sub.add_parser("config", help="print a preset as TOML")
@@ -285,14 +297,16 @@ def _command(args: argparse.Namespace, argv: list[str], state: dict) -> int:
             from structrob.study.store import Store
 
             with Store(args.directory, readonly=True) as store:
-                result = analysis.analyse(store)
-        for path in analysis.export(args.directory, args.format, analysis=result, out=args.out):
+                result = analysis.analyse(store, arm=args.arm)
+        for path in analysis.export(
+            args.directory, args.format, analysis=result, out=args.out, arm=args.arm
+        ):
             print(path)
         if args.report:
-            print(analysis.write_study_report(args.directory, result, out=args.out))
+            print(analysis.write_study_report(args.directory, result, out=args.out, arm=args.arm))
         return 0
     if args.command == "report":
-        print(analysis.write_study_report(args.directory, out=args.out))
+        print(analysis.write_study_report(args.directory, out=args.out, arm=args.arm))
         return 0
 
     if args.config:

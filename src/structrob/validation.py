@@ -12,7 +12,9 @@ import math
 import numbers
 from typing import Any
 
-__all__ = ["check_int", "check_number", "check_probability"]
+from structrob.vocabulary import ARMS
+
+__all__ = ["check_arm", "check_int", "check_number", "check_probability"]
 
 
 def check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -> int:
@@ -102,3 +104,30 @@ def check_probability(name: str, value: Any) -> float:
     if not (ok and 0.0 <= float(value) <= 1.0):
         raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
     return float(value)
+
+
+def check_arm(arm: Any) -> str:
+    """``arm`` if it names an arm of a study (``vocabulary.ARMS``), else ValueError.
+
+    Parameters
+    ----------
+    arm : object
+        The value received: ``"prior"`` (the graph priors) or ``"pruning"`` (the
+        random-pruning baseline).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> check_arm("prior")
+    'prior'
+    >>> check_arm("priors")
+    Traceback (most recent call last):
+    ...
+    ValueError: arm must be one of ['prior', 'pruning'], got 'priors'
+    """
+    if not isinstance(arm, str) or arm not in ARMS:
+        raise ValueError(f"arm must be one of {list(ARMS)}, got {arm!r}")
+    return arm

@@ -141,6 +141,19 @@ def _completion_section(completion: Mapping[str, Any] | None) -> str:
     return f'<section id="unfinished"><p class="na">{_e(text)}</p>{listing}</section>'
 
 
+def _arm_section(arm: Any) -> str:
+    # meta["arm"] (structrob export --arm): the page covers one arm of its study
+    if arm not in ARMS:
+        return ""
+    others = ", ".join(arm_title(a) for a in ARMS if a != arm)
+    text = (
+        f"This page covers one arm of the study, {arm_title(arm)}. The other ({others}) is "
+        "not on it and is published on its own; every count, table and figure below is this "
+        "arm's."
+    )
+    return f'<section id="arm"><p class="na">{_e(text)}</p></section>'
+
+
 def _summary_section(counts: Mapping[str, float]) -> str:
     drawn = counts["draws"]
     rate = f" ({100.0 * counts['draws_accepted'] / drawn:.1f} % of draws accepted)" if drawn else ""
@@ -378,6 +391,8 @@ def render_page(
     config = meta.pop("config", None)
     environment = meta.pop("environment", None)
     completion = meta.get("completion")  # the banner; also listed under other metadata
+    arm = meta.get("arm")  # one arm only (banner; also listed under other metadata)
+    shown = [arm] if arm in ARMS else list(ARMS)
     subtitle = "Does the graph structure of a sparse network predict its adversarial robustness?"
     if created is not None:
         subtitle += f" · created {created}"
@@ -385,7 +400,7 @@ def render_page(
         ("summary", "Summary"),
         ("config", "Configuration"),
         ("environment", "Environment"),
-        *((_table_anchor(arm), number) for arm, (number, *_) in ARMS.items()),
+        *((_table_anchor(a), ARMS[a].table) for a in shown),
         ("definitions", "Definitions"),
     ]
     failures = _failures_section(runs)
@@ -418,12 +433,13 @@ def render_page(
         [
             f'<header><h1>structrob report: {_e(name)}</h1><p class="sub">{_e(subtitle)}</p>',
             f"<nav>{nav}</nav></header>",
+            _arm_section(arm),
             _completion_section(completion),
             _summary_section(summary_counts(runs, graphs, draws)),
             f'<section id="config"><h2>Configuration</h2>{config_html}</section>',
             f'<section id="environment"><h2>Environment</h2>{environment_html}</section>',
             other,
-            *(_correlation_section(correlations, arm, analysis) for arm in ARMS),
+            *(_correlation_section(correlations, a, analysis) for a in shown),
             _definitions_section(),
             failures,
             _figures_section(figures, images or {}),

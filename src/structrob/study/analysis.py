@@ -28,7 +28,7 @@ from structrob.study.progress import (
     unit_of_run,
 )
 from structrob.study.store import Store
-from structrob.validation import check_int
+from structrob.validation import check_arm, check_int
 from structrob.vocabulary import ARM, ARMS
 
 __all__ = [
@@ -170,13 +170,15 @@ class Analysis:
         :data:`structrob.stats.TABLE_COLUMNS`.
     settings : AnalysisSettings
         How ``correlations`` was computed.
+    arm : {"prior", "pruning"} or None
+        The one arm the tables hold (:func:`analyse` with ``arm``), or None for both.
 
     Examples
     --------
     >>> import tempfile
     >>> analysis = analyse(Store(tempfile.mkdtemp()))
-    >>> analysis.correlations.columns[0], len(analysis.runs)
-    ('arm', 0)
+    >>> analysis.correlations.columns[0], len(analysis.runs), analysis.arm
+    ('arm', 0, None)
     """
 
     runs: pd.DataFrame
@@ -184,6 +186,7 @@ class Analysis:
     draws: pd.DataFrame
     correlations: pd.DataFrame
     settings: AnalysisSettings
+    arm: str | None = None
 
 
 def _correlations(
@@ -213,18 +216,26 @@ def _correlations(
     return pd.concat(blocks, ignore_index=True)
 
 
-def analyse(store: Store, settings: AnalysisSettings | None = None) -> Analysis:
+def analyse(
+    store: Store, settings: AnalysisSettings | None = None, arm: str | None = None
+) -> Analysis:
     """A study's tables and its correlation tables, one block per arm.
 
     Each arm's block (``prior``: Table 1, ``pruning``: Table 2) is
     :func:`structrob.stats.correlation_table` over that arm's graphs (at least three),
-    controlling for ``dag_parameters`` where it varies.
+    controlling for ``dag_parameters`` where it varies. An arm's block depends on that arm's
+    runs and graphs alone, so the analysis of one arm equals that arm's part of the whole.
 
     Parameters
     ----------
     store : Store
     settings : AnalysisSettings, optional
-        Bootstrap settings (default: 1,000 resamples, seed 0).
+        Bootstrap settings (default: the study's ``analysis`` section).
+    arm : {"prior", "pruning"}, optional
+        Keep this arm only (:func:`structrob.validation.check_arm`): its runs, graphs and
+        correlations, and the draws if it is ``"prior"`` (the draws are the priors' sampling;
+        none for ``"pruning"``). This publishes one arm of a study on its own, e.g. while
+        the other still runs. Default: both arms.
 
     Returns
     -------
@@ -235,16 +246,25 @@ def analyse(store: Store, settings: AnalysisSettings | None = None) -> Analysis:
     >>> import tempfile
     >>> analyse(Store(tempfile.mkdtemp())).correlations.empty
     True
+    >>> analyse(Store(tempfile.mkdtemp()), arm="pruning").arm
+    'pruning'
     """
+    if arm is not None:
+        check_arm(arm)
     if settings is None:
         settings = AnalysisSettings.from_config((store.get_meta("config") or {}).get("analysis"))
-    runs, graphs = store.runs_frame(), store.graphs_frame()
+    runs, graphs, draws = store.runs_frame(), store.graphs_frame(), store.draws_frame()
+    if arm is not None:
+        runs = runs[runs[ARM] == arm].reset_index(drop=True) if not runs.empty else runs
+        graphs = graphs[graphs[ARM] == arm].reset_index(drop=True) if not graphs.empty else graphs
+        draws = draws if arm == "prior" else draws.iloc[:0]
     return Analysis(
         runs=runs,
         graphs=graphs,
-        draws=store.draws_frame(),
+        draws=draws,
         correlations=_correlations(runs, graphs, settings),
         settings=settings,
+        arm=arm,
     )
 
 

@@ -34,6 +34,7 @@ from structrob.study.files import atomic_path
 from structrob.study.progress import Progress, progress_of, unit_of_run
 from structrob.study.sessions import sessions_frame
 from structrob.study.store import Store
+from structrob.validation import check_arm
 from structrob.vocabulary import ARM, ARMS
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ def _workers(store: Store) -> int:
     return int(config.get("workers") or env.get("cpu_count") or 1)
 
 
-def stages_frame(store: Store) -> pd.DataFrame:
+def stages_frame(store: Store, arm: str | None = None) -> pd.DataFrame:
     """Worker-seconds per arm and stage of the finished units, with a wall-time estimate.
 
     The stages are what each unit times for itself (``units.timings``): ``build`` (data set,
@@ -87,6 +88,8 @@ def stages_frame(store: Store) -> pd.DataFrame:
     Parameters
     ----------
     store : Store
+    arm : {"prior", "pruning"}, optional
+        This arm's units only (then no ``all`` row). Default: both arms.
 
     Returns
     -------
@@ -111,7 +114,10 @@ def stages_frame(store: Store) -> pd.DataFrame:
     >>> frame = stages_frame(store)
     >>> frame[["stage", "units", "total_seconds", "max_seconds"]].values.tolist()[0]
     ['train', 2, 6.0, 4.0]
+    >>> stages_frame(store, "prior").empty
+    True
     """
+    arms = ARMS if arm is None else (check_arm(arm),)
     units = store.units_frame()
     workers = _workers(store)
     rows: list[dict[str, Any]] = []
@@ -131,17 +137,17 @@ def stages_frame(store: Store) -> pd.DataFrame:
 
     done = units[(units["status"] == "done") & units["timings"].notna()] if len(units) else units
     per_unit = []
-    for arm in ARMS:
-        mine = done[done[ARM] == arm] if len(done) else done
+    for name in arms:
+        mine = done[done[ARM] == name] if len(done) else done
         if mine.empty:
             continue
         timings = pd.DataFrame([json.loads(t) for t in mine["timings"]], index=mine.index)
         for stage in timings.columns:
-            rows.append(row(arm, stage, timings[stage].dropna()))
+            rows.append(row(name, stage, timings[stage].dropna()))
         unit_totals = timings.sum(axis=1)
-        rows.append(row(arm, "total", unit_totals))
+        rows.append(row(name, "total", unit_totals))
         per_unit.append(unit_totals)
-    if per_unit:
+    if per_unit and arm is None:
         rows.append(row("all", "total", pd.concat(per_unit)))
     return pd.DataFrame(rows, columns=STAGE_COLUMNS)
 
@@ -202,6 +208,22 @@ def config_text(store: Store) -> str | None:
     return header + text
 
 
+def _analysis_of(store: Store, analysis: Analysis | None, arm: str | None) -> Analysis:
+    """``analysis`` if given (it must hold ``arm``), else the store's analysis of ``arm``."""
+    from structrob.study.analysis import analyse  # analysis imports this module
+
+    if arm is not None:
+        check_arm(arm)
+    if analysis is None:
+        return analyse(store, arm=arm)
+    if analysis.arm != arm:
+        raise ValueError(
+            f"the analysis given holds arm {analysis.arm!r}, the export asks for {arm!r}: "
+            "pass analyse(store, arm=...) with the same arm, or no analysis"
+        )
+    return analysis
+
+
 def _write_table(frame: pd.DataFrame, path: Path, fmt: str) -> None:
     with atomic_path(path) as tmp:
         if fmt == "csv":
@@ -220,6 +242,7 @@ def export(
     fmt: str = "csv",
     analysis: Analysis | None = None,
     out: str | os.PathLike[str] | None = None,
+    arm: str | None = None,
 ) -> list[Path]:
     """Write the flat tables, the configuration, the environment and the timings of a study.
 
@@ -250,6 +273,11 @@ def export(
         Where the files go (created if missing); default: the study directory. Give one for a
         study on read-only media, or for a results folder (``structrob export DIR --out
         results/NAME --report`` adds the report).
+    arm : {"prior", "pruning"}, optional
+        Write this arm only (:func:`~structrob.study.analysis.analyse` with ``arm``; stages of
+        its units only). ``config.toml`` stays the study's whole configuration and
+        ``sessions`` the driver's wall time for both arms: one arm of a study published while
+        the other is still running. Default: both arms.
 
     Returns
     -------
@@ -277,10 +305,10 @@ def export(
     """
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"format must be 'csv' or 'parquet', got {fmt!r}")
-    from structrob.study.analysis import analyse, runs_with_properties  # analysis imports this
+    from structrob.study.analysis import runs_with_properties  # analysis imports this module
 
     with Store(directory, readonly=True) as store:
-        analysis = analysis or analyse(store)
+        analysis = _analysis_of(store, analysis, arm)
         # everything read (and the configuration checked) before the first file is written
         toml = config_text(store)
         env = store.get_meta("environment")
@@ -290,7 +318,7 @@ def export(
             "draws": analysis.draws,
             "correlations": analysis.correlations,
         }
-        after = {"stages": stages_frame(store), "sessions": sessions_frame(store)}
+        after = {"stages": stages_frame(store, arm), "sessions": sessions_frame(store)}
         target = _output_dir(store.directory, out)
         paths = []
         for name, frame in tables.items():
@@ -382,6 +410,7 @@ def write_study_report(
     directory: str | os.PathLike[str],
     analysis: Analysis | None = None,
     out: str | os.PathLike[str] | None = None,
+    arm: str | None = None,
 ) -> Path:
     """Write ``report.html`` (and figures, tables) from the store alone: no training, no attacks.
 
@@ -399,6 +428,9 @@ def write_study_report(
         The study's analysis if already computed (else computed here).
     out : path-like, optional
         Where the report goes (created if missing); default: the study directory.
+    arm : {"prior", "pruning"}, optional
+        Report this arm only: its runs, graphs and table, and ``completion`` over its units
+        (the page says which arm it covers). Default: both arms.
 
     Returns
     -------
@@ -412,11 +444,10 @@ def write_study_report(
     'report.html'
     """
     from structrob.report import write_report
-    from structrob.study.analysis import analyse  # analysis imports this module
 
     with Store(directory, readonly=True) as store:
-        analysis = analysis or analyse(store)
-        progress = progress_of(store)
+        analysis = _analysis_of(store, analysis, arm)
+        progress = progress_of(store, arm)
         config = store.get_meta("config")
         meta = {
             "name": store.get_meta("name"),
@@ -425,6 +456,8 @@ def write_study_report(
             "created": store.get_meta("created"),
             "completion": progress.as_meta(),
         }
+        if arm is not None:
+            meta["arm"] = arm
         target = _output_dir(store.directory, out)
         _clean_staging(target)
         staging = target / f"{STAGING_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"

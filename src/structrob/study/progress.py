@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from structrob.study.store import Store
+from structrob.validation import check_arm
 from structrob.vocabulary import ARM, ARMS
 
 __all__ = ["STAGE_LABELS", "Progress", "error_kind", "progress_of", "status", "unit_of_run"]
@@ -181,17 +182,29 @@ class Progress:
         }
 
 
-def progress_of(store: Store) -> Progress:
+def progress_of(store: Store, arm: str | None = None) -> Progress:
     """A study's :class:`Progress`, read from its store (the units the last run planned).
 
     Parameters
     ----------
     store : Store
+    arm : {"prior", "pruning"}, optional
+        Count this arm's units only (:func:`check_arm`): its ``arms`` then has that one key,
+        and ``complete`` says whether that arm finished. Default: both arms.
 
     Returns
     -------
     Progress
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> store = Store(tempfile.mkdtemp())
+    >>> store.set_meta(planned_units={"prior": [], "pruning": ["a"]})
+    >>> progress_of(store).complete, progress_of(store, "prior").complete
+    (False, True)
     """
+    arms_counted = ARMS if arm is None else (check_arm(arm),)
     planned_units = store.get_meta("planned_units")
     planned_counts = store.get_meta("planned") or {}
     units = store.units_frame()
@@ -200,7 +213,8 @@ def progress_of(store: Store) -> Progress:
     arms: dict[str, dict[str, int]] = {}
     failures: list[dict[str, Any]] = []
     diverged: list[dict[str, Any]] = []
-    for arm in ARMS:
+    kept: set[str] = set()  # finished units of the arms counted
+    for arm in arms_counted:
         mine = units[units[ARM] == arm] if not units.empty else units
         if planned_units is not None:
             ids = set(planned_units.get(arm, []))
@@ -211,6 +225,7 @@ def progress_of(store: Store) -> Progress:
         status = mine["status"] if not mine.empty else pd.Series(dtype=str)
         done_ids = set(mine.loc[status == "done", "unit_id"]) if not mine.empty else set()
         gone = done_ids & set(missing)
+        kept |= done_ids
         rows = mine[status.isin(["failed", "retry"])] if not mine.empty else mine
         failures += [
             {k: row[k] for k in ("unit_id", ARM, "step", "status", "attempts", "error")}
@@ -235,7 +250,7 @@ def progress_of(store: Store) -> Progress:
         arms=arms,
         failures=failures,
         diverged=diverged,
-        missing_weights={k: v for k, v in missing.items()},
+        missing_weights={k: v for k, v in missing.items() if k in kept},
     )
 
 
