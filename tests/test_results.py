@@ -10,6 +10,7 @@ exported into a temp folder (:func:`tests.conftest.published_study`).
 from __future__ import annotations
 
 import shutil
+import tomllib
 from pathlib import Path
 
 import pandas as pd
@@ -50,6 +51,34 @@ def check_contents(folder: Path) -> None:
     assert not heavy, f"{folder} holds weights or a database: {heavy}"
     size = sum(p.stat().st_size for p in files)
     assert size < MAX_BYTES, f"{folder} holds {size} bytes, over {MAX_BYTES}"
+    check_complete(folder)
+
+
+def check_complete(folder: Path) -> None:
+    """Assert each arm in ``folder`` is whole: every planned graph, every initialisation.
+
+    An arm is in a folder when ``graphs.csv`` has its rows (a folder written with
+    ``structrob export --arm`` holds one). Its graphs must be those its config plans
+    (``graphs.count`` priors; ``pruning.repetitions x (pruning.steps + 1)`` pruning steps) and
+    each must have one run per initialisation of ``train.inits``, finished or failed.
+    """
+    config = tomllib.loads((folder / "config.toml").read_text())
+    inits = sorted(config["train"]["inits"])
+    pruning = config.get("pruning", {})
+    planned = {
+        "prior": config["graphs"]["count"],
+        "pruning": pruning.get("repetitions", 1) * (pruning.get("steps", 0) + 1),
+    }
+    graphs = pd.read_csv(folder / "graphs.csv")
+    runs = read_runs(folder / "runs.csv")
+    assert not graphs.empty, f"{folder}/graphs.csv holds no graph"
+    for arm, mine in graphs.groupby("arm"):
+        assert len(mine) == planned[arm], (
+            f"{folder}: {len(mine)} {arm} graphs, {planned[arm]} planned"
+        )
+        have = runs[runs["arm"] == arm].groupby("graph_id")["init"].apply(sorted)
+        short = [g for g in mine["graph_id"] if have.get(g) != inits]
+        assert not short, f"{folder}: runs missing for {len(short)} {arm} graphs, e.g. {short[0]}"
 
 
 #: Columns that measure time or name files: they differ between runs of the same science.
@@ -130,6 +159,11 @@ def test_checks_pass_on_a_freshly_exported_study_and_catch_changes(
     shutil.copytree(results, changed)
     (changed / "weights.pt").write_bytes(b"x")
     with pytest.raises(AssertionError, match="weights or a database"):
+        check_contents(changed)
+    (changed / "weights.pt").unlink()
+    full = read_runs(results / "runs.csv")
+    full.drop(index=full.index[-1]).to_csv(changed / "runs.csv", index=False)
+    with pytest.raises(AssertionError, match="runs missing for 1 pruning graphs"):
         check_contents(changed)
     first = first_graph_runs(changed)
     committed.loc[committed["run_id"] == first["run_id"].iloc[0], "accuracy"] += 1e-9
