@@ -225,3 +225,40 @@ def test_an_unknown_arm_is_refused_with_the_arms_there_are(published_study, tmp_
     with pytest.raises(SystemExit) as exit_info:
         main(["export", str(published_study["study"]), "--arm", "priors"])
     assert exit_info.value.code == 2
+
+
+def test_a_killed_session_counts_its_stored_units_and_lasts_at_least_until_the_last(
+    published_study, tmp_path
+):
+    """A driver killed by SIGKILL leaves its record open: the stored units bound its time."""
+    from structrob.study.sessions import sessions_frame
+
+    killed = tmp_path / "killed"
+    shutil.copytree(published_study["study"], killed)
+    records = _meta(killed, "sessions")
+    known = records[0]["seconds"]
+    records[1].update(finished=None, seconds=None, units_done=None, exit=None)
+    with sqlite3.connect(killed / "study.sqlite") as db:
+        db.execute("UPDATE meta SET value = ? WHERE key = 'sessions'", (json.dumps(records),))
+        stored = [t for (t,) in db.execute("SELECT finished_at FROM units WHERE status = 'done'")]
+    start = dt.datetime.fromisoformat(records[1]["started"]).timestamp()
+    mine = [t for t in stored if t >= start]
+    assert len(mine) == 1  # the resumption redid one unit
+    with Store(killed, readonly=True) as store:
+        frame = sessions_frame(store).set_index("session")
+    assert frame.loc["2", "units_done"] == 1 and pd.isna(frame.loc["2", "exit"])
+    assert pd.isna(frame.loc["2", "seconds"]) and pd.isna(frame.loc["2", "finished"])
+    assert frame.loc["2", "seconds_at_least"] == pytest.approx(mine[0] - start, abs=1e-3)
+    assert 0 < frame.loc["2", "seconds_at_least"] < published_study_seconds(published_study)
+    assert frame.loc["1", "seconds_at_least"] == frame.loc["1", "seconds"] == known
+    assert frame.loc["total", "seconds"] == pytest.approx(known, rel=1e-12)
+    # Unix times near 1.8e9 hold about 2e-7 s: the bound is exact to that
+    assert frame.loc["total", "seconds_at_least"] == pytest.approx(
+        known + mine[0] - start, abs=1e-3
+    )
+    assert frame.loc["total", "units_done"] == 6
+
+
+def published_study_seconds(published_study):
+    """The second session's recorded wall time (what the killed copy lost)."""
+    return _meta(published_study["study"], "sessions")[1]["seconds"]

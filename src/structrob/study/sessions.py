@@ -46,7 +46,15 @@ __all__ = [
 #: The ``meta`` key holding the list of session records.
 SESSIONS_KEY = "sessions"
 #: Columns of :func:`sessions_frame` (and of an exported ``sessions.csv``).
-SESSION_COLUMNS = ["session", "started", "finished", "seconds", "units_done", "exit"]
+SESSION_COLUMNS = [
+    "session",
+    "started",
+    "finished",
+    "seconds",
+    "seconds_at_least",
+    "units_done",
+    "exit",
+]
 
 
 def _now() -> str:
@@ -205,8 +213,18 @@ def exit_status(error: BaseException) -> int:
     return 1
 
 
+def _epoch(stamp: str) -> float:
+    return dt.datetime.fromisoformat(stamp).timestamp()
+
+
 def sessions_frame(store: Store) -> pd.DataFrame:
     """One row per session, then a ``total`` row (when there is a session).
+
+    A session without an end (killed by SIGKILL or a machine stop, or still running) has no
+    ``seconds``; what the store shows of it is kept instead: ``units_done`` counts the units
+    stored between its start and the next session's, and ``seconds_at_least`` runs from its
+    start to the last of them (a lower bound of its wall time: work after its last stored
+    unit is lost with it).
 
     Parameters
     ----------
@@ -216,9 +234,11 @@ def sessions_frame(store: Store) -> pd.DataFrame:
     -------
     pandas.DataFrame
         :data:`SESSION_COLUMNS`. ``session`` is ``"1"``, ``"2"``, ... (text, so the last row
-        can be ``"total"``); the total row has the first start, the last end, the sum of the
-        sessions' ``seconds`` and ``units_done`` (a session without an end, killed, adds
-        nothing: its time is not known), and no exit. A store without sessions gives no rows.
+        can be ``"total"``); ``seconds_at_least`` is ``seconds`` for a session that ended,
+        the lower bound above for one that did not (0 if it stored nothing). The total row
+        has the first start, the last end, the sums of ``seconds`` (the sessions that ended),
+        of ``seconds_at_least`` (all) and of ``units_done``, and no exit. A store without
+        sessions gives no rows.
 
     Examples
     --------
@@ -229,12 +249,28 @@ def sessions_frame(store: Store) -> pd.DataFrame:
     >>> frame = sessions_frame(store)
     >>> frame["session"].tolist(), frame["exit"].tolist()[:2]
     (['1', '2', 'total'], [1, 0])
+    >>> _ = begin_session(store)  # killed before its end: nothing stored, nothing known
+    >>> sessions_frame(store)["seconds_at_least"].iloc[2]
+    0.0
     """
     records = sessions_of(store)
-    rows = [
-        {"session": str(i + 1), **{k: r.get(k) for k in SESSION_COLUMNS[1:]}}
-        for i, r in enumerate(records)
-    ]
+    units = store.units_frame()
+    finished_at = (
+        units.loc[units["status"] == "done", "finished_at"].dropna().astype(float)
+        if not units.empty
+        else pd.Series(dtype=float)
+    )
+    rows = []
+    for i, record in enumerate(records):
+        row = {"session": str(i + 1), **{k: record.get(k) for k in SESSION_COLUMNS[1:]}}
+        row["seconds_at_least"] = row["seconds"]
+        if row["finished"] is None:  # no end recorded: what its stored units show
+            start = _epoch(row["started"])
+            end = _epoch(records[i + 1]["started"]) if i + 1 < len(records) else float("inf")
+            mine = finished_at[(finished_at >= start) & (finished_at < end)]
+            row["units_done"] = int(mine.size)
+            row["seconds_at_least"] = float(mine.max() - start) if mine.size else 0.0
+        rows.append(row)
     frame = pd.DataFrame(rows, columns=SESSION_COLUMNS)
     if rows:
         ended = [r["finished"] for r in rows if r["finished"] is not None]
@@ -243,8 +279,16 @@ def sessions_frame(store: Store) -> pd.DataFrame:
             "started": rows[0]["started"],
             "finished": max(ended) if ended else None,
             "seconds": float(sum(r["seconds"] or 0.0 for r in rows)),
+            "seconds_at_least": float(sum(r["seconds_at_least"] or 0.0 for r in rows)),
             "units_done": int(sum(r["units_done"] or 0 for r in rows)),
             "exit": None,
         }
         frame = pd.DataFrame([*rows, total], columns=SESSION_COLUMNS)
-    return frame.astype({"exit": "Int64", "units_done": "Int64", "seconds": "float64"})
+    return frame.astype(
+        {
+            "exit": "Int64",
+            "units_done": "Int64",
+            "seconds": "float64",
+            "seconds_at_least": "float64",
+        }
+    )
