@@ -10,6 +10,7 @@ import sqlite3
 import pandas as pd
 import pytest
 
+from structrob.report import summary_counts
 from structrob.study import config as cfg
 from structrob.study import runner
 from structrob.study.exports import STAGE_COLUMNS, export
@@ -262,3 +263,29 @@ def test_a_killed_session_counts_its_stored_units_and_lasts_at_least_until_the_l
 def published_study_seconds(published_study):
     """The second session's recorded wall time (what the killed copy lost)."""
     return _meta(published_study["study"], "sessions")[1]["seconds"]
+
+
+def test_runs_carry_their_share_of_the_units_time(published_study):
+    """A unit trains its copies together: its runs' seconds sum to the unit's, exactly."""
+    study, results = published_study["study"], published_study["results"]
+    with sqlite3.connect(study / "study.sqlite") as db:
+        units = {
+            unit_id: json.loads(timings)
+            for unit_id, timings in db.execute("SELECT unit_id, timings FROM units")
+        }
+    runs = pd.read_csv(results / "runs.csv")
+    runs["unit"] = runs["run_id"].str.split("-", n=1).str[0]
+    assert set(runs["unit"]) == set(units)
+    for unit_id, mine in runs.groupby("unit"):
+        assert len(mine) == 2  # two initialisations
+        for column, stage in (("train_seconds", "train"), ("attack_seconds", "attack")):
+            assert mine[column].nunique() == 1
+            assert mine[column].sum() == pytest.approx(units[unit_id][stage], rel=1e-12)
+    # the report's compute line sums the runs: each unit's seconds once
+    counts = summary_counts(runs, None, None)
+    assert counts["train_hours"] == pytest.approx(
+        sum(t["train"] for t in units.values()) / 3600, rel=1e-12
+    )
+    assert counts["attack_hours"] == pytest.approx(
+        sum(t["attack"] for t in units.values()) / 3600, rel=1e-12
+    )

@@ -549,13 +549,23 @@ class Store:
     def runs_frame(self) -> pd.DataFrame:
         """One row per run with its metrics as columns (``accuracy``, ``fgsm_error_rate``, ...).
 
+        A unit trains and attacks its copies together, so the store keeps the unit's time on
+        each of its runs; ``train_seconds`` and ``attack_seconds`` here are each run's share
+        (the unit's seconds over its runs), so that sums over runs are worker-seconds.
+
         Returns
         -------
         pandas.DataFrame
             ``run_id, graph_id, arm, step, init, copy, status, error, train_seconds,
             attack_seconds, weights_path``, then one column per metric.
         """
-        frame = self._frame(f"SELECT * FROM runs ORDER BY {ARM}, step, graph_id, copy")
+        share = f"COUNT(*) OVER (PARTITION BY {_UNIT_OF_RUN})"
+        frame = self._frame(
+            f"SELECT run_id, graph_id, {ARM}, step, init, copy, status, error, metrics,"
+            f" train_seconds / {share} AS train_seconds,"
+            f" attack_seconds / {share} AS attack_seconds, weights"
+            f" FROM runs ORDER BY {ARM}, step, graph_id, copy"
+        )
         metrics = pd.DataFrame([json.loads(m) for m in frame.pop("metrics")], index=frame.index)
         frame = frame.rename(columns={"weights": "weights_path"}).astype({"step": "Int64"})
         return pd.concat([frame, metrics], axis=1)
