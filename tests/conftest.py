@@ -58,8 +58,9 @@ count = 3
 min_parameters = 0
 max_parameters = 1000000
 [graphs.grid]
+# three axes of two values: the order the draws take them in matters (grid_axes)
 size = [30, 40]
-nei = [2]
+nei = [2, 3]
 p = [0.5, 0.9]
 [train]
 inits = ["he_uniform", "normal"]

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -146,6 +147,35 @@ def test_sampling_is_seeded_and_respects_the_range(tiny_config):
     for d in sample_graphs(narrow):
         assert d.accepted == (3000 <= d.n_parameters <= 5000)
     assert derive_seed(3, "graph", 1) == sample_graphs(tiny_config)[1].seed
+
+
+def test_the_order_of_the_grid_keys_does_not_change_the_draws(tmp_path):
+    """A grid is a set of axes: a file listing them in another order (as a config.toml written
+    from the store's sorted JSON does) gives the same grid points, drawn in signature order."""
+    from structrob.study.exports import config_text
+    from structrob.study.store import Store
+
+    config = cfg.apply_overrides(cfg.load_preset("paper"), ["graphs.count=3"])
+    assert list(config.graphs.grid) == cfg.grid_axes("watts_strogatz") == ["size", "nei", "p"]
+    expected = [(d.index, d.params, d.seed, d.accepted) for d in sample_graphs(config)]
+    # the draws as the sampler's rule states them, computed here without it
+    for index, params, _, _ in expected:
+        rng = np.random.default_rng(derive_seed(config.seed, "grid", index))
+        assert params == {k: v[int(rng.integers(len(v)))] for k, v in config.graphs.grid.items()}
+    size, nei, p = (f"{k} = {config.graphs.grid[k]}" for k in ("size", "nei", "p"))
+    reordered = cfg.preset_text("paper").replace(f"{size}\n{nei}\n{p}", f"{p}\n{nei}\n{size}")
+    assert reordered != cfg.preset_text("paper")
+    path = tmp_path / "reordered.toml"
+    path.write_text(reordered + "\n")
+    other = cfg.apply_overrides(cfg.load_config(path), ["graphs.count=3"])
+    assert [(d.index, d.params, d.seed, d.accepted) for d in sample_graphs(other)] == expected
+    # through the store (JSON with sorted keys) and the exported config.toml
+    store = Store(tmp_path / "study")
+    store.set_meta(config=config.model_dump(mode="json"))
+    path.write_text(config_text(store))
+    again = cfg.load_config(path)
+    assert list(again.graphs.grid) == ["size", "nei", "p"]
+    assert [(d.index, d.params, d.seed, d.accepted) for d in sample_graphs(again)] == expected
 
 
 def test_unreachable_range_says_what_was_tried(tiny_config):

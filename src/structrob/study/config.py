@@ -28,6 +28,7 @@ __all__ = [
     "StudyConfig",
     "apply_overrides",
     "config_hash",
+    "grid_axes",
     "list_presets",
     "load_config",
     "load_preset",
@@ -99,6 +100,35 @@ def hashed(model: BaseModel) -> dict[str, Any]:
     return data
 
 
+def grid_axes(generator: str) -> list[str]:
+    """The grid keys of a generator, in the order draws take them: its required parameters.
+
+    The grid spans a generator's parameters without defaults (options with defaults, such as
+    watts_strogatz's ``rewiring``, are settings of their own), in the order of its signature.
+    :func:`structrob.study.plan.sample_graphs` draws a grid point's values in this order, so
+    the order of the keys in a config file does not matter.
+
+    Parameters
+    ----------
+    generator : str
+        A key of :data:`structrob.graphs.GENERATORS`.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> grid_axes("watts_strogatz"), grid_axes("barabasi_albert")
+    (['size', 'nei', 'p'], ['n', 'm'])
+    """
+    return [
+        name
+        for name, parameter in inspect.signature(GENERATORS[generator]).parameters.items()
+        if name != "seed" and parameter.default is inspect.Parameter.empty
+    ]
+
+
 class GraphsConfig(_Strict):
     """How graph priors are sampled: a generator, a grid of its parameters, a parameter range."""
 
@@ -122,6 +152,21 @@ class GraphsConfig(_Strict):
         "own", description="where vertices without outgoing edges sit: own depth, or the last layer"
     )
 
+    @field_validator("grid")
+    @classmethod
+    def _canonical_order(cls, grid: dict[str, list[float | int]], info: Any) -> dict:
+        # A grid is a set of axes: the draws take their grid points axis by axis in the
+        # generator's signature order, whatever order a file (or the store's sorted JSON)
+        # gives the keys, so a config.toml written from a store reproduces its draws.
+        generator = info.data.get("generator")
+        if generator not in GENERATORS:
+            return grid
+        order = grid_axes(generator)
+        return {
+            **{k: grid[k] for k in order if k in grid},
+            **{k: v for k, v in grid.items() if k not in order},
+        }
+
     @model_validator(mode="after")
     def _check(self) -> GraphsConfig:
         if self.min_parameters > self.max_parameters:
@@ -131,11 +176,7 @@ class GraphsConfig(_Strict):
             )
         # the grid spans the generator's required parameters; options with defaults (e.g.
         # watts_strogatz's rewiring) are keys of their own
-        allowed = [
-            name
-            for name, parameter in inspect.signature(GENERATORS[self.generator]).parameters.items()
-            if name != "seed" and parameter.default is inspect.Parameter.empty
-        ]
+        allowed = grid_axes(self.generator)
         unknown = sorted(set(self.grid) - set(allowed))
         missing = sorted(set(allowed) - set(self.grid))
         if unknown or missing:

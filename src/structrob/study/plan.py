@@ -13,7 +13,7 @@ import numpy as np
 
 from structrob import graphs
 from structrob.seeds import derive_seed
-from structrob.study.config import StudyConfig
+from structrob.study.config import StudyConfig, grid_axes
 from structrob.study.records import Draw, PriorSpec, PruningSpec, UnitSpec
 
 __all__ = ["Draw", "PlanError", "Unit", "plan_units", "sample_graphs"]
@@ -38,9 +38,11 @@ class PlanError(RuntimeError):
 def sample_graphs(config: StudyConfig) -> list[Draw]:
     """Draw generator parameters uniformly from the grid until ``count`` graphs are in range.
 
-    Draw i takes its grid point from a generator seeded ``derive_seed(seed, "grid", i)`` and
-    its graph seed from ``derive_seed(seed, "graph", i)``; a graph is accepted when its network
-    has ``min_parameters <= parameters <= max_parameters``. Rejected draws are returned too.
+    Draw i takes its grid point from a generator seeded ``derive_seed(seed, "grid", i)``, one
+    value per axis in the generator's signature order (:func:`~structrob.study.config.grid_axes`:
+    a config's key order does not matter), and its graph seed from ``derive_seed(seed, "graph",
+    i)``; a graph is accepted when its network has ``min_parameters <= parameters <=
+    max_parameters``. Rejected draws are returned too.
 
     Parameters
     ----------
@@ -68,7 +70,7 @@ def sample_graphs(config: StudyConfig) -> list[Draw]:
     [(0, 30, True), (1, 30, True)]
     """
     grid = config.graphs
-    keys = list(grid.grid)
+    keys = grid_axes(grid.generator)
     draws: list[Draw] = []
     accepted = 0
     for i in range(grid.max_draws):
