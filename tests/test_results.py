@@ -55,12 +55,13 @@ def check_contents(folder: Path) -> None:
 
 
 def check_complete(folder: Path) -> None:
-    """Assert each arm in ``folder`` is whole: every planned graph, every initialisation.
+    """Assert each arm in ``folder`` is whole: every planned unit, every initialisation.
 
-    An arm is in a folder when ``graphs.csv`` has its rows (a folder written with
-    ``structrob export --arm`` holds one). Its graphs must be those its config plans
-    (``graphs.count`` priors; ``pruning.repetitions x (pruning.steps + 1)`` pruning steps) and
-    each must have one run per initialisation of ``train.inits``, finished or failed.
+    An arm is in a folder when ``runs.csv`` has its rows (a folder written with ``structrob
+    export --arm`` holds one). Its units (run ids are ``<unit>-<init>``) must be those its
+    config plans (``graphs.count`` priors; ``pruning.repetitions x (pruning.steps + 1)``
+    pruning steps), each with one run per initialisation of ``train.inits``, finished or
+    failed, and every run's graph in ``graphs.csv``.
     """
     config = tomllib.loads((folder / "config.toml").read_text())
     inits = sorted(config["train"]["inits"])
@@ -71,14 +72,16 @@ def check_complete(folder: Path) -> None:
     }
     graphs = pd.read_csv(folder / "graphs.csv")
     runs = read_runs(folder / "runs.csv")
-    assert not graphs.empty, f"{folder}/graphs.csv holds no graph"
-    for arm, mine in graphs.groupby("arm"):
-        assert len(mine) == planned[arm], (
-            f"{folder}: {len(mine)} {arm} graphs, {planned[arm]} planned"
+    assert not runs.empty, f"{folder}/runs.csv holds no run"
+    for arm, mine in runs.groupby("arm"):
+        units = mine.groupby(mine["run_id"].str.split("-", n=1).str[0])["init"].apply(sorted)
+        assert len(units) == planned[arm], (
+            f"{folder}: {len(units)} {arm} units, {planned[arm]} planned"
         )
-        have = runs[runs["arm"] == arm].groupby("graph_id")["init"].apply(sorted)
-        short = [g for g in mine["graph_id"] if have.get(g) != inits]
-        assert not short, f"{folder}: runs missing for {len(short)} {arm} graphs, e.g. {short[0]}"
+        short = [u for u, got in units.items() if got != inits]
+        assert not short, f"{folder}: runs missing for {len(short)} {arm} units, e.g. {short[0]}"
+    lost = set(runs["graph_id"]) - set(graphs["graph_id"])
+    assert not lost, f"{folder}: {len(lost)} runs' graphs are not in graphs.csv"
 
 
 #: Columns that measure time or name files: they differ between runs of the same science.
@@ -163,7 +166,7 @@ def test_checks_pass_on_a_freshly_exported_study_and_catch_changes(
     (changed / "weights.pt").unlink()
     full = read_runs(results / "runs.csv")
     full.drop(index=full.index[-1]).to_csv(changed / "runs.csv", index=False)
-    with pytest.raises(AssertionError, match="runs missing for 1 pruning graphs"):
+    with pytest.raises(AssertionError, match="runs missing for 1 pruning units"):
         check_contents(changed)
     first = first_graph_runs(changed)
     committed.loc[committed["run_id"] == first["run_id"].iloc[0], "accuracy"] += 1e-9
