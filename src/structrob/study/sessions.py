@@ -250,7 +250,7 @@ def sessions_frame(store: Store) -> pd.DataFrame:
     >>> frame["session"].tolist(), frame["exit"].tolist()[:2]
     (['1', '2', 'total'], [1, 0])
     >>> _ = begin_session(store)  # killed before its end: nothing stored, nothing known
-    >>> sessions_frame(store)["seconds_at_least"].iloc[2]
+    >>> float(sessions_frame(store)["seconds_at_least"].iloc[2])
     0.0
     """
     records = sessions_of(store)
