@@ -51,16 +51,25 @@ def test_stages_csv_totals_are_the_units_timings(published_study):
     study, results = published_study["study"], published_study["results"]
     with sqlite3.connect(study / "study.sqlite") as db:
         rows = db.execute("SELECT arm, timings FROM units WHERE status = 'done'").fetchall()
+    enabled = [
+        name for name, attack in _meta(study, "config")["attacks"].items() if attack["enabled"]
+    ]
+    parts = {f"attack.{name}" for name in enabled}
     expected: dict[tuple[str, str], list[float]] = {}
     for arm, timings in rows:
         timings = json.loads(timings)
+        # each enabled attack is timed alone, inside the attack stage
+        assert parts <= set(timings)
+        assert 0 < sum(timings[part] for part in parts) <= timings["attack"]
         for stage, seconds in timings.items():
             expected.setdefault((arm, stage), []).append(seconds)
-        expected.setdefault((arm, "total"), []).append(sum(timings.values()))
-        expected.setdefault(("all", "total"), []).append(sum(timings.values()))
+        total = sum(timings[stage] for stage in ("build", "train", "attack", "properties"))
+        assert total == pytest.approx(sum(v for k, v in timings.items() if k not in parts))
+        expected.setdefault((arm, "total"), []).append(total)
+        expected.setdefault(("all", "total"), []).append(total)
     stages = pd.read_csv(results / "stages.csv")
     assert list(stages.columns) == STAGE_COLUMNS
-    assert {"build", "train", "attack", "properties"} <= set(stages["stage"])
+    assert {"build", "train", "attack", "properties"} | parts <= set(stages["stage"])
     assert len(stages) == len(expected)
     workers = _meta(study, "config")["workers"]
     assert workers == 1

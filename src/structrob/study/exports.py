@@ -32,6 +32,7 @@ from structrob.study.config import StudyConfig, config_hash, science, to_toml
 from structrob.study.errors import StoreError
 from structrob.study.files import atomic_path
 from structrob.study.progress import Progress, progress_of, unit_of_run
+from structrob.study.records import is_stage
 from structrob.study.sessions import sessions_frame
 from structrob.study.store import Store
 from structrob.validation import check_arm
@@ -81,9 +82,10 @@ def stages_frame(store: Store, arm: str | None = None) -> pd.DataFrame:
 
     The stages are what each unit times for itself (``units.timings``): ``build`` (data set,
     network, initialisation or pruning), ``train`` (training and the clean evaluation),
-    ``attack`` (every enabled attack together: units time the attacks as one figure, so there
-    is no per-attack split) and ``properties`` (the graph properties). Only finished units
-    (status ``done``) count: a failed attempt's time is not recorded.
+    ``attack`` (every enabled attack together), its parts ``attack.fgsm``, ``attack.min_fgsm``,
+    ``attack.onepixel``, ... (each attack alone; units stored before attacks were timed one by
+    one have none) and ``properties`` (the graph properties). Only finished units (status
+    ``done``) count: a failed attempt's time is not recorded.
 
     Parameters
     ----------
@@ -94,13 +96,14 @@ def stages_frame(store: Store, arm: str | None = None) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        :data:`STAGE_COLUMNS`: one row per arm x stage, then per arm a ``total`` row (each
-        unit's stages summed), then an ``all`` x ``total`` row over both arms. ``units``
-        counts the units timed, ``total_seconds`` is their worker-seconds, ``mean_seconds``
-        and ``max_seconds`` are per unit, ``workers`` is the study's worker processes (its
-        ``workers`` setting, else the cores it ran on) and ``wall_seconds`` estimates the wall
-        time as ``total_seconds / workers``. That estimate is low for the pruning arm, whose
-        steps run one after another within a chain; the driver's measured wall time is in
+        :data:`STAGE_COLUMNS`: one row per arm x stage or part, then per arm a ``total`` row
+        (each unit's stages summed, not their parts), then an ``all`` x ``total`` row over
+        both arms. ``units`` counts the units timed, ``total_seconds`` is their
+        worker-seconds, ``mean_seconds`` and ``max_seconds`` are per unit, ``workers`` is the
+        study's worker processes (its ``workers`` setting, else the cores it ran on) and
+        ``wall_seconds`` estimates the wall time as ``total_seconds / workers``. That
+        estimate is low for the pruning arm, whose steps run one after another within a
+        chain; the driver's measured wall time is in
         :func:`structrob.study.sessions.sessions_frame`.
 
     Examples
@@ -110,10 +113,11 @@ def stages_frame(store: Store, arm: str | None = None) -> pd.DataFrame:
     >>> store = Store(tempfile.mkdtemp())
     >>> graph = GraphRecord("dense_layered", {"widths": [2]}, None, 1, 2, [], {}, {})
     >>> for unit_id, seconds in (("u1", 2.0), ("u2", 4.0)):
-    ...     store.save_unit(UnitResult(unit_id, "pruning", 0, graph, (), {"train": seconds}))
+    ...     timings = {"train": seconds, "attack": 3.0, "attack.fgsm": 1.0}
+    ...     store.save_unit(UnitResult(unit_id, "pruning", 0, graph, (), timings))
     >>> frame = stages_frame(store)
-    >>> frame[["stage", "units", "total_seconds", "max_seconds"]].values.tolist()[0]
-    ['train', 2, 6.0, 4.0]
+    >>> frame[["stage", "total_seconds", "max_seconds"]].values.tolist()[:4]
+    [['train', 6.0, 4.0], ['attack', 6.0, 3.0], ['attack.fgsm', 2.0, 1.0], ['total', 12.0, 7.0]]
     >>> stages_frame(store, "prior").empty
     True
     """
@@ -144,7 +148,7 @@ def stages_frame(store: Store, arm: str | None = None) -> pd.DataFrame:
         timings = pd.DataFrame([json.loads(t) for t in mine["timings"]], index=mine.index)
         for stage in timings.columns:
             rows.append(row(name, stage, timings[stage].dropna()))
-        unit_totals = timings.sum(axis=1)
+        unit_totals = timings[[key for key in timings.columns if is_stage(key)]].sum(axis=1)
         rows.append(row(name, "total", unit_totals))
         per_unit.append(unit_totals)
     if per_unit and arm is None:

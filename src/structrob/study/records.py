@@ -400,6 +400,23 @@ class RunRecord:
     graph: GraphRecord | None = field(default=None, repr=False)
 
 
+#: The stage a unit times its attacks in (:attr:`UnitResult.timings`). Each attack's own seconds
+#: are a part of it, keyed ``"attack.<name>"``: a key with a dot is a part of the stage before
+#: the dot and never counts again in a unit's total.
+ATTACK_STAGE = "attack"
+
+
+def is_stage(key: str) -> bool:
+    """Whether a :attr:`UnitResult.timings` key is a stage (True) or a part of one (False).
+
+    Examples
+    --------
+    >>> [is_stage(key) for key in ("train", "attack", "attack.onepixel")]
+    [True, True, False]
+    """
+    return "." not in key
+
+
 @dataclass(frozen=True)
 class UnitResult:
     """What a worker returns for a finished unit; the store writes it in one transaction.
@@ -416,7 +433,8 @@ class UnitResult:
     runs : tuple of RunRecord
         One per initialisation, in the config's order.
     timings : dict
-        Seconds per stage (``build``, ``train``, ``attack``, ``properties``).
+        Seconds per stage (``build``, ``train``, ``attack``, ``properties``), and per part
+        of a stage: ``attack.<name>`` for each attack (see :data:`ATTACK_STAGE`).
     stacked_weights : bytes or None
         For a pruning step, the stacked ``state_dict`` the next step starts from.
 

@@ -24,6 +24,7 @@ from structrob.model import SparseDAGNet, initialize
 from structrob.seeds import derive_seed
 from structrob.study.attack_setup import build_attacks
 from structrob.study.records import (
+    ATTACK_STAGE,
     GraphRecord,
     PriorSpec,
     PruningSpec,
@@ -162,18 +163,23 @@ def build_model(spec: UnitSpec, copies: int) -> tuple[SparseDAGNet, nx.DiGraph, 
 
 
 def _attack(
-    net: SparseDAGNet, spec: UnitSpec, test: Any, device: torch.device
+    net: SparseDAGNet, spec: UnitSpec, test: Any, device: torch.device, timings: dict[str, float]
 ) -> list[dict[str, Any]]:
-    """Every enabled attack on every copy: one flat measures record per copy."""
+    """Every enabled attack on every copy: one flat measures record per copy.
+
+    Each attack's seconds go into ``timings`` as ``attack.<name>`` (a part of ``attack``).
+    """
     n_test = test.test_x.shape[0]
     per_attack: dict[str, list[Any]] = {}
     for name, attack in build_attacks(spec.attacks, spec.seed).items():
+        start = time.perf_counter()
         if name == "onepixel":  # selects its own images among the correctly classified
             result = attack(net, test.test_x, test.test_y)
         else:
             n = getattr(spec.attacks, name).images
             n = n_test if n is None else min(n, n_test)
             result = attack(net, test.test_x[:n], test.test_y[:n])
+        timings[f"{ATTACK_STAGE}.{name}"] = time.perf_counter() - start
         per_attack[name] = result if isinstance(result, list) else [result]
     records = []
     for k in range(net.copies):
@@ -301,8 +307,10 @@ def run_unit(spec: UnitSpec, payload: UnitPayload) -> UnitResult:
     timings["train"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    measures = _attack(net, spec, test, device)
-    timings["attack"] = time.perf_counter() - start
+    attack_parts: dict[str, float] = {}
+    measures = _attack(net, spec, test, device, attack_parts)
+    timings[ATTACK_STAGE] = time.perf_counter() - start
+    timings.update(attack_parts)  # after the stage it is a part of
 
     start = time.perf_counter()
     net_cpu = net.to("cpu")
