@@ -915,3 +915,97 @@ def test_dense_tracing_gives_the_tables_and_outcomes_of_the_csr_tracing(monkeypa
     for a, b in zip(dense_results, csr_results):
         assert torch.equal(a.indices, b.indices) and torch.equal(a.success, b.success)
         assert torch.equal(a.pixel, b.pixel) and torch.equal(a.iterations, b.iterations)
+
+
+def _same_measures(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(
+        a[key] == b[key] or (a[key] != a[key] and b[key] != b[key])
+        for key in a  # NaN == NaN
+    )
+
+
+def _skip_settings(study: bool) -> dict:
+    if study:
+        return {**OnePixel.STUDY_SETTINGS, "pop_size": 24, "max_iter": 15, "path": "lines"}
+    return {"pop_size": 24, "max_iter": 15, "path": "lines"}
+
+
+@pytest.mark.parametrize("study", [False, True])
+def test_one_pixel_skip_proven_keeps_every_success_exactly(study):
+    """Skipping the images the tables prove robust changes no success and no measure."""
+    net = many_pieces_net(copies=2)
+    x, _ = images_and_labels(60, seed=13, high=0.1)
+    with torch.no_grad():
+        y = net(x)[0].argmax(1)
+    settings = {**_skip_settings(study), "n_images": 12, "seed": 2}
+    full = OnePixel(**settings)(net, x, y)
+    skip = OnePixel(**settings, skip_proven=True)(net, x, y)
+    exact = ExactOnePixel(n_images=12, seed=2)(net, x, y)
+    n_skipped = n_success = 0
+    for f, s, e in zip(full, skip, exact):
+        assert torch.equal(f.indices, s.indices) and torch.equal(f.success, s.success)
+        hit = f.success
+        for name in ("pixel", "pred", "confidence", "iterations", "n_queries", "adv"):
+            assert torch.equal(getattr(f, name)[hit], getattr(s, name)[hit]), name
+        skipped = (s.iterations == 0) & ~s.success  # a failed search ran all its generations
+        # a skipped image is one no one-pixel change fools, by the complete search
+        assert not bool((skipped & e.success).any())
+        # it reports the complete search's lowest true-class probability, decoded as the
+        # attack's candidates (integer intensities for the study: at or above that minimum)
+        if study:
+            assert bool((s.confidence[skipped] >= e.confidence[skipped] - 1e-6).all())
+        else:
+            torch.testing.assert_close(s.confidence[skipped], e.confidence[skipped])
+        assert bool((s.n_queries[skipped] > 784).all())
+        # searched failures: the same search, so the same fittest candidate; its confirming
+        # forward pass runs in another batch, so its confidence agrees to float rounding
+        same = ~skipped
+        assert torch.equal(f.pixel[same], s.pixel[same])
+        assert torch.equal(f.iterations[same], s.iterations[same])
+        torch.testing.assert_close(f.confidence[same], s.confidence[same], rtol=1e-5, atol=1e-7)
+        assert _same_measures(f.measures(), s.measures())
+        n_skipped += int(skipped.sum())
+        n_success += int(hit.sum())
+    # the test means something only if both kinds of image occur
+    assert n_skipped > 0 and n_success > 0
+
+
+def test_proven_robust_pairs_are_never_fooled_and_its_band_is_conservative():
+    """Proven rows have no misclassified piece end with room to spare; a wider band proves
+    fewer rows, and a band of 0 proves exactly the rows the complete search does not fool."""
+    from structrob.attacks._base import Runner
+    from structrob.attacks._candidates import Candidates
+    from structrob.attacks.selection import clean_correct, select
+
+    net = many_pieces_net(copies=2)
+    x, _ = images_and_labels(60, seed=13, high=0.1)
+    with torch.no_grad():
+        y = net(x)[0].argmax(1)
+    runner = Runner(net)
+    selected = select(clean_correct(runner, x, y, 8192), 12, 2)
+    candidates = Candidates(runner, x, y, selected, "lines", 8192)
+    exact = ExactOnePixel(n_images=12, seed=2)(net, x, y)
+    fooled = torch.cat([e.success for e in exact])
+    proven = candidates.proven_robust()
+    none = candidates.proven_robust(tolerance=0.0)
+    wide = candidates.proven_robust(tolerance=0.03)
+    assert bool((proven <= none).all()) and bool((wide <= proven).all())
+    # tolerance 0 proves exactly the pairs the complete search does not fool (here: no piece
+    # end is misclassified by the table yet rejected by the confirming forward pass)
+    assert len(proven) == len(fooled) and int(none.sum()) == len(fooled) - int(fooled.sum())
+    assert 0 < int(wide.sum()) < int(proven.sum())  # the band matters, the test can fail
+
+
+def test_one_pixel_skip_proven_searches_every_image_without_the_line_tables():
+    x, _ = images_and_labels(12, seed=9)
+    model = linear_model(n_out=3, scale=0.3)
+    y = model(x).argmax(1).detach()
+    plain = OnePixel(pop_size=10, max_iter=6, n_images=None, seed=4)(model, x, y)
+    skip = OnePixel(pop_size=10, max_iter=6, n_images=None, seed=4, skip_proven=True)(model, x, y)
+    for field in ("success", "pixel", "iterations", "confidence", "n_queries"):
+        assert torch.equal(getattr(plain, field), getattr(skip, field)), field
+    assert bool((skip.iterations > 0).all())  # nothing was skipped
+    with pytest.raises(TypeError, match="skip_proven must be True or False"):
+        OnePixel(skip_proven=1)
+    assert "skip_proven=True" in repr(OnePixel(skip_proven=True))
+    assert "skip_proven" not in repr(OnePixel())

@@ -16,6 +16,8 @@ in use (copies may attack different numbers of images).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -302,6 +304,54 @@ class Candidates:
         rows, cols = (pixel // SIDE).double(), (pixel % SIDE).double()
         candidates = torch.stack([rows, cols, t * 255], dim=1)
         return k, s, candidates, log_odds(logits, self.true_class(k, s)), logits.argmax(-1)
+
+    def end_populations(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Every pair's piece ends (:meth:`piece_ends`) laid out as one population per pair.
+
+        Returns ``population`` [K, S, W, 3], ``fitness`` [K, S, W], ``pred`` [K, S, W] and
+        ``counts`` [K, S] (the ends of each pair; W is the most any pair has). Padding is
+        pixel (0, 0) at intensity 0 with infinite fitness and the true class as ``pred``, so it
+        is never the fittest nor misclassified. Needs ``path="lines"``.
+        """
+        k, s, ends, fitness, pred = self.piece_ends()
+        K, S = self.valid.shape
+        pair = k * S + s
+        counts = torch.bincount(pair, minlength=K * S)
+        rank = torch.arange(len(pair)) - (torch.cumsum(counts, 0) - counts)[pair]
+        width = max(1, int(counts.max()) if len(counts) else 1)
+        population = torch.zeros(K, S, width, 3, dtype=torch.float64)
+        population_fitness = torch.full((K, S, width), math.inf, dtype=torch.float64)
+        population_pred = self.labels[self.image].unsqueeze(-1).repeat(1, 1, width)
+        population[k, s, rank] = ends
+        population_fitness[k, s, rank] = fitness
+        population_pred[k, s, rank] = pred
+        return population, population_fitness, population_pred, counts.view(K, S)
+
+    def proven_robust(self, tolerance: float = 1e-4) -> Tensor:
+        """bool [R]: the rows (pairs) that no candidate of this path can misclassify.
+
+        Along each traced line the table's logits are affine on every piece, so the largest
+        rival margin ``max_{c != y} z_c - z_y``, convex on a piece, is largest at a piece
+        end. A row is proven robust when at every end of every line of its image the margin
+        is below ``-tolerance * max(1, max_c |z_c|)``: a candidate between two ends is read
+        off the same table (float32 logits, a multiply-add from the piece's start), whose
+        rounding is orders of magnitude below that band. A row whose margin comes within it
+        anywhere is not claimed. Needs ``path="lines"``.
+        """
+        if self.lines is None:
+            raise RuntimeError("proven_robust() needs the pixel-line tables (path='lines')")
+        line, _, logits = self.lines.ends()
+        L = self.lines.S * N_PIXELS
+        k, s = line // L, (line % L) // N_PIXELS
+        z = logits.double()
+        labels = self.true_class(k, s)
+        own = z.gather(1, labels[:, None])[:, 0]
+        rival = z.scatter(1, labels[:, None], -math.inf).amax(1)
+        band = tolerance * z.abs().amax(1).clamp(min=1)
+        close = rival - own >= -band
+        K, S = self.valid.shape
+        close_pairs = torch.bincount((k * S + s)[close], minlength=K * S)
+        return close_pairs.view(K, S)[self.pair_k, self.pair_s] == 0
 
     def _forward(self, k: Tensor, s: Tensor, pixel: Tensor, value: Tensor, rank1: bool) -> Tensor:
         """Logits [Q, R, C] by forward passes, batched over copies and chunked."""

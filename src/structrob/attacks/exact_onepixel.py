@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
@@ -91,23 +89,11 @@ class ExactOnePixel(Attack):
         selected = select(clean_correct(runner, x, y, self.chunk_rows), self.n_images, self.seed)
         candidates = Candidates(runner, x, y, selected, "lines", self.chunk_rows)
         outcome = Outcome(candidates, iterations=0)
-        k, s, ends, fitness, pred = candidates.piece_ends()
-        # lay the piece ends out as one population per pair, [K, S, width], like the DE's
-        K, S = candidates.valid.shape
-        pair = k * S + s
-        counts = torch.bincount(pair, minlength=K * S)
-        rank = torch.arange(len(pair)) - (torch.cumsum(counts, 0) - counts)[pair]
-        width = max(1, int(counts.max()) if len(counts) else 1)
-        # padding: pixel (0, 0) at intensity 0 with infinite fitness, never misclassified
-        population = torch.zeros(K, S, width, 3, dtype=torch.float64)
-        population_fitness = torch.full((K, S, width), math.inf, dtype=torch.float64)
-        population_pred = candidates.labels[candidates.image].unsqueeze(-1).repeat(1, 1, width)
-        population[k, s, rank] = ends
-        population_fitness[k, s, rank] = fitness
-        population_pred[k, s, rank] = pred
+        # the piece ends as one population per pair, [K, S, width], like the DE's
+        population, population_fitness, population_pred, counts = candidates.end_populations()
         rows = torch.arange(len(candidates.pair_k))
         kk, ss = candidates.pair_k, candidates.pair_s
         fooled = population_pred[kk, ss] != candidates.row_label.unsqueeze(1)
         stop = outcome.accept(rows, population[kk, ss], fooled, 0)
         outcome.finish(rows[~stop], population[kk, ss][~stop], population_fitness[kk, ss][~stop])
-        return outcome.results(counts.view(K, S))
+        return outcome.results(counts)

@@ -130,9 +130,21 @@ class OnePixel(Attack):
         ``max_iter=0`` the initial population's fittest member is checked).
     path : {"auto", "lines", "rank1", "full"}
         How candidates are evaluated (above); all give the same search up to float rounding.
-    chunk_rows : int
-        Most rows (candidates x copies) per forward pass; the line tracing takes
-        ``chunk_rows // 4`` lines per copy per pass.
+    skip_proven : bool
+        False (default): every attacked image runs its search. True: on the ``"lines"`` path
+        (on others every image is searched, as with False), the line tables first decide
+        which images no candidate can misclassify
+        (:meth:`~structrob.attacks._candidates.Candidates.proven_robust`: the largest rival
+        margin at every piece end of every pixel line is clearly negative, as
+        :class:`ExactOnePixel` reads them), and only the other images are searched. A search
+        that cannot succeed is not run, so ``success``, and ``pred``, ``confidence``,
+        ``pixel``, ``iterations`` and ``n_queries`` of every success, are those of the full
+        run exactly (each image's search draws from its own stream, so the others' do not
+        change), and so are the error rate and the average confidence over successes
+        (:func:`structrob.robustness.measures`), all a study stores. A skipped image reports,
+        instead of its search's fittest candidate, the piece end of lowest true-class
+        probability (decoded as the attack's candidates are: with ``integer_candidates``, its
+        intensity truncated), ``iterations`` 0 and ``n_queries`` the number of piece ends.
 
     Returns
     -------
@@ -213,6 +225,7 @@ class OnePixel(Attack):
         early_stop: str = "any",
         path: str = "auto",
         chunk_rows: int = 8192,
+        skip_proven: bool = False,
     ) -> None:
         self.settings = Settings(
             pop_size=pop_size,
@@ -233,10 +246,17 @@ class OnePixel(Attack):
             raise ValueError(f"path must be one of {self.PATHS}, got {path!r}")
         self.path = path
         self.chunk_rows = check_int("chunk_rows", chunk_rows, 1)
+        if not isinstance(skip_proven, bool):
+            raise TypeError(f"skip_proven must be True or False, got {skip_proven!r}")
+        self.skip_proven = skip_proven
 
     def __repr__(self) -> str:
         search = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.KEYWORDS)
-        return f"OnePixel({search}, seed={self.seed}, n_images={self.n_images}, path={self.path!r})"
+        skip = ", skip_proven=True" if self.skip_proven else ""
+        return (
+            f"OnePixel({search}, seed={self.seed}, n_images={self.n_images}, "
+            f"path={self.path!r}{skip})"
+        )
 
     def resolve_path(self, model: nn.Module) -> str:
         """The evaluation path a call on ``model`` takes: ``path`` itself unless it is "auto".
@@ -284,23 +304,62 @@ class OnePixel(Attack):
             )
 
     def _attack(self, runner: Runner, x: Tensor, y: Tensor) -> list[AttackResult]:
+        path = self._resolve(runner)
+        skip = self.skip_proven and path == "lines"  # the proof reads the line tables
         selected = select(clean_correct(runner, x, y, self.chunk_rows), self.n_images, self.seed)
         candidates = Candidates(
             runner,
             x,
             y,
             selected,
-            self._resolve(runner),
+            path,
             self.chunk_rows,
             integer=self.settings.integer_candidates,
         )
         outcome = Outcome(candidates, iterations=self.settings.max_iter)
-        image = candidates.image[candidates.pair_k, candidates.pair_s]
+        searched = torch.arange(len(candidates.pair_k))
+        if skip:
+            proven = candidates.proven_robust()
+            searched = (~proven).nonzero().view(-1)
+        k, s = candidates.pair_k[searched], candidates.pair_s[searched]
         search = DifferentialEvolution(
-            self.settings, [derive_seed(self.seed, int(i)) for i in image]
+            self.settings, [derive_seed(self.seed, int(i)) for i in candidates.image[k, s]]
         )
-        stopped_at, rows, population, fitness = search.run(candidates, outcome)
-        outcome.finish(rows, population, fitness)
+        if skip:
+            some = _SomeRows(candidates, outcome, searched)
+            stopped_at, rows, population, fitness = search.run(some, some)
+        else:
+            stopped_at, rows, population, fitness = search.run(candidates, outcome)
+        outcome.finish(searched[rows], population, fitness)
         n_queries = torch.zeros(candidates.valid.shape, dtype=torch.long)
-        n_queries[candidates.pair_k, candidates.pair_s] = self.settings.pop_size * (stopped_at + 1)
+        n_queries[k, s] = self.settings.pop_size * (stopped_at + 1)
+        if skip and bool(proven.any()):
+            skipped = proven.nonzero().view(-1)
+            ends, ends_fitness, _, counts = candidates.end_populations()
+            k, s = candidates.pair_k[skipped], candidates.pair_s[skipped]
+            outcome.finish(skipped, ends[k, s], ends_fitness[k, s])
+            outcome.iterations[k, s] = 0
+            n_queries[k, s] = counts[k, s]
         return outcome.results(n_queries)
+
+
+class _SomeRows:
+    """The evaluator and stops of a search over some rows: its row r is ``rows[r]`` of both."""
+
+    def __init__(self, candidates: Candidates, outcome: Outcome, rows: Tensor) -> None:
+        self.candidates, self.outcome, self.rows = candidates, outcome, rows
+        self.remembers = candidates.remembers
+
+    def key(self, candidates: Tensor) -> Tensor:
+        return self.candidates.key(candidates)
+
+    def fitness(
+        self, rows: Tensor, candidates: Tensor, fooled: bool = False, keys: Tensor | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        return self.candidates.fitness(self.rows[rows], candidates, fooled, keys)
+
+    def misclassified(self, rows: Tensor, candidates: Tensor) -> Tensor:
+        return self.candidates.misclassified(self.rows[rows], candidates)
+
+    def accept(self, rows: Tensor, candidates: Tensor, fooled: Tensor, generation: int) -> Tensor:
+        return self.outcome.accept(self.rows[rows], candidates, fooled, generation)
