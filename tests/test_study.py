@@ -448,6 +448,55 @@ def test_process_pool_gives_the_same_results(tmp_path, tiny_study, tiny_config, 
     )
 
 
+def test_the_pool_starts_before_the_checks_and_stops_when_they_fail(
+    tmp_path, tiny_config, monkeypatch
+):
+    """The workers import while the driver checks and samples; an error stops them at once."""
+    import multiprocessing
+
+    seen = []
+
+    def refuse(config):
+        seen.append(len(multiprocessing.active_children()))
+        raise cfg.ConfigError("device: refused")
+
+    monkeypatch.setattr(runner, "check_settings", refuse)
+    config = cfg.apply_overrides(tiny_config, ["workers=2"])
+    start = time.perf_counter()
+    with pytest.raises(cfg.ConfigError, match="device: refused"):
+        runner.run_study(config, tmp_path / "s", progress=False, log=lambda _: None)
+    assert seen == [2]  # both workers were started before the checks
+    assert multiprocessing.active_children() == []
+    assert time.perf_counter() - start < 10  # stopped, not waited for
+    assert not (tmp_path / "s").exists()
+    # one worker (in process) or a dry run: nothing is started early
+    for overrides in (["workers=1"], ["workers=2"]):
+        seen.clear()
+        config = cfg.apply_overrides(tiny_config, overrides)
+        with pytest.raises(cfg.ConfigError):
+            runner.run_study(config, tmp_path / "s", dry_run=overrides == ["workers=2"])
+        assert seen == [0]
+
+
+def test_a_started_worker_that_died_is_replaced_for_the_first_unit(tiny_config, mnist_dir):
+    from structrob.study.executors import LocalExecutor
+
+    executor = LocalExecutor(workers=1).start()
+    try:
+        (pid,) = list(executor._pool._processes)
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.time() + 60
+        while not executor._pool._broken and time.time() < deadline:
+            time.sleep(0.05)
+        assert executor._pool._broken
+        unit = plan_units(tiny_config, sample_graphs(tiny_config))[0]
+        handle = executor.submit(unit.spec, UnitPayload(data_root=str(mnist_dir), device="cpu"))
+        ((_, record),) = executor.wait([handle])
+        assert [run.init for run in record.runs] == list(tiny_config.train.inits)
+    finally:
+        executor.close()
+
+
 def test_dead_worker_comes_back_as_a_failure(tmp_path, tiny_config, mnist_dir):
     from structrob.study.executors import LocalExecutor
 

@@ -37,6 +37,7 @@ __all__ = [
     "InProcessExecutor",
     "LocalExecutor",
     "RayExecutor",
+    "local_workers",
     "make_executor",
     "stop_helper_processes",
 ]
@@ -153,6 +154,26 @@ class LocalExecutor:
         self.threads = check_int("threads", threads, 1)
         self._pool = self._new_pool()
 
+    def start(self) -> LocalExecutor:
+        """Start every worker now rather than at the first units (returns the executor).
+
+        A worker takes seconds to start (it imports torch); started before the driver checks
+        the settings and samples the graphs, it does so while the driver works, so the first
+        units start sooner.
+
+        Examples
+        --------
+        >>> executor = LocalExecutor(workers=2).start()
+        >>> len(multiprocessing.active_children()) >= 2
+        True
+        >>> executor.close(cancel=True)
+        """
+        with _sigint_blocked():
+            # the pool starts a worker for each task submitted while none is idle
+            for _ in range(self.workers):
+                self._pool.submit(os.getpid)
+        return self
+
     def _new_pool(self) -> cf.ProcessPoolExecutor:
         return cf.ProcessPoolExecutor(
             max_workers=self.workers,
@@ -164,7 +185,12 @@ class LocalExecutor:
     def submit(self, spec: UnitSpec, payload: UnitPayload) -> cf.Future:
         """Queue the unit on the pool: a :class:`~concurrent.futures.Future`, done when run."""
         with _sigint_blocked():  # the pool starts a worker here when it has fewer than it may
-            return self._pool.submit(run_unit_safely, spec, payload)
+            try:
+                return self._pool.submit(run_unit_safely, spec, payload)
+            except cf.process.BrokenProcessPool:  # a worker died before any unit (start())
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = self._new_pool()
+                return self._pool.submit(run_unit_safely, spec, payload)
 
     def wait(self, handles: list[cf.Future]) -> list[tuple[cf.Future, Outcome]]:
         """Block until at least one handle is done.
@@ -385,8 +411,33 @@ def make_executor(
     if executor == "ray":
         gpus = 1.0 if device == "cuda" else 0.0
         return RayExecutor(ray_address, directory / "ray", threads=threads, gpus=gpus)
-    if workers is None:
-        workers = max(1, (os.cpu_count() or 1) // threads)
-    if check_int("workers", workers, 1) == 1:
+    workers = local_workers(workers, threads)
+    if workers == 1:
         return InProcessExecutor()
     return LocalExecutor(workers, threads)
+
+
+def local_workers(workers: int | None, threads: int = 1) -> int:
+    """The local worker processes a ``workers`` setting means (None: one per core).
+
+    Parameters
+    ----------
+    workers : int or None
+        ``>= 1``, or None for as many as the cores hold with ``threads`` each.
+    threads : int
+        Torch threads per worker, ``>= 1``.
+
+    Returns
+    -------
+    int
+        ``>= 1``; 1 means the units run in the driver's process (:class:`InProcessExecutor`).
+
+    Examples
+    --------
+    >>> local_workers(3), local_workers(None, threads=10**6)
+    (3, 1)
+    """
+    threads = check_int("threads", threads, 1)
+    if workers is None:
+        return max(1, (os.cpu_count() or 1) // threads)
+    return check_int("workers", workers, 1)

@@ -60,7 +60,7 @@ from structrob.study.attack_setup import build_attacks
 from structrob.study.config import ConfigError, StudyConfig, config_hash, science
 from structrob.study.errors import StoreError, StudyError, StudyInterrupted, StudyLocked
 from structrob.study.estimate import describe_plan, estimate_seconds
-from structrob.study.executors import make_executor
+from structrob.study.executors import LocalExecutor, local_workers, make_executor
 from structrob.study.files import describe_os_error
 from structrob.study.interrupt import critical, interruptible
 from structrob.study.lock import StudyLock
@@ -386,24 +386,54 @@ def run_study(
     120
     """
     epoch, clock = time.time(), time.monotonic()  # the session's start: checks count too
-    check_settings(config)
     with interruptible():
-        path = Path(directory)
-        # an existing directory is locked first (a second driver is refused at once); a new
-        # one is created only once the data set loaded
-        lock = _lock(path) if path.is_dir() else None
+        # the workers start first, so they import torch while this process checks the
+        # settings and samples the graphs (seconds each); they are stopped on any error
+        pool = None if dry_run else _early_pool(config)
+        used = False
         try:
-            _check_data(config, data_root)
-            directory = _prepare_directory(path)
-            lock = lock or _lock(directory)
-            store = Store(directory)
-            _run_locked(
-                store, config, data_root, progress, log, retry_failed, dry_run, (epoch, clock)
-            )
+            check_settings(config)
+            path = Path(directory)
+            # an existing directory is locked first (a second driver is refused at once); a
+            # new one is created only once the data set loaded
+            lock = _lock(path) if path.is_dir() else None
+            try:
+                _check_data(config, data_root)
+                directory = _prepare_directory(path)
+                lock = lock or _lock(directory)
+                store = Store(directory)
+                used = _run_locked(
+                    store,
+                    config,
+                    data_root,
+                    progress,
+                    log,
+                    retry_failed,
+                    dry_run,
+                    (epoch, clock),
+                    pool,
+                )
+            finally:
+                if lock is not None:
+                    lock.release()
         finally:
-            if lock is not None:
-                lock.release()
+            if pool is not None:
+                # after its units the pool's workers end as usual; unused (nothing to run, or
+                # an error) they are stopped at once, still importing perhaps
+                pool.close(cancel=not used)
     return store
+
+
+def _early_pool(config: StudyConfig) -> LocalExecutor | None:
+    """The local worker pool a study will run on, its workers started; None for the others.
+
+    Only a pool of worker processes is started early (``executor = "local"``, more than one
+    worker): an in-process run has no worker to start, and Ray starts its own.
+    """
+    workers = local_workers(config.workers, config.threads)
+    if config.executor != "local" or workers == 1:
+        return None
+    return LocalExecutor(workers, config.threads).start()
 
 
 def _run_locked(
@@ -415,14 +445,16 @@ def _run_locked(
     retry_failed: bool,
     dry_run: bool = False,
     started: tuple[float, float] | None = None,
-) -> None:
+    pool: LocalExecutor | None = None,
+) -> bool:
+    """Run the session; whether it ran units on ``pool`` (then that pool is done with)."""
     _check_same_study(store, config, log)
     if dry_run:  # planning only: no session of the driver
         _run_session(store, config, data_root, progress, log, retry_failed, dry_run)
-        return
+        return False
     session = begin_session(store, *(started or (None, None)))
     try:
-        _run_session(store, config, data_root, progress, log, retry_failed, dry_run)
+        used = _run_session(store, config, data_root, progress, log, retry_failed, dry_run, pool)
     except BaseException as error:
         try:
             end_session(store, session, exit_status(error))
@@ -431,6 +463,7 @@ def _run_locked(
         raise
     with critical():  # a Ctrl-C now would leave the record open
         end_session(store, session, 0 if progress_of(store).complete else 1)
+    return used
 
 
 def _run_session(
@@ -441,7 +474,9 @@ def _run_session(
     log: Callable[[str], None],
     retry_failed: bool,
     dry_run: bool,
-) -> None:
+    pool: LocalExecutor | None = None,
+) -> bool:
+    """Plan and run the missing units, on ``pool`` if given (left open); whether it ran any."""
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     created = store.get_meta("created") or now
     store.set_meta(
@@ -481,9 +516,12 @@ def _run_session(
         workers = config.workers or os.cpu_count() or 1
         seconds = estimate_seconds(config, todo, data_root, workers=workers) if todo else None
         log(describe_plan(config, draws, units, seconds))
-        return
+        return False
     if not todo:
-        return
+        return False
+    if pool is not None:  # its owner closes it
+        _drive(store, config, todo, done, pool, data_root, progress, log)
+        return True
     executor = make_executor(
         config.executor,
         config.workers,
@@ -498,6 +536,7 @@ def _run_session(
         clean = True
     finally:
         executor.close(cancel=not clean)
+    return True
 
 
 def _drive(
