@@ -532,3 +532,20 @@ def test_ray_executor_gives_the_same_results(tmp_path, tiny_study, tiny_config, 
     want = metric_table(reference).drop(columns="weights_path")
     want = want[want["arm"] == "prior"].reset_index(drop=True)
     pd.testing.assert_frame_equal(got, want)
+
+
+def _print_unflushed(text: str) -> int:
+    sys.stdout.write(text)  # no newline, no flush: left in the buffer when the worker exits
+    return os.getpid()
+
+
+def test_pool_workers_exit_at_once_with_their_output_written(capfd):
+    """Workers skip the interpreter's teardown at exit, but write what they printed first."""
+    from structrob.study.executors import LocalExecutor
+
+    executor = LocalExecutor(workers=1)
+    pid = executor._pool.submit(_print_unflushed, "worker says hello").result(timeout=120)
+    (process,) = executor._pool._processes.values()
+    executor.close()
+    assert process.exitcode == 0 and not os.path.exists(f"/proc/{pid}")
+    assert "worker says hello" in capfd.readouterr().out
