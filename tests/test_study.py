@@ -549,3 +549,16 @@ def test_pool_workers_exit_at_once_with_their_output_written(capfd):
     executor.close()
     assert process.exitcode == 0 and not os.path.exists(f"/proc/{pid}")
     assert "worker says hello" in capfd.readouterr().out
+
+
+def test_units_are_handed_out_largest_network_first(tiny_config):
+    """Priors by falling parameter count (draw order among equals), pruning chains after."""
+    from structrob.study.records import Draw
+
+    sizes = [500, 900, 700, 900, 100]
+    draws = [Draw(i, "watts_strogatz", {"size": 20}, i, n, n != 100) for i, n in enumerate(sizes)]
+    config = cfg.apply_overrides(tiny_config, ["pruning.steps=2"])
+    order = runner.submission_order(plan_units(config, draws), draws)
+    assert [u.spec.index for u in order if u.arm == "prior"] == [1, 3, 2, 0]
+    assert [u.spec.step for u in order if u.arm == "pruning"] == [0, 1, 2]
+    assert [u.arm for u in order] == ["prior"] * 4 + ["pruning"] * 3

@@ -65,7 +65,7 @@ from structrob.study.files import describe_os_error
 from structrob.study.interrupt import critical, interruptible
 from structrob.study.lock import StudyLock
 from structrob.study.plan import Unit, plan_units, sample_graphs
-from structrob.study.records import UnitFailure, UnitPayload
+from structrob.study.records import Draw, PriorSpec, UnitFailure, UnitPayload
 from structrob.study.sessions import SESSIONS_KEY, begin_session, end_session, exit_status
 from structrob.study.store import Store
 from structrob.study.units import resolve_device
@@ -82,6 +82,7 @@ __all__ = [
     "git_commit",
     "run_and_analyse",
     "run_study",
+    "submission_order",
 ]
 
 #: A grid with more points than this is checked on this many of them (first, last, spread).
@@ -519,6 +520,7 @@ def _run_session(
         return False
     if not todo:
         return False
+    todo = submission_order(todo, draws)
     if pool is not None:  # its owner closes it
         _drive(store, config, todo, done, pool, data_root, progress, log)
         return True
@@ -537,6 +539,47 @@ def _run_session(
     finally:
         executor.close(cancel=not clean)
     return True
+
+
+def submission_order(todo: list[Unit], draws: list[Draw]) -> list[Unit]:
+    """The units in the order they are handed to the workers: the largest graph priors first.
+
+    A free worker takes the next unit, so a large network drawn last would train alone at the
+    end while the other workers idle; largest first (by the draw's parameter count, which
+    sets a network's training time) evens the workers' load. The pruning steps, a chain each,
+    keep their order after the priors. Nothing depends on the order: every seed derives from
+    the unit's id, and the store's tables are read sorted.
+
+    Parameters
+    ----------
+    todo : list of Unit
+        The units to run, in plan order (:func:`~structrob.study.plan.plan_units`).
+    draws : list of Draw
+        The study's draws (:func:`~structrob.study.plan.sample_graphs`).
+
+    Returns
+    -------
+    list of Unit
+        The same units: the graph priors by falling parameter count (draw order among
+        equals), then the other units in their order.
+
+    Examples
+    --------
+    >>> from structrob.study.config import apply_overrides, load_preset
+    >>> config = apply_overrides(load_preset("quick"), ["graphs.count=3", "pruning.steps=1"])
+    >>> draws = sample_graphs(config)
+    >>> order = submission_order(plan_units(config, draws), draws)
+    >>> size = {d.index: d.n_parameters for d in draws}
+    >>> [size[u.spec.index] for u in order[:3]] == sorted(size[d.index] for d in draws
+    ...                                                   if d.accepted)[::-1]
+    True
+    >>> [u.spec.step for u in order[3:]]
+    [0, 1]
+    """
+    size = {d.index: d.n_parameters for d in draws}
+    priors = [u for u in todo if isinstance(u.spec, PriorSpec)]
+    others = [u for u in todo if not isinstance(u.spec, PriorSpec)]
+    return sorted(priors, key=lambda u: -size.get(u.spec.index, 0)) + others
 
 
 def _drive(
