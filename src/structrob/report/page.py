@@ -591,12 +591,12 @@ def _draw_figures(figures: Sequence[Figure], processes: int) -> list[tuple[bytes
         return [figure_bytes(figure) for figure in figures]
     global _INHERITED
     _INHERITED = list(figures)
+    pool = cf.ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"))
     try:
-        with cf.ProcessPoolExecutor(
-            processes, mp_context=multiprocessing.get_context("fork")
-        ) as pool:
-            return list(pool.map(_draw_inherited, range(len(figures))))
+        return list(pool.map(_draw_inherited, range(len(figures))))
     finally:
+        # after an error (or Ctrl-C) the figures not begun are not drawn
+        pool.shutdown(wait=True, cancel_futures=True)
         _INHERITED = []
 
 
