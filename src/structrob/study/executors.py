@@ -32,13 +32,16 @@ from pathlib import Path
 from typing import Any
 
 from structrob.study.records import UnitFailure, UnitPayload, UnitResult, UnitSpec
-from structrob.study.units import run_unit_safely
 from structrob.validation import check_int
+
+# structrob.study.units (torch and all a unit runs) is imported where a unit is run or sent, so
+# a driver can start its workers before it imports torch itself (:func:`early_pool`)
 
 __all__ = [
     "InProcessExecutor",
     "LocalExecutor",
     "RayExecutor",
+    "early_pool",
     "local_workers",
     "make_executor",
     "stop_helper_processes",
@@ -94,6 +97,8 @@ def _exit_now() -> None:
 def _init_worker(threads: int, parent: int | None = None) -> None:
     import torch
 
+    import structrob.study.units  # noqa: F401 - what every unit runs, imported before the first
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
@@ -136,6 +141,8 @@ class InProcessExecutor:
 
     def submit(self, spec: UnitSpec, payload: UnitPayload) -> cf.Future:
         """Run the unit now: a :class:`~concurrent.futures.Future` already done (module doc)."""
+        from structrob.study.units import run_unit_safely
+
         future: cf.Future = cf.Future()
         future.set_result(run_unit_safely(spec, payload))
         return future
@@ -204,6 +211,8 @@ class LocalExecutor:
 
     def submit(self, spec: UnitSpec, payload: UnitPayload) -> cf.Future:
         """Queue the unit on the pool: a :class:`~concurrent.futures.Future`, done when run."""
+        from structrob.study.units import run_unit_safely
+
         with _sigint_blocked():  # the pool starts a worker here when it has fewer than it may
             try:
                 return self._pool.submit(run_unit_safely, spec, payload)
@@ -389,6 +398,8 @@ def _short_path(directory: Path) -> str:
 
 
 def _ray_unit(spec: UnitSpec, payload: UnitPayload) -> Outcome:
+    from structrob.study.units import run_unit_safely
+
     return run_unit_safely(spec, payload)
 
 
@@ -435,6 +446,40 @@ def make_executor(
     if workers == 1:
         return InProcessExecutor()
     return LocalExecutor(workers, threads)
+
+
+def early_pool(executor: str, workers: int | None, threads: int = 1) -> LocalExecutor | None:
+    """The local worker pool a study's settings ask for, its workers started; else None.
+
+    Started before the driver checks the settings, samples the graphs (or imports torch), so
+    the workers' seconds of start-up pass meanwhile. Only a pool of worker processes is
+    started early (``executor = "local"``, more than one worker): an in-process run has no
+    worker, and Ray starts its own. This module imports no torch, so a caller that has not
+    imported it yet can start the workers first.
+
+    Parameters
+    ----------
+    executor : str
+        ``"local"`` or ``"ray"``.
+    workers : int or None
+        As for :func:`make_executor`.
+    threads : int
+        Torch threads per worker, ``>= 1``.
+
+    Returns
+    -------
+    LocalExecutor or None
+        The started pool (:meth:`LocalExecutor.start`), or None for Ray or a single worker.
+
+    Examples
+    --------
+    >>> early_pool("local", 1) is None, early_pool("ray", 4) is None
+    (True, True)
+    """
+    workers = local_workers(workers, threads)
+    if executor != "local" or workers == 1:
+        return None
+    return LocalExecutor(workers, threads).start()
 
 
 def local_workers(workers: int | None, threads: int = 1) -> int:

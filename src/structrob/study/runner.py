@@ -60,7 +60,7 @@ from structrob.study.attack_setup import build_attacks
 from structrob.study.config import ConfigError, StudyConfig, config_hash, science
 from structrob.study.errors import StoreError, StudyError, StudyInterrupted, StudyLocked
 from structrob.study.estimate import describe_plan, estimate_seconds
-from structrob.study.executors import LocalExecutor, local_workers, make_executor
+from structrob.study.executors import LocalExecutor, early_pool, make_executor
 from structrob.study.files import describe_os_error
 from structrob.study.interrupt import critical, interruptible
 from structrob.study.lock import StudyLock
@@ -330,6 +330,7 @@ def run_study(
     log: Callable[[str], None] = print,
     retry_failed: bool = False,
     dry_run: bool = False,
+    pool: LocalExecutor | None = None,
 ) -> Store:
     """Run (or resume) a study into ``directory``; returns its store.
 
@@ -352,6 +353,12 @@ def run_study(
     dry_run : bool
         Sample the graphs, store the draws and the plan, log the plan with a time estimate
         (:func:`structrob.study.estimate.describe_plan`), and run no unit.
+    pool : LocalExecutor, optional
+        The config's worker pool, already started
+        (:func:`structrob.study.executors.early_pool`: the command line starts it before it
+        imports torch); this function closes it. Default: started here, first thing, when the
+        config asks for a local pool (so its workers start while the settings are checked and
+        the graphs sampled).
 
     Returns
     -------
@@ -390,7 +397,8 @@ def run_study(
     with interruptible():
         # the workers start first, so they import torch while this process checks the
         # settings and samples the graphs (seconds each); they are stopped on any error
-        pool = None if dry_run else _early_pool(config)
+        if pool is None and not dry_run:
+            pool = early_pool(config.executor, config.workers, config.threads)
         used = False
         try:
             check_settings(config)
@@ -423,18 +431,6 @@ def run_study(
                 # an error) they are stopped at once, still importing perhaps
                 pool.close(cancel=not used)
     return store
-
-
-def _early_pool(config: StudyConfig) -> LocalExecutor | None:
-    """The local worker pool a study will run on, its workers started; None for the others.
-
-    Only a pool of worker processes is started early (``executor = "local"``, more than one
-    worker): an in-process run has no worker to start, and Ray starts its own.
-    """
-    workers = local_workers(config.workers, config.threads)
-    if config.executor != "local" or workers == 1:
-        return None
-    return LocalExecutor(workers, config.threads).start()
 
 
 def _run_locked(
@@ -709,6 +705,7 @@ def run_and_analyse(
     report: bool = True,
     settings: AnalysisSettings | None = None,
     retry_failed: bool = False,
+    pool: LocalExecutor | None = None,
 ) -> StudyOutcome:
     """Run (or resume) a study, analyse it once, and write its report from that analysis.
 
@@ -721,7 +718,7 @@ def run_and_analyse(
     settings : AnalysisSettings, optional
         Bootstrap settings of the analysis (default: 1,000 resamples, seed 0); made, and so
         checked, before the study starts.
-    retry_failed : bool
+    retry_failed, pool
         As for :func:`run_study`.
 
     Returns
@@ -737,7 +734,12 @@ def run_and_analyse(
     >>> outcome.report.name, outcome.analysis.correlations.columns[0]  # doctest: +SKIP
     ('report.html', 'arm')
     """
-    settings = settings or AnalysisSettings.from_config(config.analysis)
+    try:
+        settings = settings or AnalysisSettings.from_config(config.analysis)
+    except BaseException:
+        if pool is not None:  # run_study never took it over
+            pool.close(cancel=True)
+        raise
     start = time.perf_counter()
     with interruptible():
         store = run_study(
@@ -747,6 +749,7 @@ def run_and_analyse(
             progress=progress,
             log=log,
             retry_failed=retry_failed,
+            pool=pool,
         )
         analysis = analyse(store, settings)
         seconds = time.perf_counter() - start
