@@ -73,3 +73,19 @@ def test_export_help_names_the_published_files(capsys):
     text = " ".join(capsys.readouterr().out.split())
     for word in ("config.toml", "environment.json", "stages", "sessions", "--report"):
         assert word in text, word
+
+
+def test_run_can_start_its_workers_before_this_process_imports_torch():
+    """`structrob run` reads its settings and starts its pool on light imports alone, so the
+    workers import torch while the driver does (it starts them before importing the runner)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import structrob.cli; from structrob.study import config; "
+        "from structrob.study.executors import early_pool; "
+        "config.apply_overrides(config.load_preset('paper'), ['graphs.count=4']); "
+        "print(sorted(m for m in ('torch', 'pandas', 'scipy', 'matplotlib') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

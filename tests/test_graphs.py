@@ -36,6 +36,37 @@ def test_watts_strogatz_rejects_bad_input(kwargs, message):
         graphs.watts_strogatz(seed=0, **kwargs)
 
 
+@pytest.mark.parametrize(
+    "generator, params",
+    [
+        ("watts_strogatz", dict(size=10, nei=2, p=0.5)),
+        ("watts_strogatz", dict(size=5, nei=2, p=0.0, rewiring="endpoints")),
+        ("watts_strogatz", dict(size=4, nei=2, p=0.5)),
+        ("watts_strogatz", dict(size=10, nei=0, p=0.5)),
+        ("watts_strogatz", dict(size=10, nei=2.5, p=0.5)),
+        ("watts_strogatz", dict(size=10, nei=2, p=1.5)),
+        ("watts_strogatz", dict(size=10, nei=2, p=0.5, rewiring="ends")),
+        ("erdos_renyi", dict(n=6, p=0.3)),
+        ("erdos_renyi", dict(n=0, p=0.3)),
+        ("erdos_renyi", dict(n=6, p=-0.1)),
+        ("barabasi_albert", dict(n=10, m=2)),
+        ("barabasi_albert", dict(n=2, m=2)),
+        ("barabasi_albert", dict(n=10, m=0)),
+        ("lattice", dict(n=10)),
+    ],
+)
+def test_check_parameters_refuses_what_the_generator_refuses(generator, params):
+    """The check without a graph raises exactly when drawing does, with the same message."""
+    try:
+        graphs.generate(generator, seed=0, **params)
+    except ValueError as error:
+        with pytest.raises(ValueError) as checked:
+            graphs.check_parameters(generator, **params)
+        assert str(checked.value) == str(error)
+    else:
+        assert graphs.check_parameters(generator, **params) is None
+
+
 def test_other_generators_and_dispatch():
     assert graphs.erdos_renyi(6, 1.0, seed=0).number_of_edges() == 15
     assert graphs.barabasi_albert(20, 3, seed=0).number_of_edges() == (20 - 3) * 3

@@ -721,23 +721,38 @@ def _whole(path):
     return blob.startswith(b"%PDF") and b"%%EOF" in blob[-64:]
 
 
-def test_a_report_interrupted_while_written_leaves_the_old_files_whole(reported_study, monkeypatch):
+@pytest.mark.parametrize("stage", ["drawing", "writing"])
+def test_a_report_interrupted_while_written_leaves_the_old_files_whole(
+    reported_study, monkeypatch, stage
+):
     from matplotlib.figure import Figure
 
     study = reported_study
     figures = sorted((study / "figures").iterdir())
     before = {p.name: p.read_bytes() for p in figures}
     assert before and all(_whole(p) for p in figures)
-    real, calls = Figure.savefig, []
+    calls = []
+    if stage == "drawing":  # figures are drawn into memory, in forked processes where possible
+        real_savefig = Figure.savefig
 
-    def dies_half_way(self, path, *args, **kwargs):
-        calls.append(path)
-        if len(calls) == 3:
-            Path(path).write_bytes(b"")  # what a kill leaves: a 0-byte file
-            raise KeyboardInterrupt
-        return real(self, path, *args, **kwargs)
+        def dies_half_way(self, target, *args, **kwargs):
+            calls.append(target)
+            if len(calls) == 3:
+                raise KeyboardInterrupt
+            return real_savefig(self, target, *args, **kwargs)
 
-    monkeypatch.setattr(Figure, "savefig", dies_half_way)
+        monkeypatch.setattr(Figure, "savefig", dies_half_way)
+    else:  # then written to files by the report's process
+        real_write = Path.write_bytes
+
+        def dies_half_way(self, data):
+            calls.append(self)
+            if len(calls) == 3:
+                real_write(self, b"")  # what a kill leaves: a 0-byte file
+                raise KeyboardInterrupt
+            return real_write(self, data)
+
+        monkeypatch.setattr(Path, "write_bytes", dies_half_way)
     with pytest.raises(KeyboardInterrupt):
         analysis.write_study_report(study)
     after = {p.name: p.read_bytes() for p in sorted((study / "figures").iterdir())}

@@ -819,3 +819,46 @@ def test_save_figure_draws_the_pdf_with_the_layout_of_the_png(tmp_path):
     figure.savefig(tmp_path / "again.png", dpi=50)  # a fresh constrained draw
     np.testing.assert_allclose(axes.get_position().bounds, placed, atol=1e-9)
     assert png.read_bytes()[:4] == b"\x89PNG" and pdf.read_bytes()[:5] == b"%PDF-"
+
+
+def _report_files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*.*"))}
+
+
+def test_figures_drawn_side_by_side_are_the_files_drawn_one_by_one(study, tmp_path, monkeypatch):
+    """Forked drawing processes write the same bytes, page included, as drawing in order."""
+    from structrob.report import page
+
+    forks = []
+    original = page._draw_figures
+
+    def spy(figures, processes):
+        forks.append(min(processes, len(figures)) > 1 and page._can_fork())
+        return original(figures, processes)
+
+    monkeypatch.setattr(page, "_draw_figures", spy)
+    write_report(tmp_path / "serial", *study, processes=1)
+    write_report(tmp_path / "forked", *study, processes=3)
+    serial, forked = _report_files(tmp_path / "serial"), _report_files(tmp_path / "forked")
+    assert forks == [False, page._can_fork()]
+    assert sum(name.startswith("figures/") for name in serial) == 2 * len(FIGURE_NAMES)
+    assert serial.keys() == forked.keys()
+    assert [n for n in serial if serial[n] != forked[n]] == []
+
+
+def test_figure_bytes_are_what_save_figure_writes(tmp_path):
+    from matplotlib.figure import Figure
+
+    from structrob.report.page import figure_bytes, save_figure
+
+    def drawing() -> Figure:
+        figure = Figure(figsize=(2, 1.5), layout="constrained")
+        axes = figure.subplots()
+        axes.plot([0, 1, 2], [100.0, 100.5, 100.25])
+        axes.set_xlabel("step")
+        return figure
+
+    png, pdf = save_figure(drawing(), tmp_path, "demo", dpi=40)
+    assert figure_bytes(drawing(), dpi=40) == (png.read_bytes(), pdf.read_bytes())
+    with pytest.raises(ValueError, match="processes must be an integer >= 1"):
+        write_report(tmp_path, None, None, None, None, None, processes=0)

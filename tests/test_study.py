@@ -448,6 +448,55 @@ def test_process_pool_gives_the_same_results(tmp_path, tiny_study, tiny_config, 
     )
 
 
+def test_the_pool_starts_before_the_checks_and_stops_when_they_fail(
+    tmp_path, tiny_config, monkeypatch
+):
+    """The workers import while the driver checks and samples; an error stops them at once."""
+    import multiprocessing
+
+    seen = []
+
+    def refuse(config):
+        seen.append(len(multiprocessing.active_children()))
+        raise cfg.ConfigError("device: refused")
+
+    monkeypatch.setattr(runner, "check_settings", refuse)
+    config = cfg.apply_overrides(tiny_config, ["workers=2"])
+    start = time.perf_counter()
+    with pytest.raises(cfg.ConfigError, match="device: refused"):
+        runner.run_study(config, tmp_path / "s", progress=False, log=lambda _: None)
+    assert seen == [2]  # both workers were started before the checks
+    assert multiprocessing.active_children() == []
+    assert time.perf_counter() - start < 10  # stopped, not waited for
+    assert not (tmp_path / "s").exists()
+    # one worker (in process) or a dry run: nothing is started early
+    for overrides in (["workers=1"], ["workers=2"]):
+        seen.clear()
+        config = cfg.apply_overrides(tiny_config, overrides)
+        with pytest.raises(cfg.ConfigError):
+            runner.run_study(config, tmp_path / "s", dry_run=overrides == ["workers=2"])
+        assert seen == [0]
+
+
+def test_a_started_worker_that_died_is_replaced_for_the_first_unit(tiny_config, mnist_dir):
+    from structrob.study.executors import LocalExecutor
+
+    executor = LocalExecutor(workers=1).start()
+    try:
+        (pid,) = list(executor._pool._processes)
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.time() + 60
+        while not executor._pool._broken and time.time() < deadline:
+            time.sleep(0.05)
+        assert executor._pool._broken
+        unit = plan_units(tiny_config, sample_graphs(tiny_config))[0]
+        handle = executor.submit(unit.spec, UnitPayload(data_root=str(mnist_dir), device="cpu"))
+        ((_, record),) = executor.wait([handle])
+        assert [run.init for run in record.runs] == list(tiny_config.train.inits)
+    finally:
+        executor.close()
+
+
 def test_dead_worker_comes_back_as_a_failure(tmp_path, tiny_config, mnist_dir):
     from structrob.study.executors import LocalExecutor
 
@@ -483,3 +532,33 @@ def test_ray_executor_gives_the_same_results(tmp_path, tiny_study, tiny_config, 
     want = metric_table(reference).drop(columns="weights_path")
     want = want[want["arm"] == "prior"].reset_index(drop=True)
     pd.testing.assert_frame_equal(got, want)
+
+
+def _print_unflushed(text: str) -> int:
+    sys.stdout.write(text)  # no newline, no flush: left in the buffer when the worker exits
+    return os.getpid()
+
+
+def test_pool_workers_exit_at_once_with_their_output_written(capfd):
+    """Workers skip the interpreter's teardown at exit, but write what they printed first."""
+    from structrob.study.executors import LocalExecutor
+
+    executor = LocalExecutor(workers=1)
+    pid = executor._pool.submit(_print_unflushed, "worker says hello").result(timeout=120)
+    (process,) = executor._pool._processes.values()
+    executor.close()
+    assert process.exitcode == 0 and not os.path.exists(f"/proc/{pid}")
+    assert "worker says hello" in capfd.readouterr().out
+
+
+def test_units_are_handed_out_largest_network_first(tiny_config):
+    """Priors by falling parameter count (draw order among equals), pruning chains after."""
+    from structrob.study.records import Draw
+
+    sizes = [500, 900, 700, 900, 100]
+    draws = [Draw(i, "watts_strogatz", {"size": 20}, i, n, n != 100) for i, n in enumerate(sizes)]
+    config = cfg.apply_overrides(tiny_config, ["pruning.steps=2"])
+    order = runner.submission_order(plan_units(config, draws), draws)
+    assert [u.spec.index for u in order if u.arm == "prior"] == [1, 3, 2, 0]
+    assert [u.spec.step for u in order if u.arm == "pruning"] == [0, 1, 2]
+    assert [u.arm for u in order] == ["prior"] * 4 + ["pruning"] * 3

@@ -14,11 +14,14 @@ import shlex
 import sqlite3
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from structrob import stats
 from structrob.vocabulary import ARM, ARMS
+
+# torch, pandas and scipy are imported where a command needs them: `structrob run` starts its
+# workers before this process imports torch (seconds), and the other commands need less
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["main"]
 
@@ -229,6 +232,13 @@ def _status_text(directory: Path) -> str:
     return "\n".join(lines)
 
 
+def _data_error() -> type[Exception]:
+    """:class:`structrob.data.DataError`, imported when an error is matched against it."""
+    from structrob.data import DataError  # the data module imports torch
+
+    return DataError
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status.
 
@@ -247,7 +257,6 @@ def main(argv: list[str] | None = None) -> int:
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
-    from structrob.data import DataError
     from structrob.study import config as cfg
     from structrob.study.errors import StudyError, StudyInterrupted
     from structrob.study.executors import stop_helper_processes
@@ -266,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run" and "out" in state:
             print(f"resume with: {_resume_command(argv, state['out'])}", file=sys.stderr)
         return stop.exit_status
-    except (cfg.ConfigError, StudyError, PlanError, DataError) as error:
+    except (cfg.ConfigError, StudyError, PlanError, _data_error()) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except (OSError, sqlite3.Error) as error:
@@ -277,8 +286,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _command(args: argparse.Namespace, argv: list[str], state: dict) -> int:
-    from structrob.study import analysis, runner
     from structrob.study import config as cfg
+
+    if args.command == "run":
+        return _run(args, argv, state)
+    from structrob.study import analysis
 
     if args.command == "presets":
         for name in cfg.list_presets():
@@ -308,6 +320,12 @@ def _command(args: argparse.Namespace, argv: list[str], state: dict) -> int:
     if args.command == "report":
         print(analysis.write_study_report(args.directory, out=args.out, arm=args.arm))
         return 0
+    raise AssertionError(f"unknown command {args.command!r}")  # pragma: no cover - argparse
+
+
+def _run(args: argparse.Namespace, argv: list[str], state: dict) -> int:
+    from structrob.study import config as cfg
+    from structrob.study.executors import early_pool
 
     if args.config:
         config = cfg.load_config(args.config)
@@ -326,9 +344,21 @@ def _command(args: argparse.Namespace, argv: list[str], state: dict) -> int:
     out = args.out or Path("runs") / config.name
     state["out"] = out
     if args.dry_run:
+        from structrob.study import runner
+
         runner.run_study(config, out, data_root=args.data_dir, progress=False, dry_run=True)
         print(f"dry run: nothing trained; the draws are in {out} (structrob export {out})")
         return 0
+    # the workers start now, importing torch while this process does (run_and_analyse closes
+    # the pool)
+    pool = early_pool(config.executor, config.workers, config.threads)
+    try:
+        from structrob import stats
+        from structrob.study import analysis, runner
+    except BaseException:
+        if pool is not None:
+            pool.close(cancel=True)
+        raise
     outcome = runner.run_and_analyse(
         config,
         out,
@@ -336,6 +366,7 @@ def _command(args: argparse.Namespace, argv: list[str], state: dict) -> int:
         progress=not args.quiet,
         report=not args.no_report,
         retry_failed=args.retry_failed,
+        pool=pool,
     )
     progress = outcome.progress
     verb = "finished" if progress.complete else "stopped, incomplete,"

@@ -28,6 +28,7 @@ __all__ = [
     "REWIRING",
     "SINKS",
     "barabasi_albert",
+    "check_parameters",
     "count_parameters",
     "erdos_renyi",
     "from_edgelist",
@@ -92,14 +93,19 @@ def watts_strogatz(
     >>> watts_strogatz(10, 2, 1.0, seed=0, rewiring="endpoints").number_of_edges()
     20
     """
+    p = _check_watts_strogatz(size, nei, p, rewiring)
+    if rewiring == "edges":
+        return nx.watts_strogatz_graph(size, 2 * nei, p, seed=seed)
+    return _rewire_endpoints(size, nei, p, np.random.default_rng(seed))
+
+
+def _check_watts_strogatz(size: int, nei: int, p: float, rewiring: str = "edges") -> float:
     check_int("nei", nei, 1)
     check_int("size", size, 2 * nei + 1)
     p = check_probability("p", p)
-    if rewiring == "edges":
-        return nx.watts_strogatz_graph(size, 2 * nei, p, seed=seed)
-    if rewiring != "endpoints":
+    if rewiring not in REWIRING:
         raise ValueError(f"rewiring must be one of {list(REWIRING)}, got {rewiring!r}")
-    return _rewire_endpoints(size, nei, p, np.random.default_rng(seed))
+    return p
 
 
 def _rewire_endpoints(size: int, nei: int, p: float, rng: np.random.Generator) -> nx.Graph:
@@ -164,9 +170,13 @@ def erdos_renyi(n: int, p: float, seed: int | None = None) -> nx.Graph:
     >>> erdos_renyi(5, 1.0, seed=0).number_of_edges()
     10
     """
-    check_int("n", n, 1)
-    p = check_probability("p", p)
+    p = _check_erdos_renyi(n, p)
     return nx.gnp_random_graph(n, p, seed=seed)
+
+
+def _check_erdos_renyi(n: int, p: float) -> float:
+    check_int("n", n, 1)
+    return check_probability("p", p)
 
 
 def barabasi_albert(n: int, m: int, seed: int | None = None) -> nx.Graph:
@@ -191,9 +201,13 @@ def barabasi_albert(n: int, m: int, seed: int | None = None) -> nx.Graph:
     >>> barabasi_albert(10, 2, seed=0).number_of_edges()
     16
     """
+    _check_barabasi_albert(n, m)
+    return nx.barabasi_albert_graph(n, m, seed=seed)
+
+
+def _check_barabasi_albert(n: int, m: int) -> None:
     check_int("m", m, 1)
     check_int("n", n, m + 1)
-    return nx.barabasi_albert_graph(n, m, seed=seed)
 
 
 def from_edgelist(path: str | PathLike[str], directed: bool = False) -> nx.Graph:
@@ -246,6 +260,48 @@ GENERATORS = {
     "erdos_renyi": erdos_renyi,
     "barabasi_albert": barabasi_albert,
 }
+
+# Each generator's checks of its parameters, the ones it runs itself before drawing (every
+# error a generator raises for its parameters comes from these), so checking a grid of
+# parameters costs no graph.
+_CHECKS = {
+    "watts_strogatz": _check_watts_strogatz,
+    "erdos_renyi": _check_erdos_renyi,
+    "barabasi_albert": _check_barabasi_albert,
+}
+
+
+def check_parameters(generator: str, **params: Any) -> None:
+    """Check a generator's parameters as drawing a graph would, without drawing one.
+
+    Runs the checks the generator itself runs first (so the same ``ValueError`` with the same
+    message), e.g. ``size > 2 * nei`` for Watts-Strogatz: a whole grid of parameters is
+    checked in microseconds, where drawing its graphs takes seconds.
+
+    Parameters
+    ----------
+    generator : {"watts_strogatz", "erdos_renyi", "barabasi_albert"}
+    **params
+        The generator's own parameters, as for :func:`generate` (without ``seed``).
+
+    Raises
+    ------
+    ValueError
+        An unknown generator, or a parameter the generator refuses (naming it first).
+    TypeError
+        A parameter the generator does not take, or one missing.
+
+    Examples
+    --------
+    >>> check_parameters("watts_strogatz", size=10, nei=2, p=0.5)
+    >>> check_parameters("watts_strogatz", size=10, nei=5, p=0.5)
+    Traceback (most recent call last):
+    ...
+    ValueError: size must be an integer >= 11, got 10
+    """
+    if generator not in GENERATORS:
+        raise ValueError(f"unknown generator {generator!r}; choose one of {sorted(GENERATORS)}")
+    _CHECKS[generator](**params)
 
 
 def generate(generator: str, seed: int | None = None, **params: Any) -> nx.Graph:

@@ -27,13 +27,13 @@ import torch
 from torch import Tensor
 
 from structrob.seeds import derive_seed
+from structrob.vocabulary import INIT_SCHEMES
 
 if TYPE_CHECKING:
     from structrob.model import SparseDAGNet
 
 __all__ = ["INIT_BIAS", "INIT_FANS", "INIT_LAYERS", "INIT_SCHEMES", "initialize"]
 
-INIT_SCHEMES = ("glorot_normal", "glorot_uniform", "he_normal", "he_uniform", "normal", "uniform")
 INIT_FANS = ("sparse", "block")
 INIT_LAYERS = ("all", "hidden")
 INIT_BIAS = ("zeros", "normal")

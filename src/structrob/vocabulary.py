@@ -36,6 +36,7 @@ __all__ = [
     "CLEAN_MEASURES",
     "DEFINITIONS",
     "INIT_LABELS",
+    "INIT_SCHEMES",
     "MEASURES",
     "ROBUSTNESS_MEASURES",
     "Measure",
@@ -151,6 +152,10 @@ ARMS: dict[str, Arm] = {
     "prior": Arm("Table 1", "graph priors", "graph priors"),
     "pruning": Arm("Table 2", "random-pruning baseline", "random pruning"),
 }
+
+#: The initialisation schemes (:func:`structrob.initialization.initialize`), in order; named
+#: here, apart from torch, so the study's settings check them without importing it.
+INIT_SCHEMES = ("glorot_normal", "glorot_uniform", "he_normal", "he_uniform", "normal", "uniform")
 
 #: Initialisation schemes with short display names, in report order.
 INIT_LABELS: dict[str, str] = {

@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from structrob import toml_writer
 from structrob.graphs import GENERATORS
-from structrob.model import INIT_SCHEMES
 from structrob.validation import check_int
+from structrob.vocabulary import INIT_SCHEMES
 
 __all__ = [
     "ConfigError",

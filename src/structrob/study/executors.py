@@ -16,11 +16,13 @@ the parent change), so no worker outlives its driver by more than a second.
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures as cf
 import hashlib
 import multiprocessing
 import os
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -30,13 +32,17 @@ from pathlib import Path
 from typing import Any
 
 from structrob.study.records import UnitFailure, UnitPayload, UnitResult, UnitSpec
-from structrob.study.units import run_unit_safely
 from structrob.validation import check_int
+
+# structrob.study.units (torch and all a unit runs) is imported where a unit is run or sent, so
+# a driver can start its workers before it imports torch itself (:func:`early_pool`)
 
 __all__ = [
     "InProcessExecutor",
     "LocalExecutor",
     "RayExecutor",
+    "early_pool",
+    "local_workers",
     "make_executor",
     "stop_helper_processes",
 ]
@@ -73,8 +79,25 @@ def _sigint_blocked() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+def _exit_now() -> None:
+    """End a worker without tearing the interpreter down (its output flushed first).
+
+    A worker has returned its last result when it exits; the teardown of an interpreter that
+    imported torch takes most of a second per worker, which the driver waited for before the
+    analysis and the report.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a closed stream has nothing left to write  # pragma: no cover
+            pass
+    os._exit(0)
+
+
 def _init_worker(threads: int, parent: int | None = None) -> None:
     import torch
+
+    import structrob.study.units  # noqa: F401 - what every unit runs, imported before the first
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if hasattr(signal, "pthread_sigmask"):
@@ -82,6 +105,9 @@ def _init_worker(threads: int, parent: int | None = None) -> None:
     if parent is not None:
         threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     torch.set_num_threads(threads)
+    # registered last, so it runs first at exit: after multiprocessing's own clean-up (which
+    # the worker's process runs before it exits), before the interpreter's teardown
+    atexit.register(_exit_now)
 
 
 def stop_helper_processes() -> None:
@@ -115,6 +141,8 @@ class InProcessExecutor:
 
     def submit(self, spec: UnitSpec, payload: UnitPayload) -> cf.Future:
         """Run the unit now: a :class:`~concurrent.futures.Future` already done (module doc)."""
+        from structrob.study.units import run_unit_safely
+
         future: cf.Future = cf.Future()
         future.set_result(run_unit_safely(spec, payload))
         return future
@@ -153,6 +181,26 @@ class LocalExecutor:
         self.threads = check_int("threads", threads, 1)
         self._pool = self._new_pool()
 
+    def start(self) -> LocalExecutor:
+        """Start every worker now rather than at the first units (returns the executor).
+
+        A worker takes seconds to start (it imports torch); started before the driver checks
+        the settings and samples the graphs, it does so while the driver works, so the first
+        units start sooner.
+
+        Examples
+        --------
+        >>> executor = LocalExecutor(workers=2).start()
+        >>> len(multiprocessing.active_children()) >= 2
+        True
+        >>> executor.close(cancel=True)
+        """
+        with _sigint_blocked():
+            # the pool starts a worker for each task submitted while none is idle
+            for _ in range(self.workers):
+                self._pool.submit(os.getpid)
+        return self
+
     def _new_pool(self) -> cf.ProcessPoolExecutor:
         return cf.ProcessPoolExecutor(
             max_workers=self.workers,
@@ -163,8 +211,15 @@ class LocalExecutor:
 
     def submit(self, spec: UnitSpec, payload: UnitPayload) -> cf.Future:
         """Queue the unit on the pool: a :class:`~concurrent.futures.Future`, done when run."""
+        from structrob.study.units import run_unit_safely
+
         with _sigint_blocked():  # the pool starts a worker here when it has fewer than it may
-            return self._pool.submit(run_unit_safely, spec, payload)
+            try:
+                return self._pool.submit(run_unit_safely, spec, payload)
+            except cf.process.BrokenProcessPool:  # a worker died before any unit (start())
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = self._new_pool()
+                return self._pool.submit(run_unit_safely, spec, payload)
 
     def wait(self, handles: list[cf.Future]) -> list[tuple[cf.Future, Outcome]]:
         """Block until at least one handle is done.
@@ -343,6 +398,8 @@ def _short_path(directory: Path) -> str:
 
 
 def _ray_unit(spec: UnitSpec, payload: UnitPayload) -> Outcome:
+    from structrob.study.units import run_unit_safely
+
     return run_unit_safely(spec, payload)
 
 
@@ -385,8 +442,67 @@ def make_executor(
     if executor == "ray":
         gpus = 1.0 if device == "cuda" else 0.0
         return RayExecutor(ray_address, directory / "ray", threads=threads, gpus=gpus)
-    if workers is None:
-        workers = max(1, (os.cpu_count() or 1) // threads)
-    if check_int("workers", workers, 1) == 1:
+    workers = local_workers(workers, threads)
+    if workers == 1:
         return InProcessExecutor()
     return LocalExecutor(workers, threads)
+
+
+def early_pool(executor: str, workers: int | None, threads: int = 1) -> LocalExecutor | None:
+    """The local worker pool a study's settings ask for, its workers started; else None.
+
+    Started before the driver checks the settings, samples the graphs (or imports torch), so
+    the workers' seconds of start-up pass meanwhile. Only a pool of worker processes is
+    started early (``executor = "local"``, more than one worker): an in-process run has no
+    worker, and Ray starts its own. This module imports no torch, so a caller that has not
+    imported it yet can start the workers first.
+
+    Parameters
+    ----------
+    executor : str
+        ``"local"`` or ``"ray"``.
+    workers : int or None
+        As for :func:`make_executor`.
+    threads : int
+        Torch threads per worker, ``>= 1``.
+
+    Returns
+    -------
+    LocalExecutor or None
+        The started pool (:meth:`LocalExecutor.start`), or None for Ray or a single worker.
+
+    Examples
+    --------
+    >>> early_pool("local", 1) is None, early_pool("ray", 4) is None
+    (True, True)
+    """
+    workers = local_workers(workers, threads)
+    if executor != "local" or workers == 1:
+        return None
+    return LocalExecutor(workers, threads).start()
+
+
+def local_workers(workers: int | None, threads: int = 1) -> int:
+    """The local worker processes a ``workers`` setting means (None: one per core).
+
+    Parameters
+    ----------
+    workers : int or None
+        ``>= 1``, or None for as many as the cores hold with ``threads`` each.
+    threads : int
+        Torch threads per worker, ``>= 1``.
+
+    Returns
+    -------
+    int
+        ``>= 1``; 1 means the units run in the driver's process (:class:`InProcessExecutor`).
+
+    Examples
+    --------
+    >>> local_workers(3), local_workers(None, threads=10**6)
+    (3, 1)
+    """
+    threads = check_int("threads", threads, 1)
+    if workers is None:
+        return max(1, (os.cpu_count() or 1) // threads)
+    return check_int("workers", workers, 1)

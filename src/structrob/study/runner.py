@@ -60,12 +60,12 @@ from structrob.study.attack_setup import build_attacks
 from structrob.study.config import ConfigError, StudyConfig, config_hash, science
 from structrob.study.errors import StoreError, StudyError, StudyInterrupted, StudyLocked
 from structrob.study.estimate import describe_plan, estimate_seconds
-from structrob.study.executors import make_executor
+from structrob.study.executors import LocalExecutor, early_pool, make_executor
 from structrob.study.files import describe_os_error
 from structrob.study.interrupt import critical, interruptible
 from structrob.study.lock import StudyLock
 from structrob.study.plan import Unit, plan_units, sample_graphs
-from structrob.study.records import UnitFailure, UnitPayload
+from structrob.study.records import Draw, PriorSpec, UnitFailure, UnitPayload
 from structrob.study.sessions import SESSIONS_KEY, begin_session, end_session, exit_status
 from structrob.study.store import Store
 from structrob.study.units import resolve_device
@@ -82,6 +82,7 @@ __all__ = [
     "git_commit",
     "run_and_analyse",
     "run_study",
+    "submission_order",
 ]
 
 #: A grid with more points than this is checked on this many of them (first, last, spread).
@@ -101,12 +102,12 @@ def _grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(keys, p)) for p in points]
 
 
-#: Grid points already through the generator's checks in this process (they stay valid).
-_CHECKED_POINTS: set[str] = set()
-
-
 def _check_graphs(config: StudyConfig) -> None:
-    """Every grid point through the generator's own checks, so a bad value fails now."""
+    """Every grid point through the generator's own checks, so a bad value fails now.
+
+    The checks run without drawing the graphs (:func:`structrob.graphs.check_parameters`):
+    drawing the paper grid's 150 took seconds of every ``structrob run``.
+    """
     settings = config.graphs
     generator = graphs.GENERATORS[settings.generator]
     names = [n for n in inspect.signature(generator).parameters if n != "seed"]
@@ -115,12 +116,8 @@ def _check_graphs(config: StudyConfig) -> None:
         n: getattr(settings, n) for n in names if n not in settings.grid and hasattr(settings, n)
     }
     for point in _grid_points(settings.grid):
-        digest = config_hash([settings.generator, point, options])
-        if digest in _CHECKED_POINTS:
-            continue
         try:
-            graphs.generate(settings.generator, seed=0, **point, **options)
-            _CHECKED_POINTS.add(digest)
+            graphs.check_parameters(settings.generator, **point, **options)
         except (ValueError, TypeError) as error:
             message = str(error)
             first = message.split()[0] if message else ""
@@ -333,6 +330,7 @@ def run_study(
     log: Callable[[str], None] = print,
     retry_failed: bool = False,
     dry_run: bool = False,
+    pool: LocalExecutor | None = None,
 ) -> Store:
     """Run (or resume) a study into ``directory``; returns its store.
 
@@ -355,6 +353,12 @@ def run_study(
     dry_run : bool
         Sample the graphs, store the draws and the plan, log the plan with a time estimate
         (:func:`structrob.study.estimate.describe_plan`), and run no unit.
+    pool : LocalExecutor, optional
+        The config's worker pool, already started
+        (:func:`structrob.study.executors.early_pool`: the command line starts it before it
+        imports torch); this function closes it. Default: started here, first thing, when the
+        config asks for a local pool (so its workers start while the settings are checked and
+        the graphs sampled).
 
     Returns
     -------
@@ -390,23 +394,42 @@ def run_study(
     120
     """
     epoch, clock = time.time(), time.monotonic()  # the session's start: checks count too
-    check_settings(config)
     with interruptible():
-        path = Path(directory)
-        # an existing directory is locked first (a second driver is refused at once); a new
-        # one is created only once the data set loaded
-        lock = _lock(path) if path.is_dir() else None
+        # the workers start first, so they import torch while this process checks the
+        # settings and samples the graphs (seconds each); they are stopped on any error
+        if pool is None and not dry_run:
+            pool = early_pool(config.executor, config.workers, config.threads)
+        used = False
         try:
-            _check_data(config, data_root)
-            directory = _prepare_directory(path)
-            lock = lock or _lock(directory)
-            store = Store(directory)
-            _run_locked(
-                store, config, data_root, progress, log, retry_failed, dry_run, (epoch, clock)
-            )
+            check_settings(config)
+            path = Path(directory)
+            # an existing directory is locked first (a second driver is refused at once); a
+            # new one is created only once the data set loaded
+            lock = _lock(path) if path.is_dir() else None
+            try:
+                _check_data(config, data_root)
+                directory = _prepare_directory(path)
+                lock = lock or _lock(directory)
+                store = Store(directory)
+                used = _run_locked(
+                    store,
+                    config,
+                    data_root,
+                    progress,
+                    log,
+                    retry_failed,
+                    dry_run,
+                    (epoch, clock),
+                    pool,
+                )
+            finally:
+                if lock is not None:
+                    lock.release()
         finally:
-            if lock is not None:
-                lock.release()
+            if pool is not None:
+                # after its units the pool's workers end as usual; unused (nothing to run, or
+                # an error) they are stopped at once, still importing perhaps
+                pool.close(cancel=not used)
     return store
 
 
@@ -419,14 +442,16 @@ def _run_locked(
     retry_failed: bool,
     dry_run: bool = False,
     started: tuple[float, float] | None = None,
-) -> None:
+    pool: LocalExecutor | None = None,
+) -> bool:
+    """Run the session; whether it ran units on ``pool`` (then that pool is done with)."""
     _check_same_study(store, config, log)
     if dry_run:  # planning only: no session of the driver
         _run_session(store, config, data_root, progress, log, retry_failed, dry_run)
-        return
+        return False
     session = begin_session(store, *(started or (None, None)))
     try:
-        _run_session(store, config, data_root, progress, log, retry_failed, dry_run)
+        used = _run_session(store, config, data_root, progress, log, retry_failed, dry_run, pool)
     except BaseException as error:
         try:
             end_session(store, session, exit_status(error))
@@ -435,6 +460,7 @@ def _run_locked(
         raise
     with critical():  # a Ctrl-C now would leave the record open
         end_session(store, session, 0 if progress_of(store).complete else 1)
+    return used
 
 
 def _run_session(
@@ -445,7 +471,9 @@ def _run_session(
     log: Callable[[str], None],
     retry_failed: bool,
     dry_run: bool,
-) -> None:
+    pool: LocalExecutor | None = None,
+) -> bool:
+    """Plan and run the missing units, on ``pool`` if given (left open); whether it ran any."""
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     created = store.get_meta("created") or now
     store.set_meta(
@@ -485,9 +513,13 @@ def _run_session(
         workers = config.workers or os.cpu_count() or 1
         seconds = estimate_seconds(config, todo, data_root, workers=workers) if todo else None
         log(describe_plan(config, draws, units, seconds))
-        return
+        return False
     if not todo:
-        return
+        return False
+    todo = submission_order(todo, draws)
+    if pool is not None:  # its owner closes it
+        _drive(store, config, todo, done, pool, data_root, progress, log)
+        return True
     executor = make_executor(
         config.executor,
         config.workers,
@@ -502,6 +534,48 @@ def _run_session(
         clean = True
     finally:
         executor.close(cancel=not clean)
+    return True
+
+
+def submission_order(todo: list[Unit], draws: list[Draw]) -> list[Unit]:
+    """The units in the order they are handed to the workers: the largest graph priors first.
+
+    A free worker takes the next unit, so a large network drawn last would train alone at the
+    end while the other workers idle; largest first (by the draw's parameter count, which
+    sets a network's training time) evens the workers' load. The pruning steps, a chain each,
+    keep their order after the priors. Nothing depends on the order: every seed derives from
+    the unit's id, and the store's tables are read sorted.
+
+    Parameters
+    ----------
+    todo : list of Unit
+        The units to run, in plan order (:func:`~structrob.study.plan.plan_units`).
+    draws : list of Draw
+        The study's draws (:func:`~structrob.study.plan.sample_graphs`).
+
+    Returns
+    -------
+    list of Unit
+        The same units: the graph priors by falling parameter count (draw order among
+        equals), then the other units in their order.
+
+    Examples
+    --------
+    >>> from structrob.study.config import apply_overrides, load_preset
+    >>> config = apply_overrides(load_preset("quick"), ["graphs.count=3", "pruning.steps=1"])
+    >>> draws = sample_graphs(config)
+    >>> order = submission_order(plan_units(config, draws), draws)
+    >>> size = {d.index: d.n_parameters for d in draws}
+    >>> [size[u.spec.index] for u in order[:3]] == sorted(size[d.index] for d in draws
+    ...                                                   if d.accepted)[::-1]
+    True
+    >>> [u.spec.step for u in order[3:]]
+    [0, 1]
+    """
+    size = {d.index: d.n_parameters for d in draws}
+    priors = [u for u in todo if isinstance(u.spec, PriorSpec)]
+    others = [u for u in todo if not isinstance(u.spec, PriorSpec)]
+    return sorted(priors, key=lambda u: -size.get(u.spec.index, 0)) + others
 
 
 def _drive(
@@ -631,6 +705,7 @@ def run_and_analyse(
     report: bool = True,
     settings: AnalysisSettings | None = None,
     retry_failed: bool = False,
+    pool: LocalExecutor | None = None,
 ) -> StudyOutcome:
     """Run (or resume) a study, analyse it once, and write its report from that analysis.
 
@@ -643,7 +718,7 @@ def run_and_analyse(
     settings : AnalysisSettings, optional
         Bootstrap settings of the analysis (default: 1,000 resamples, seed 0); made, and so
         checked, before the study starts.
-    retry_failed : bool
+    retry_failed, pool
         As for :func:`run_study`.
 
     Returns
@@ -659,7 +734,12 @@ def run_and_analyse(
     >>> outcome.report.name, outcome.analysis.correlations.columns[0]  # doctest: +SKIP
     ('report.html', 'arm')
     """
-    settings = settings or AnalysisSettings.from_config(config.analysis)
+    try:
+        settings = settings or AnalysisSettings.from_config(config.analysis)
+    except BaseException:
+        if pool is not None:  # run_study never took it over
+            pool.close(cancel=True)
+        raise
     start = time.perf_counter()
     with interruptible():
         store = run_study(
@@ -669,6 +749,7 @@ def run_and_analyse(
             progress=progress,
             log=log,
             retry_failed=retry_failed,
+            pool=pool,
         )
         analysis = analyse(store, settings)
         seconds = time.perf_counter() - start
