@@ -552,7 +552,8 @@ def test_pool_workers_exit_at_once_with_their_output_written(capfd):
 
 
 def test_units_are_handed_out_largest_network_first(tiny_config):
-    """Priors by falling parameter count (draw order among equals), pruning chains after."""
+    """Pruning chains first (their steps run in sequence), then priors by falling parameter
+    count (draw order among equals)."""
     from structrob.study.records import Draw
 
     sizes = [500, 900, 700, 900, 100]
@@ -561,4 +562,4 @@ def test_units_are_handed_out_largest_network_first(tiny_config):
     order = runner.submission_order(plan_units(config, draws), draws)
     assert [u.spec.index for u in order if u.arm == "prior"] == [1, 3, 2, 0]
     assert [u.spec.step for u in order if u.arm == "pruning"] == [0, 1, 2]
-    assert [u.arm for u in order] == ["prior"] * 4 + ["pruning"] * 3
+    assert [u.arm for u in order] == ["pruning"] * 3 + ["prior"] * 4

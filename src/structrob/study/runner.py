@@ -538,13 +538,15 @@ def _run_session(
 
 
 def submission_order(todo: list[Unit], draws: list[Draw]) -> list[Unit]:
-    """The units in the order they are handed to the workers: the largest graph priors first.
+    """The units in the order they are handed to the workers: pruning chains, then priors.
 
-    A free worker takes the next unit, so a large network drawn last would train alone at the
-    end while the other workers idle; largest first (by the draw's parameter count, which
-    sets a network's training time) evens the workers' load. The pruning steps, a chain each,
-    keep their order after the priors. Nothing depends on the order: every seed derives from
-    the unit's id, and the store's tables are read sorted.
+    The driver hands a free slot the first unit in this order whose dependency is done. A
+    pruning chain's steps run one after another, so a chain left to the end would run alone
+    while the other workers idle: its steps come first, and each next step is taken as soon as
+    the step before it is stored, the priors filling the other workers meanwhile. The graph
+    priors follow, largest first (by the draw's parameter count, which sets a network's
+    training time), so no large network trains alone at the end either. Nothing depends on
+    the order: every seed derives from the unit's id, and the store's tables are read sorted.
 
     Parameters
     ----------
@@ -556,8 +558,8 @@ def submission_order(todo: list[Unit], draws: list[Draw]) -> list[Unit]:
     Returns
     -------
     list of Unit
-        The same units: the graph priors by falling parameter count (draw order among
-        equals), then the other units in their order.
+        The same units: the pruning steps in their order, then the graph priors by falling
+        parameter count (draw order among equals).
 
     Examples
     --------
@@ -566,16 +568,16 @@ def submission_order(todo: list[Unit], draws: list[Draw]) -> list[Unit]:
     >>> draws = sample_graphs(config)
     >>> order = submission_order(plan_units(config, draws), draws)
     >>> size = {d.index: d.n_parameters for d in draws}
-    >>> [size[u.spec.index] for u in order[:3]] == sorted(size[d.index] for d in draws
+    >>> [u.spec.step for u in order[:2]]
+    [0, 1]
+    >>> [size[u.spec.index] for u in order[2:]] == sorted(size[d.index] for d in draws
     ...                                                   if d.accepted)[::-1]
     True
-    >>> [u.spec.step for u in order[3:]]
-    [0, 1]
     """
     size = {d.index: d.n_parameters for d in draws}
     priors = [u for u in todo if isinstance(u.spec, PriorSpec)]
     others = [u for u in todo if not isinstance(u.spec, PriorSpec)]
-    return sorted(priors, key=lambda u: -size.get(u.spec.index, 0)) + others
+    return others + sorted(priors, key=lambda u: -size.get(u.spec.index, 0))
 
 
 def _drive(
