@@ -288,13 +288,12 @@ class Candidates:
                 wrong[at] = bad.view(-1)
         return out.double().view(key.shape), None if wrong is None else wrong.view(key.shape)
 
-    def piece_ends(self) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        """Every end of every linear piece of every traced line, as candidates with fitness.
+    def piece_ends(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Every end of every linear piece of every traced line, as candidates with logits.
 
         Returns ``k``, ``s`` [M] (the pair), ``candidates`` [M, 3] (the pixel and its value at
-        the piece end, intensity ``t * 255``), ``fitness`` [M] and ``pred`` [M] as
-        :meth:`fitness` gives them, read from the table's float32 logits; grouped by pair.
-        Needs ``path="lines"``.
+        the piece end, intensity ``t * 255``) and ``logits`` [M, C] (the table's float32
+        logits there); grouped by pair. Needs ``path="lines"``.
         """
         if self.lines is None:
             raise RuntimeError("piece_ends() needs the pixel-line tables (path='lines')")
@@ -302,18 +301,20 @@ class Candidates:
         L = self.lines.S * N_PIXELS
         k, s, pixel = line // L, (line % L) // N_PIXELS, line % N_PIXELS
         rows, cols = (pixel // SIDE).double(), (pixel % SIDE).double()
-        candidates = torch.stack([rows, cols, t * 255], dim=1)
-        return k, s, candidates, log_odds(logits, self.true_class(k, s)), logits.argmax(-1)
+        return k, s, torch.stack([rows, cols, t * 255], dim=1), logits
 
-    def end_populations(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Every pair's piece ends (:meth:`piece_ends`) laid out as one population per pair.
+    def end_populations(
+        self, ends: tuple[Tensor, Tensor, Tensor, Tensor] | None = None
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Every pair's piece ends (``ends``, default :meth:`piece_ends`) as one population each.
 
-        Returns ``population`` [K, S, W, 3], ``fitness`` [K, S, W], ``pred`` [K, S, W] and
-        ``counts`` [K, S] (the ends of each pair; W is the most any pair has). Padding is
-        pixel (0, 0) at intensity 0 with infinite fitness and the true class as ``pred``, so it
-        is never the fittest nor misclassified. Needs ``path="lines"``.
+        Returns ``population`` [K, S, W, 3], ``fitness`` [K, S, W] and ``pred`` [K, S, W] (as
+        :meth:`fitness` gives them, from the table's logits) and ``counts`` [K, S] (the ends
+        of each pair; W is the most any pair has). Padding is pixel (0, 0) at intensity 0
+        with infinite fitness and the true class as ``pred``, so it is never the fittest nor
+        misclassified. Needs ``path="lines"``.
         """
-        k, s, ends, fitness, pred = self.piece_ends()
+        k, s, ends, logits = self.piece_ends() if ends is None else ends
         K, S = self.valid.shape
         pair = k * S + s
         counts = torch.bincount(pair, minlength=K * S)
@@ -323,26 +324,25 @@ class Candidates:
         population_fitness = torch.full((K, S, width), math.inf, dtype=torch.float64)
         population_pred = self.labels[self.image].unsqueeze(-1).repeat(1, 1, width)
         population[k, s, rank] = ends
-        population_fitness[k, s, rank] = fitness
-        population_pred[k, s, rank] = pred
+        population_fitness[k, s, rank] = log_odds(logits, self.true_class(k, s))
+        population_pred[k, s, rank] = logits.argmax(-1)
         return population, population_fitness, population_pred, counts.view(K, S)
 
-    def proven_robust(self, tolerance: float = 1e-4) -> Tensor:
+    def proven_robust(
+        self, tolerance: float = 1e-4, ends: tuple[Tensor, Tensor, Tensor, Tensor] | None = None
+    ) -> Tensor:
         """bool [R]: the rows (pairs) that no candidate of this path can misclassify.
 
         Along each traced line the table's logits are affine on every piece, so the largest
         rival margin ``max_{c != y} z_c - z_y``, convex on a piece, is largest at a piece
-        end. A row is proven robust when at every end of every line of its image the margin
-        is below ``-tolerance * max(1, max_c |z_c|)``: a candidate between two ends is read
-        off the same table (float32 logits, a multiply-add from the piece's start), whose
-        rounding is orders of magnitude below that band. A row whose margin comes within it
-        anywhere is not claimed. Needs ``path="lines"``.
+        end (``ends``, default :meth:`piece_ends`). A row is proven robust when at every end
+        of every line of its image the margin is below ``-tolerance * max(1, max_c |z_c|)``:
+        a candidate between two ends is read off the same table (float32 logits, a
+        multiply-add from the piece's start), whose rounding is orders of magnitude below
+        that band. A row whose margin comes within it anywhere is not claimed. Needs
+        ``path="lines"``.
         """
-        if self.lines is None:
-            raise RuntimeError("proven_robust() needs the pixel-line tables (path='lines')")
-        line, _, logits = self.lines.ends()
-        L = self.lines.S * N_PIXELS
-        k, s = line // L, (line % L) // N_PIXELS
+        k, s, _, logits = self.piece_ends() if ends is None else ends
         z = logits.double()
         labels = self.true_class(k, s)
         own = z.gather(1, labels[:, None])[:, 0]

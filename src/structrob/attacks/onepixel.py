@@ -145,6 +145,9 @@ class OnePixel(Attack):
         instead of its search's fittest candidate, the piece end of lowest true-class
         probability (decoded as the attack's candidates are: with ``integer_candidates``, its
         intensity truncated), ``iterations`` 0 and ``n_queries`` the number of piece ends.
+    chunk_rows : int
+        Most rows (candidates x copies) per forward pass; the line tracing takes
+        ``chunk_rows // 4`` lines per copy per pass.
 
     Returns
     -------
@@ -317,10 +320,22 @@ class OnePixel(Attack):
             integer=self.settings.integer_candidates,
         )
         outcome = Outcome(candidates, iterations=self.settings.max_iter)
+        n_queries = torch.zeros(candidates.valid.shape, dtype=torch.long)
         searched = torch.arange(len(candidates.pair_k))
         if skip:
-            proven = candidates.proven_robust()
+            # the piece ends, read once: which images are proven robust, and what they report
+            ends = candidates.piece_ends()
+            proven = candidates.proven_robust(ends=ends)
             searched = (~proven).nonzero().view(-1)
+            skipped = proven.nonzero().view(-1)
+            if len(skipped):
+                at_ends, fitness_at_ends, _, counts = candidates.end_populations(ends)
+                k, s = candidates.pair_k[skipped], candidates.pair_s[skipped]
+                outcome.finish(skipped, at_ends[k, s], fitness_at_ends[k, s])
+                outcome.iterations[k, s] = 0
+                n_queries[k, s] = counts[k, s]
+                del at_ends, fitness_at_ends  # not kept through the search
+            del ends
         k, s = candidates.pair_k[searched], candidates.pair_s[searched]
         search = DifferentialEvolution(
             self.settings, [derive_seed(self.seed, int(i)) for i in candidates.image[k, s]]
@@ -331,15 +346,7 @@ class OnePixel(Attack):
         else:
             stopped_at, rows, population, fitness = search.run(candidates, outcome)
         outcome.finish(searched[rows], population, fitness)
-        n_queries = torch.zeros(candidates.valid.shape, dtype=torch.long)
         n_queries[k, s] = self.settings.pop_size * (stopped_at + 1)
-        if skip and bool(proven.any()):
-            skipped = proven.nonzero().view(-1)
-            ends, ends_fitness, _, counts = candidates.end_populations()
-            k, s = candidates.pair_k[skipped], candidates.pair_s[skipped]
-            outcome.finish(skipped, ends[k, s], ends_fitness[k, s])
-            outcome.iterations[k, s] = 0
-            n_queries[k, s] = counts[k, s]
         return outcome.results(n_queries)
 
 
