@@ -563,3 +563,21 @@ def test_units_are_handed_out_largest_network_first(tiny_config):
     assert [u.spec.index for u in order if u.arm == "prior"] == [1, 3, 2, 0]
     assert [u.spec.step for u in order if u.arm == "pruning"] == [0, 1, 2]
     assert [u.arm for u in order] == ["pruning"] * 3 + ["prior"] * 4
+
+
+def test_a_study_run_leaves_no_thread_so_the_report_draws_in_forked_processes(tmp_path, mnist_dir):
+    # tqdm's monitor thread, started by the progress bars, kept write_report from forking
+    (tmp_path / "tiny.toml").write_text(TINY)
+    script = f"""
+import threading
+from structrob.report import page
+from structrob.study import config, runner
+cfg = config.apply_overrides(config.load_config({str(tmp_path / "tiny.toml")!r}),
+                             ["graphs.count=3", "pruning.enabled=false", "workers=1"])
+runner.run_study(cfg, {str(tmp_path / "s")!r}, data_root={str(mnist_dir)!r}, progress=False,
+                 log=lambda _: None)
+print(threading.active_count(), page._can_fork())
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split()[-2:] == ["1", "True"]

@@ -184,9 +184,9 @@ def _fit(
     start = time.perf_counter()
     epoch_iter = range(epochs)
     if progress:
-        from tqdm.auto import tqdm
+        from structrob._bars import progress_bar
 
-        epoch_iter = tqdm(epoch_iter, desc="train", unit="epoch", leave=False)
+        epoch_iter = progress_bar(epoch_iter, desc="train", unit="epoch", leave=False)
     try:
         for epoch in epoch_iter:
             order = torch.randperm(x.shape[0], generator=generator).to(device)

@@ -590,14 +590,14 @@ def _drive(
     progress: bool,
     log: Callable[[str], None],
 ) -> None:
-    from tqdm.auto import tqdm
+    from structrob._bars import progress_bar
 
     waiting = {u.unit_id: u for u in todo}
     bars = {}
     for arm, label in STAGE_LABELS.items():
         total = sum(u.arm == arm for u in todo)
         if total:
-            bars[arm] = tqdm(
+            bars[arm] = progress_bar(
                 total=total, desc=label, unit="unit", disable=not progress, dynamic_ncols=True
             )
     in_flight: dict[Any, Unit] = {}
