@@ -581,3 +581,16 @@ print(threading.active_count(), page._can_fork())
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.split()[-2:] == ["1", "True"]
+
+
+def test_pool_workers_load_the_data_and_igraph_as_they_start(mnist_dir):
+    """So a worker's first unit does not wait for them (most of a second each)."""
+    from structrob.study.executors import LocalExecutor
+
+    warm = "bool(__import__('structrob.data').data._cache), 'igraph' in __import__('sys').modules"
+    for data, expected in ((None, (False, False)), (("mnist", str(mnist_dir)), (True, True))):
+        pool = LocalExecutor(workers=1, data=data).start()
+        try:
+            assert pool._pool.submit(eval, warm).result(timeout=120) == expected
+        finally:
+            pool.close()

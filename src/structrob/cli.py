@@ -351,7 +351,8 @@ def _run(args: argparse.Namespace, argv: list[str], state: dict) -> int:
         return 0
     # the workers start now, importing torch while this process does (run_and_analyse closes
     # the pool)
-    pool = early_pool(config.executor, config.workers, config.threads)
+    data = (config.dataset, args.data_dir)
+    pool = early_pool(config.executor, config.workers, config.threads, data)
     try:
         from structrob import stats
         from structrob.study import analysis, runner

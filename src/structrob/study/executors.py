@@ -94,7 +94,9 @@ def _exit_now() -> None:
     os._exit(0)
 
 
-def _init_worker(threads: int, parent: int | None = None) -> None:
+def _init_worker(
+    threads: int, parent: int | None = None, data: tuple[str, str | None] | None = None
+) -> None:
     import torch
 
     import structrob.study.units  # noqa: F401 - what every unit runs, imported before the first
@@ -105,9 +107,30 @@ def _init_worker(threads: int, parent: int | None = None) -> None:
     if parent is not None:
         threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     torch.set_num_threads(threads)
+    if data is not None:
+        _warm_up(*data)
     # registered last, so it runs first at exit: after multiprocessing's own clean-up (which
     # the worker's process runs before it exits), before the interpreter's teardown
     atexit.register(_exit_now)
+
+
+def _warm_up(dataset: str, data_root: str | None) -> None:
+    """What a worker's first unit would wait for, done while the driver samples the graphs.
+
+    The data set (decoded once per process, :func:`structrob.data.load`) and igraph, which the
+    graph properties use and which imports matplotlib at first use (most of a second). A
+    failure is left to the first unit, which reports it.
+    """
+    import importlib.util
+
+    from structrob import data
+
+    try:
+        data.load(dataset, root=data_root, download=False)
+    except Exception:  # noqa: BLE001, S110 - the first unit loads it again and says what failed
+        pass
+    if importlib.util.find_spec("igraph") is not None:
+        import igraph  # noqa: F401
 
 
 def stop_helper_processes() -> None:
@@ -167,6 +190,9 @@ class LocalExecutor:
         Worker processes, ``>= 1``.
     threads : int
         Torch threads per worker, ``>= 1``.
+    data : (str, str or None), optional
+        A data set's name and folder (as for :func:`structrob.data.load`) that every worker
+        loads when it starts, with the other imports its first unit would wait for.
 
     Examples
     --------
@@ -176,9 +202,12 @@ class LocalExecutor:
     >>> executor.close()
     """
 
-    def __init__(self, workers: int, threads: int = 1) -> None:
+    def __init__(
+        self, workers: int, threads: int = 1, data: tuple[str, str | None] | None = None
+    ) -> None:
         self.workers = check_int("workers", workers, 1)
         self.threads = check_int("threads", threads, 1)
+        self.data = data
         self._pool = self._new_pool()
 
     def start(self) -> LocalExecutor:
@@ -206,7 +235,7 @@ class LocalExecutor:
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(self.threads, os.getpid()),
+            initargs=(self.threads, os.getpid(), self.data),
         )
 
     def submit(self, spec: UnitSpec, payload: UnitPayload) -> cf.Future:
@@ -448,7 +477,12 @@ def make_executor(
     return LocalExecutor(workers, threads)
 
 
-def early_pool(executor: str, workers: int | None, threads: int = 1) -> LocalExecutor | None:
+def early_pool(
+    executor: str,
+    workers: int | None,
+    threads: int = 1,
+    data: tuple[str, str | None] | None = None,
+) -> LocalExecutor | None:
     """The local worker pool a study's settings ask for, its workers started; else None.
 
     Started before the driver checks the settings, samples the graphs (or imports torch), so
@@ -465,6 +499,8 @@ def early_pool(executor: str, workers: int | None, threads: int = 1) -> LocalExe
         As for :func:`make_executor`.
     threads : int
         Torch threads per worker, ``>= 1``.
+    data : (str, str or None), optional
+        The data set every worker loads as it starts (:class:`LocalExecutor`).
 
     Returns
     -------
@@ -479,7 +515,7 @@ def early_pool(executor: str, workers: int | None, threads: int = 1) -> LocalExe
     workers = local_workers(workers, threads)
     if executor != "local" or workers == 1:
         return None
-    return LocalExecutor(workers, threads).start()
+    return LocalExecutor(workers, threads, data).start()
 
 
 def local_workers(workers: int | None, threads: int = 1) -> int:

@@ -398,7 +398,8 @@ def run_study(
         # the workers start first, so they import torch while this process checks the
         # settings and samples the graphs (seconds each); they are stopped on any error
         if pool is None and not dry_run:
-            pool = early_pool(config.executor, config.workers, config.threads)
+            data = (config.dataset, data_root)
+            pool = early_pool(config.executor, config.workers, config.threads, data)
         used = False
         try:
             check_settings(config)
