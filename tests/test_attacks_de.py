@@ -307,7 +307,10 @@ def test_stacked_pruned_copies_give_the_numbers_they_gave(setting):
         assert result.iterations.tolist() == iterations
         assert result.n_queries.tolist() == queries
         assert float(result.pixel.sum()) == pixel
-        assert float(result.confidence.sum()) == confidence
+        # the confidences come from a float32 forward pass, whose last bits depend on the
+        # kernel MKL picks for the CPU (with AVX-512 they differ by 3e-8): the search's every
+        # decision above is pinned exactly, its probabilities to float32 rounding
+        assert float(result.confidence.sum()) == pytest.approx(confidence, rel=1e-6, abs=0)
 
 
 def test_integer_candidates_are_integer_pixels_in_the_study_box():
