@@ -232,7 +232,8 @@ def environment(config: StudyConfig) -> dict[str, Any]:
     Returns
     -------
     dict
-        Package versions, platform, CPU count, device, executor, workers and threads, and
+        Package versions, platform, the CPU capability torch's kernels use (``"AVX2"``,
+        ``"AVX512"``, ...), CPU count, device, executor, workers and threads, and
         ``git_commit`` (:func:`git_commit`: the checkout's commit, None outside one). Meta
         only: nothing here enters the science hash or a unit id.
 
@@ -256,6 +257,9 @@ def environment(config: StudyConfig) -> dict[str, Any]:
         "networkx": networkx.__version__,
         "pandas": pd.__version__,
         "platform": platform.platform(),
+        # the instruction set torch's float32 kernels use here: 30 epochs amplify their
+        # rounding, so a unit's numbers repeat exactly only on a CPU of the same capability
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cpu_count": os.cpu_count(),
         "device": str(resolve_device(config.device)),
         "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
