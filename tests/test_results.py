@@ -141,7 +141,8 @@ def check_reproduces(folder: Path, work: Path, data_root: Path) -> pd.DataFrame:
     others = [c for c in _compared(expected.columns) if c not in columns]
     assert expected[others].isna().all().all(), others
     # values exactly; dtypes may differ (a column the pruning rows leave empty reads as float)
-    plan = [c for c in columns if c not in _measured(columns)]
+    measured = _measured(columns)
+    plan = [c for c in columns if c not in measured]
     pd.testing.assert_frame_equal(got[plan], expected[plan], check_exact=True, check_dtype=False)
     recorded = json.loads((folder / "environment.json").read_text()).get("cpu_capability")
     here = torch.backends.cpu.get_cpu_capability()
@@ -154,7 +155,6 @@ def check_reproduces(folder: Path, work: Path, data_root: Path) -> pd.DataFrame:
             raise
         # another CPU's float32 kernels round differently, and 30 epochs amplify it: the
         # networks differ, so their measures cannot be compared exactly (the plan was)
-        measured = _measured(columns)
         diff = (got[measured].astype(float) - expected[measured].astype(float)).abs().max()
         worst = ", ".join(f"{c} {diff[c]:.4g}" for c in ("accuracy", "fgsm_error_rate"))
         pytest.skip(
