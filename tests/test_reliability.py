@@ -392,6 +392,38 @@ def test_ctrl_c_stops_the_workers_and_exits_130_without_a_traceback(tmp_path, co
     _store_is_whole(out)
 
 
+def _catches(pid, signum):
+    """Whether process ``pid`` has a handler for ``signum`` (its SigCgt mask in /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    return False  # pragma: no cover - every Linux process has the line
+
+
+@pytest.mark.skipif(not LINUX, reason="reads signal masks from /proc")
+@pytest.mark.parametrize("delay", [0.0, 0.75, 1.5, 2.25, 3.0])
+def test_ctrl_c_while_the_driver_imports_torch_exits_130_without_a_traceback(
+    tmp_path, config_path, delay
+):
+    # the driver imports torch, pandas and the rest in its first seconds: a signal that cut an
+    # extension module's import short made the clean-up's import of it fail or crash
+    out = tmp_path / "study"
+    process = spawn(*run_args(config_path, out, *LONG, "--no-report"), start_new_session=True)
+    try:  # the driver's handlers are in place once it catches SIGALRM (the import hold)
+        assert _wait_for(lambda: _catches(process.pid, signal.SIGALRM), every=0.005)
+        time.sleep(delay)
+        os.killpg(process.pid, signal.SIGINT)
+        output = process.communicate(timeout=60)[0]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, output
+    assert "interrupted by SIGINT" in output
+    assert "Traceback" not in output and "Fatal Python error" not in output
+    assert holder(out) is None
+
+
 def test_the_lock_is_released_whatever_kills_its_holder(tmp_path):
     code = (
         "import sys, time; from structrob.study.lock import StudyLock; "

@@ -256,33 +256,43 @@ def main(argv: list[str] | None = None) -> int:
         after SIGINT and 143 after SIGTERM (the workers stopped, how to resume on stderr).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = _parser().parse_args(argv)
-    from structrob.study import config as cfg
-    from structrob.study.errors import StudyError, StudyInterrupted
-    from structrob.study.executors import stop_helper_processes
-    from structrob.study.files import describe_os_error
+    # the signal handlers first, so Ctrl-C during the seconds of imports exits with 130 too
+    from structrob.study.errors import StudyInterrupted
     from structrob.study.interrupt import interruptible
-    from structrob.study.plan import PlanError
 
     state: dict = {}
     try:
         with interruptible():
-            return _command(args, argv, state)
+            return _main(argv, state)
     except StudyInterrupted as stop:
         kept = _finished_units(state["out"]) if "out" in state else None
         kept = f"; {kept} kept" if kept else "; finished units are kept"
         print(f"\n{stop}: the workers were stopped{kept}.", file=sys.stderr)
-        if args.command == "run" and "out" in state:
+        if state.get("command") == "run" and "out" in state:
             print(f"resume with: {_resume_command(argv, state['out'])}", file=sys.stderr)
         return stop.exit_status
+    finally:
+        from structrob.study.executors import stop_helper_processes
+
+        stop_helper_processes()
+
+
+def _main(argv: list[str], state: dict) -> int:
+    args = _parser().parse_args(argv)
+    state["command"] = args.command
+    from structrob.study import config as cfg
+    from structrob.study.errors import StudyError
+    from structrob.study.files import describe_os_error
+    from structrob.study.plan import PlanError
+
+    try:
+        return _command(args, argv, state)
     except (cfg.ConfigError, StudyError, PlanError, _data_error()) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except (OSError, sqlite3.Error) as error:
         print(f"error: {describe_os_error(error, _DOING.get(args.command))}", file=sys.stderr)
         return 2
-    finally:
-        stop_helper_processes()
 
 
 def _command(args: argparse.Namespace, argv: list[str], state: dict) -> int:
