@@ -392,6 +392,19 @@ def test_ctrl_c_stops_the_workers_and_exits_130_without_a_traceback(tmp_path, co
     _store_is_whole(out)
 
 
+def _ctrl_c(process, ready, delay):
+    """Ctrl-C to ``process``'s group ``delay`` s after ``ready``; its output (killed if stuck)."""
+    try:
+        assert ready
+        time.sleep(delay)
+        os.killpg(process.pid, signal.SIGINT)
+        return process.communicate(timeout=60)[0]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def _catches(pid, signum):
     """Whether process ``pid`` has a handler for ``signum`` (its SigCgt mask in /proc)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -409,15 +422,9 @@ def test_ctrl_c_while_the_driver_imports_torch_exits_130_without_a_traceback(
     # extension module's import short made the clean-up's import of it fail or crash
     out = tmp_path / "study"
     process = spawn(*run_args(config_path, out, *LONG, "--no-report"), start_new_session=True)
-    try:  # the driver's handlers are in place once it catches SIGALRM (the import hold)
-        assert _wait_for(lambda: _catches(process.pid, signal.SIGALRM), every=0.005)
-        time.sleep(delay)
-        os.killpg(process.pid, signal.SIGINT)
-        output = process.communicate(timeout=60)[0]
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    # the driver's handlers are in place once it catches SIGALRM (the import hold)
+    ready = _wait_for(lambda: _catches(process.pid, signal.SIGALRM), every=0.005)
+    output = _ctrl_c(process, ready, delay)
     assert process.returncode == 130, output
     assert "interrupted by SIGINT" in output
     assert "Traceback" not in output and "Fatal Python error" not in output
