@@ -624,17 +624,19 @@ def _on_read_only_mount(folder, *commands):
     )
 
 
+# guarded: `run` starts spawned workers, which import this script again as their main module
 READ_COMMANDS = """
 import sys
 from structrob.cli import main
-study, elsewhere, config = sys.argv[1:4]
-codes = [
-    main(["status", study]),
-    main(["report", study, "--out", elsewhere]),
-    main(["export", study, "--out", elsewhere]),
-    main(["run", "--config", config, "--out", study, "--quiet"]),
-]
-print("codes", codes)
+if __name__ == "__main__":
+    study, elsewhere, config = sys.argv[1:4]
+    codes = [
+        main(["status", study]),
+        main(["report", study, "--out", elsewhere]),
+        main(["export", study, "--out", elsewhere]),
+        main(["run", "--config", config, "--out", study, "--quiet"]),
+    ]
+    print("codes", codes)
 """
 
 
