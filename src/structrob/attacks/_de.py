@@ -242,6 +242,18 @@ def _same(a: Tensor, b: Tensor) -> Tensor:
     return equal if a.dim() == 2 else equal.all(-1)
 
 
+def _as_planes(population: Tensor) -> Tensor:
+    """``population`` [A, P, 3] laid out as planes: memory ``[3, A, P]``, each parameter's values
+    contiguous (a view when it already is).
+
+    The engine keeps its populations so: a gather of whole members then moves three
+    contiguous planes, not rows of three numbers (about twice as fast on the CPU), and
+    per-parameter arithmetic runs over contiguous memory. The layout changes no value.
+    """
+    planes = population.permute(2, 0, 1)
+    return (planes if planes.is_contiguous() else planes.contiguous()).permute(1, 2, 0)
+
+
 class _Searches:
     """The running searches: their rows, populations, fitness, keys and random streams."""
 
@@ -265,7 +277,7 @@ class _Searches:
         if bool(keep.all()):
             return
         self.rows = self.rows[keep]
-        self.population, self.fitness = self.population[keep], self.fitness[keep]
+        self.population, self.fitness = _as_planes(self.population[keep]), self.fitness[keep]
         self.keys = self.keys[keep]
         if len(self.checked):
             self.checked = self.checked[keep]
@@ -374,34 +386,42 @@ class DifferentialEvolution:
         partners = _partner_planes([u[..., t] for t in range(S.partners)])
         if S.dither:
             low, high = S.mutation  # type: ignore[misc]
-            F: Tensor | float = (low + numbers[:, P * S.columns] * (high - low)).view(A, 1, 1)
+            F: Tensor | float = (low + numbers[:, P * S.columns] * (high - low)).view(1, A, 1)
         else:
             F = S.mutation  # type: ignore[assignment]
-        flat = population.view(A * P, 3)
+        planes = population.permute(2, 0, 1).view(3, A * P)  # the engine keeps planes
         index = torch.int32 if A * P < 2**31 else torch.int64
         base = torch.arange(0, A * P, P, dtype=index).view(A, 1)
-        pick = [flat.index_select(0, (base + r).view(-1)).view(A, P, 3) for r in partners]
+        pick = []
+        for r in partners:  # every parameter plane of the picked members
+            at = (base + r).view(-1)
+            picked = torch.empty(3, A * P, dtype=population.dtype)
+            for j in range(3):
+                torch.index_select(planes[j], 0, at, out=picked[j])
+            pick.append(picked.view(3, A, P))
         # in place on the picks: x + F (a - b), as (a - b) * F + x (the same float operations)
         if S.strategy == "rand1":
-            trial = pick[1].sub_(pick[2]).mul_(F).add_(pick[0])
+            trial = pick[1].sub_(pick[2]).mul_(F).add_(pick[0]).permute(1, 2, 0)
         else:
-            best = flat.index_select(0, fitness.argmin(1) + base.view(-1)).view(A, 1, 3)
-            trial = pick[0].sub_(pick[1]).mul_(F).add_(best)
+            best = planes.index_select(1, fitness.argmin(1) + base.view(-1)).view(3, A, 1)
+            trial = pick[0].sub_(pick[1]).mul_(F).add_(best).permute(1, 2, 0)
             if S.crossover:
                 cross = u[..., 2:5] < S.recombination
                 forced = (u[..., 5] * 3).floor().long().clamp_(max=2)
                 cross.scatter_(-1, forced.unsqueeze(-1), True)
-                trial = torch.where(cross, trial, population)
+                trial = _as_planes(torch.where(cross, trial, population))
         upper = S.upper
         if S.out_of_bounds == "clip":
             return torch.minimum(trial.clamp_(min=0), upper, out=trial)
-        outside = ((trial < 0) | (trial > upper)).view(-1)
-        at = outside.nonzero().view(-1)  # row-major: by search, member, parameter
+        outside = (trial < 0) | (trial > upper)
+        at = outside.reshape(-1).nonzero().view(-1)  # row-major: by search, member, parameter
         if len(at):
-            scale = upper.index_select(0, at % 3)
+            parameter = at % 3
+            scale = upper.index_select(0, parameter)
             q = at // (P * 3)
-            values = searches.redraw(q, outside.view(A, P * 3).sum(1)) * scale
-            trial.view(-1).index_copy_(0, at, values)
+            values = searches.redraw(q, outside.sum((1, 2))) * scale
+            # member a * P + p's parameter j lies at j * A * P + a * P + p of the planes
+            trial.permute(2, 0, 1).view(-1).index_copy_(0, parameter * (A * P) + at // 3, values)
         return trial
 
     def _evaluate(
@@ -494,7 +514,7 @@ class DifferentialEvolution:
         searches = _Searches(torch.arange(R), generators, redraws)
         searches.settings_width = 3 * S.pop_size
         rows = searches.rows
-        population = self._initial(generators)
+        population = _as_planes(self._initial(generators))
         keys = evaluator.key(population)
         fitness, fooled = evaluator.fitness(rows, population, any_stop, keys)
         if S.selection == "study":
