@@ -437,10 +437,64 @@ def test_drawing_ahead_and_skipping_repeats_change_nothing(monkeypatch, settings
     monkeypatch.setattr(de, "REDRAW_GENERATIONS", 1)
     monkeypatch.setattr(de.DifferentialEvolution, "FULL_ABOVE", 2.0)  # every trial evaluated
     monkeypatch.setattr(Candidates, "DEDUPLICATE_FROM", 1 << 62)
+    monkeypatch.setattr(de.DifferentialEvolution, "SPARSE_BELOW", 0.0)  # a full choice always
     plain = OnePixel(**options)(net, x, y)
     assert torch.equal(reference.pixel, plain.pixel)
     assert torch.equal(reference.iterations, plain.iterations)
     assert torch.equal(reference.confidence, plain.confidence)
+    monkeypatch.setattr(de.DifferentialEvolution, "SPARSE_BELOW", 2.0)  # in place always
+    in_place = OnePixel(**options)(net, x, y)
+    assert torch.equal(reference.pixel, in_place.pixel)
+    assert torch.equal(reference.confidence, in_place.confidence)
+
+
+@pytest.mark.parametrize("selection", ["greedy", "strict", "study"])
+def test_selection_in_place_equals_a_choice_over_every_member(monkeypatch, selection):
+    A, P = 5, 40
+    g = torch.Generator().manual_seed(0)
+
+    def state():
+        population = torch.rand(A, P, 3, generator=g, dtype=torch.float64) * 27
+        fitness = torch.randint(0, 4, (A, P), generator=g).double()  # many ties
+        return de._as_planes(population), fitness, torch.randint(0, 10**6, (A, P), generator=g)
+
+    parent, trial = state(), state()
+    engine = de.DifferentialEvolution(de.Settings(pop_size=P, max_iter=1, selection=selection), [0])
+    selected = []
+    for sparse_below in (0.0, 2.0):  # a choice over every member; member by member in place
+        monkeypatch.setattr(de.DifferentialEvolution, "SPARSE_BELOW", sparse_below)
+        searches = de._Searches(torch.arange(A), [], None)
+        searches.population, searches.fitness, searches.keys = (t.clone() for t in parent)
+        assert engine._select(searches, *trial)
+        selected.append((searches.population, searches.fitness, searches.keys))
+    for by_choice, in_place in zip(*selected):
+        assert torch.equal(by_choice, in_place)
+    better = trial[1] <= parent[1] if selection == "greedy" else trial[1] < parent[1]
+    if selection != "study":  # the study's bookkeeping then overwrites member 0
+        for before, after, now in zip(parent, trial, selected[1]):
+            mask = better if before.dim() == 2 else better.unsqueeze(-1)
+            assert torch.equal(now, torch.where(mask, after, before))
+    # nothing beats its parent: nothing is replaced, and the engine says so
+    searches = de._Searches(torch.arange(A), [], None)
+    searches.population, searches.fitness, searches.keys = (t.clone() for t in parent)
+    worse = (trial[0], parent[1] + 1, trial[2])
+    assert not engine._select(searches, *worse)
+    assert torch.equal(searches.population, parent[0]) and torch.equal(searches.keys, parent[2])
+
+
+def test_selection_in_place_gives_the_same_minimisation(monkeypatch):
+    target = torch.tensor([20.0, 6.0, 180.0], dtype=torch.float64)
+    options = {"pop_size": 12, "max_iter": 30, "strategy": "best1bin", "selection": "study"}
+
+    def distance(c):
+        return (c - target).abs_().sum(-1)
+
+    reference = de.minimize(distance, seeds=[0, 1, 2], **options)
+    monkeypatch.setattr(de.DifferentialEvolution, "SPARSE_BELOW", 0.0)
+    by_choice = de.minimize(distance, seeds=[0, 1, 2], **options)
+    assert torch.equal(reference.best_fitness, by_choice.best_fitness)
+    assert torch.equal(reference.population, by_choice.population)
+    assert torch.equal(reference.fitness, by_choice.fitness)
 
 
 def test_kept_integer_fitness_equals_evaluating_again():

@@ -254,6 +254,26 @@ def _as_planes(population: Tensor) -> Tensor:
     return (planes if planes.is_contiguous() else planes.contiguous()).permute(1, 2, 0)
 
 
+def _by_member(values: Tensor) -> bool:
+    """Whether ``values`` ([A, P], or [A, P, 3] as planes) can be copied into member by member
+    with :func:`_copy_members`."""
+    if values.dim() == 2:
+        return values.is_contiguous()
+    return values.dim() == 3 and values.permute(2, 0, 1).is_contiguous()
+
+
+def _copy_members(target: Tensor, source: Tensor, at: Tensor) -> None:
+    """``target[a, p] = source[a, p]`` in place for the members at flat positions ``at``
+    (``a * P + p``); ``target`` [A, P], or [A, P, 3] as planes (:func:`_by_member`), ``source``
+    of its shape, in any layout."""
+    if target.dim() == 2:
+        target.view(-1).index_copy_(0, at, source.reshape(-1).index_select(0, at))
+        return
+    A, P = target.shape[:2]
+    planes = source.permute(2, 0, 1).reshape(3, A * P)
+    target.permute(2, 0, 1).view(3, A * P).index_copy_(1, at, planes.index_select(1, at))
+
+
 class _Searches:
     """The running searches: their rows, populations, fitness, keys and random streams."""
 
@@ -278,7 +298,7 @@ class _Searches:
             return
         self.rows = self.rows[keep]
         self.population, self.fitness = _as_planes(self.population[keep]), self.fitness[keep]
-        self.keys = self.keys[keep]
+        self.keys = self.keys[keep] if self.keys.dim() == 2 else _as_planes(self.keys[keep])
         if len(self.checked):
             self.checked = self.checked[keep]
         flags = keep.tolist()
@@ -350,6 +370,8 @@ class DifferentialEvolution:
     # evaluate a generation's trials in full (not only those unlike their parent) while at
     # least this fraction of them is new: picking them out costs more than it saves
     FULL_ABOVE = 0.9
+    # replace the members that trials beat in place while they are fewer than this fraction
+    SPARSE_BELOW = 0.05
 
     def __init__(self, settings: Settings, seeds: list[int]) -> None:
         self.settings = settings
@@ -460,17 +482,36 @@ class DifferentialEvolution:
 
     def _select(
         self, searches: _Searches, trials: Tensor, trial_fitness: Tensor, trial_keys: Tensor
-    ) -> None:
-        """Selection after all trials of the generation are evaluated."""
+    ) -> bool:
+        """Selection after all trials of the generation are evaluated; whether any member was
+        replaced.
+
+        Late in a search few trials beat their parent (with ``"strict"`` and ``"study"`` ties do
+        not replace): below :attr:`SPARSE_BELOW` of the members the replaced ones are copied
+        in place (the same values as a choice over every member, which costs a full pass
+        over the population per tensor).
+        """
         S = self.settings
         fitness = searches.fitness
         better = trial_fitness <= fitness if S.selection == "greedy" else trial_fitness < fitness
-        ones = better.to(torch.int64).neg_()  # the bit mask, made once for all three
-        searches.population = _choose(better, trials, searches.population, ones)
-        searches.fitness = _choose(better, trial_fitness, fitness, ones)
-        searches.keys = _choose(better, trial_keys, searches.keys, ones)
+        n_better = int(better.sum())
+        if n_better == 0:
+            return False
+        population, keys = searches.population, searches.keys
+        targets = (population, fitness, keys)
+        if n_better < self.SPARSE_BELOW * better.numel() and all(map(_by_member, targets)):
+            at = better.view(-1).nonzero().view(-1)
+            _copy_members(population, trials, at)
+            _copy_members(fitness, trial_fitness, at)
+            _copy_members(keys, trial_keys, at)
+        else:
+            ones = better.to(torch.int64).neg_()  # the bit mask, made once for all three
+            searches.population = _choose(better, trials, population, ones)
+            searches.fitness = _choose(better, trial_fitness, fitness, ones)
+            searches.keys = _choose(better, trial_keys, keys, ones)
         if S.selection == "study":
             _overwrite_first(searches.population, searches.fitness, searches.keys)
+        return True
 
     # -- the search -------------------------------------------------------------------------
 
@@ -519,7 +560,10 @@ class DifferentialEvolution:
         fitness, fooled = evaluator.fitness(rows, population, any_stop, keys)
         if S.selection == "study":
             _promote_first(population, fitness, keys)
-        searches.population, searches.fitness, searches.keys = population, fitness, keys
+        # the engine's own tensors, updated in place by selection: an objective's fitness
+        # or key may be a view of the candidates it was given
+        searches.population = population
+        searches.fitness, searches.keys = fitness.clone(), keys.clone()
         # nothing checked yet: a key no member has (keys are >= 0, or candidates in the box)
         searches.checked = torch.full_like(keys[:, 0], -1)
         stop = torch.zeros(R, dtype=torch.bool)
@@ -546,8 +590,10 @@ class DifferentialEvolution:
             if any_stop:
                 assert stops is not None and fooled is not None
                 stop = stops.accept(searches.rows, trials, fooled, generation)
-            self._select(searches, trials, trial_fitness, trial_keys)
-            if best_stop:
+            replaced = self._select(searches, trials, trial_fitness, trial_keys)
+            # with no member replaced every row's fittest was checked already (generation 1
+            # checks the initial population's)
+            if best_stop and (replaced or generation == 1):
                 stop = self._best_stops(evaluator, stops, searches, generation)
             if record is not None:
                 record(searches.rows, searches.fitness, generation)
