@@ -497,6 +497,24 @@ def test_selection_in_place_gives_the_same_minimisation(monkeypatch):
     assert torch.equal(reference.fitness, by_choice.fitness)
 
 
+def test_integer_key_is_the_decoded_pixel_and_intensity():
+    from structrob.attacks._base import Runner
+    from structrob.attacks._candidates import decode
+
+    net, x, y = small_net()
+    evaluator = Candidates(Runner(net), x, y, [torch.arange(2)], "full", 64, integer=True)
+    g = torch.Generator().manual_seed(3)
+    # inside the box, outside it on both sides, and on its integer edges
+    candidates = torch.rand(2, 400, 3, generator=g, dtype=torch.float64) * 340 - 40
+    candidates[0, :3] = torch.tensor([[0.0, 27.0, 255.0], [-0.0, 28.0, 256.0], [27.999, 0.5, 0.0]])
+    for layout in (candidates, de._as_planes(candidates)):
+        pixel, value = decode(layout, integer=True)
+        expected = pixel * 256 + (value * 255).round().long()
+        assert torch.equal(evaluator.key(layout), expected)
+    edges = [27 * 256 + 255, 27 * 256 + 255, 27 * 28 * 256]
+    assert evaluator.key(candidates)[0, :3].tolist() == edges
+
+
 def test_kept_integer_fitness_equals_evaluating_again():
     net, x, y = small_net()
     from structrob.attacks._base import Runner

@@ -151,6 +151,7 @@ class Candidates:
                 x[self.image_on_device],
                 weight.transpose(1, 2),
             )
+        self._upper = torch.tensor([SIDE - 1, SIDE - 1, 255], dtype=torch.float64)
         self.memo: Tensor | None = None  # float32 [rows, 784 * 256] with integer, NaN = not met
         self.remembers = integer  # the engine need not skip repeated candidates itself
         self.n_evaluated = 0  # candidates evaluated by the path (not looked up)
@@ -219,12 +220,16 @@ class Candidates:
         """
         if not self.integer and self.x.dtype != torch.float32:
             return candidates.clone()  # never the population itself: the engine moves both
+        if self.integer:
+            # decode()'s truncations (flooring an intensity clamped to [0, 255] equals clamping
+            # the floored one), then the code: every value an integer below 2**18, so exact
+            whole = torch.minimum(candidates.floor().clamp_(min=0), self._upper)
+            code = torch.add(whole[..., 2], whole[..., 1], alpha=256)
+            return code.add_(whole[..., 0], alpha=SIDE * 256).long()
         # decode()'s arithmetic, exact in float64
         row = candidates[..., 0].floor().clamp_(0, SIDE - 1)
         pixel = candidates[..., 1].floor().clamp_(0, SIDE - 1).add_(row, alpha=SIDE)
         intensity = candidates[..., 2].clamp(0, 255)
-        if self.integer:
-            return pixel.mul_(256).add_(intensity.floor_()).long()
         bits = intensity.div_(255).float().view(torch.int32).long() & 0xFFFFFFFF
         return (pixel.long() << 32) | bits
 
