@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 
 .PHONY: run test test-slow lint format bench clean
 
-$(BIN)/.installed: pyproject.toml constraints.txt
+$(BIN)/.installed: pyproject.toml setup.py constraints.txt src/structrob/_native.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
@@ -41,4 +41,4 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_deepstruct.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) build *.egg-info src/*.egg-info src/structrob/*.so

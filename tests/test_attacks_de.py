@@ -15,6 +15,7 @@ import pytest
 import torch
 from scipy.optimize import differential_evolution
 
+from structrob import _compiled
 from structrob.attacks import OnePixel
 from structrob.attacks import _de as de
 from structrob.attacks._candidates import Candidates
@@ -424,12 +425,18 @@ def test_choose_is_torch_where():
     assert torch.equal(de._choose(mask, fa, fb), torch.where(mask.unsqueeze(-1), fa, fb))
 
 
+@pytest.fixture
+def torch_code(monkeypatch):
+    """The search's torch code, not its compiled loops (those: tests/test_compiled.py)."""
+    monkeypatch.setattr(_compiled, "native", None)
+
+
 @pytest.mark.parametrize(
     "settings",
     [{}, {"strategy": "best1bin", "recombination": 0.5, "mutation": (0.4, 0.9)}, STUDY],
     ids=["default", "best1bin-dither", "study"],
 )
-def test_drawing_ahead_and_skipping_repeats_change_nothing(monkeypatch, settings):
+def test_drawing_ahead_and_skipping_repeats_change_nothing(monkeypatch, torch_code, settings):
     net, x, y = small_net()
     options = {**settings, "pop_size": 30, "max_iter": 25, "n_images": 6, "seed": 6}
     reference = OnePixel(**options)(net, x, y)
@@ -449,7 +456,7 @@ def test_drawing_ahead_and_skipping_repeats_change_nothing(monkeypatch, settings
 
 
 @pytest.mark.parametrize("selection", ["greedy", "strict", "study"])
-def test_selection_in_place_equals_a_choice_over_every_member(monkeypatch, selection):
+def test_selection_in_place_equals_a_choice_over_every_member(monkeypatch, torch_code, selection):
     A, P = 5, 40
     g = torch.Generator().manual_seed(0)
 
@@ -482,7 +489,7 @@ def test_selection_in_place_equals_a_choice_over_every_member(monkeypatch, selec
     assert torch.equal(searches.population, parent[0]) and torch.equal(searches.keys, parent[2])
 
 
-def test_selection_in_place_gives_the_same_minimisation(monkeypatch):
+def test_selection_in_place_gives_the_same_minimisation(monkeypatch, torch_code):
     target = torch.tensor([20.0, 6.0, 180.0], dtype=torch.float64)
     options = {"pop_size": 12, "max_iter": 30, "strategy": "best1bin", "selection": "study"}
 

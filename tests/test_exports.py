@@ -45,6 +45,7 @@ def test_environment_json_is_the_stored_environment(published_study):
     commit = env["git_commit"]
     assert commit is None or (len(commit) == 40 and int(commit, 16) >= 0)
     assert commit == runner.git_commit()
+    assert env["compiled_loops"] is True  # the project's install builds them
 
 
 def test_stages_csv_totals_are_the_units_timings(published_study):

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from structrob import _compiled
+
 if TYPE_CHECKING:
     from structrob.model import SparseDAGNet
 
@@ -158,7 +160,12 @@ class RegionTracer:
             # converts it to exactly that first, in a pass of its own
             rows.view(n, 2, B).mul_(torch.gt(value, 0, out=active).unsqueeze(1))
 
-        settle(0, n0)
+        native = _compiled.native if units.dtype == torch.float64 else None
+        if native is not None:  # the same steps in one pass per layer (structrob/_native.c)
+            nearest_ptr, stride = nearest.data_ptr(), units.stride(0)
+            native.settle(units.data_ptr(), stride, n0, B, 0, nearest_ptr)
+        else:
+            settle(0, n0)
         for l, (matrix, bias, reads) in enumerate(self.layers[k], start=1):
             start, stop = offsets[l], offsets[l + 1]
             # torch.mm(matrix, units[:start], out=rows), the same MKL product (beta 0, alpha
@@ -170,6 +177,11 @@ class RegionTracer:
             else:  # dense over the units the layer reads
                 inputs = units[reads] if isinstance(reads, slice) else units.index_select(0, reads)
             torch.addmm(rows, matrix, inputs, beta=0.0, alpha=1.0, out=rows)
+            if native is not None and bias.is_contiguous() and bias.numel() == stop - start:
+                native.settle(
+                    rows.data_ptr(), stride, stop - start, B, bias.data_ptr(), nearest_ptr
+                )
+                continue
             units[start:stop, :B] += bias
             settle(start, stop)
         sinks = units.index_select(0, net.sink_units)

@@ -21,6 +21,7 @@ import math
 import torch
 from torch import Tensor
 
+from structrob import _compiled
 from structrob.attacks._base import (
     N_PIXELS,
     SIDE,
@@ -54,6 +55,17 @@ def decode(candidates: Tensor, integer: bool = False) -> tuple[Tensor, Tensor]:
     if integer:
         intensity = intensity.floor()
     return row * SIDE + col, intensity / 255
+
+
+def _planes(candidates: Tensor) -> bool:
+    """Whether candidates [A, P, 3] are float64 parameter planes on the CPU (memory
+    ``[3, A, P]``, as the search keeps them), which the compiled key loop reads."""
+    return (
+        candidates.dim() == 3
+        and candidates.dtype == torch.float64
+        and candidates.device.type == "cpu"
+        and candidates.permute(2, 0, 1).is_contiguous()
+    )
 
 
 class Candidates:
@@ -220,6 +232,13 @@ class Candidates:
         """
         if not self.integer and self.x.dtype != torch.float32:
             return candidates.clone()  # never the population itself: the engine moves both
+        if self.integer and _compiled.native is not None and _planes(candidates):
+            A, P = candidates.shape[:2]
+            code = torch.empty(A, P, dtype=torch.long)
+            _compiled.native.integer_keys(
+                candidates.permute(2, 0, 1).data_ptr(), A, P, SIDE, code.data_ptr()
+            )
+            return code
         if self.integer:
             # decode()'s truncations (flooring an intensity clamped to [0, 255] equals clamping
             # the floored one), then the code: every value an integer below 2**18, so exact
@@ -272,26 +291,52 @@ class Candidates:
             # the fitness of the lines path is float32 (its logits are); else the model's
             dtype = torch.float32 if self.lines is not None else self.x.dtype
             self.memo = torch.full((len(self.pair_k), N_PIXELS * 256), torch.nan, dtype=dtype)
-        key = (rows * (N_PIXELS * 256)).view(-1, 1) + code
-        memo = self.memo.view(-1)
-        out = memo.index_select(0, key.view(-1))
-        wrong = torch.zeros(key.numel(), dtype=torch.bool) if fooled else None
-        missing = out.isnan().nonzero().view(-1)
+        memo, width = self.memo.view(-1), N_PIXELS * 256
+        if (
+            _compiled.native is not None
+            and self.memo.dtype == torch.float32
+            and code.dim() == 2
+            and code.dtype == torch.long
+            and code.is_contiguous()
+            and rows.dtype == torch.long
+            and rows.is_contiguous()
+        ):
+            # one pass: the kept fitness and the positions not met yet (the same values)
+            out = torch.empty(code.shape, dtype=torch.float64)
+            missing = torch.empty(code.numel(), dtype=torch.long)
+            n = _compiled.native.memo_lookup(
+                self.memo.data_ptr(),
+                width,
+                rows.data_ptr(),
+                code.data_ptr(),
+                *code.shape,
+                out.data_ptr(),
+                missing.data_ptr(),
+            )
+            out, missing = out.view(-1), missing[:n]
+            key = rows.index_select(0, missing // code.shape[1]) * width
+            key += code.view(-1).index_select(0, missing)  # the missing positions' keys
+        else:
+            key = ((rows * width).view(-1, 1) + code).view(-1)
+            out = memo.index_select(0, key)
+            missing = out.isnan().nonzero().view(-1)
+            key = key[missing]
+        wrong = torch.zeros(code.numel(), dtype=torch.bool) if fooled else None
         if len(missing):
-            new, first = torch.unique(key.view(-1)[missing], return_inverse=True)
+            new, first = torch.unique(key, return_inverse=True)
             # each new key's first position (the one an uncached search would confirm first)
-            at = torch.full((len(new),), key.numel(), dtype=torch.long)
+            at = torch.full((len(new),), code.numel(), dtype=torch.long)
             at.scatter_reduce_(0, first, missing, reduce="amin")
             pixel, value = self._from_key(code.view(-1)[at])
             fit, bad = self._fitness(
-                rows[at // key.shape[1]], pixel.view(-1, 1), value.view(-1, 1), fooled
+                rows[at // code.shape[1]], pixel.view(-1, 1), value.view(-1, 1), fooled
             )
             memo[new] = fit.view(-1).to(memo.dtype)
-            out[missing] = memo.index_select(0, key.view(-1)[missing])
+            out[missing] = memo.index_select(0, key).to(out.dtype)
             if wrong is not None:
                 assert bad is not None
                 wrong[at] = bad.view(-1)
-        return out.double().view(key.shape), None if wrong is None else wrong.view(key.shape)
+        return out.double().view(code.shape), None if wrong is None else wrong.view(code.shape)
 
     def piece_ends(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Every end of every linear piece of every traced line, as candidates with logits.

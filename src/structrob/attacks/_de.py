@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
+from structrob import _compiled
 from structrob.seeds import derive_seed
 from structrob.validation import check_int, check_number
 
@@ -37,7 +38,9 @@ INTEGER_UPPER = (27.0, 27.0, 255.0)
 BLOCK_NUMBERS = 1 << 22
 BLOCK_GENERATIONS = 32
 # redraw numbers kept per search, in generations' worth of the most a generation may need
+# (at least; up to BLOCK_GENERATIONS while all searches' together stay within REDRAW_NUMBERS)
 REDRAW_GENERATIONS = 4
+REDRAW_NUMBERS = 1 << 21
 
 
 def _partner_planes(u: list[Tensor]) -> list[Tensor]:
@@ -236,6 +239,22 @@ def _choose(mask: Tensor, a: Tensor, b: Tensor, ones: Tensor | None = None) -> T
     return (ai ^ bi).bitwise_and_(ones).bitwise_xor_(bi).view(a.dtype)
 
 
+def _plain(*tensors: Tensor) -> bool:
+    """Whether the compiled loops can read these CPU tensors as they are: populations [A, P, 3]
+    float64 kept as planes (:func:`_as_planes`), fitness [A, P] float64 and keys [A, P] int64,
+    contiguous."""
+    for t in tensors:
+        if t.device.type != "cpu":
+            return False
+        if t.dim() == 3:
+            ok = t.dtype == torch.float64 and t.permute(2, 0, 1).is_contiguous()
+        else:
+            ok = t.dim() == 2 and t.dtype in (torch.float64, torch.int64) and t.is_contiguous()
+        if not ok:
+            return False
+    return True
+
+
 def _same(a: Tensor, b: Tensor) -> Tensor:
     """Keys equal, per candidate (a key may be one value or a last dimension of several)."""
     equal = a == b
@@ -322,21 +341,34 @@ class _Searches:
         self.used += 1
         return self.numbers[:, self.used - 1]
 
+    def reserve(self, count: Tensor | int) -> None:
+        """Make sure every search has ``count`` (per search, or for all) redraw numbers not used
+        yet: ``spare[r, start[r]:]``, the next numbers of search r's second stream, in order.
+
+        A refill draws every search's stream on from where it stopped (CPU ``torch.rand``
+        gives the same numbers in one call as in consecutive calls), so when it happens
+        changes no number a search uses.
+        """
+        assert self.redraws is not None
+        A = len(self.rows)
+        if len(self.start) == A and not bool((self.start + count > self.spare.shape[1]).any()):
+            return
+        ahead = min(BLOCK_GENERATIONS, REDRAW_NUMBERS // max(1, A * self.settings_width))
+        width = max(self.spare.shape[1], max(REDRAW_GENERATIONS, ahead) * self.settings_width)
+        spare = torch.empty(A, width, dtype=torch.float64)
+        for r, g in enumerate(self.redraws):
+            rest = self.spare[r, int(self.start[r]) :] if len(self.start) else spare[r, :0]
+            spare[r, : len(rest)] = rest
+            torch.rand(
+                width - len(rest), generator=g, dtype=torch.float64, out=spare[r, len(rest) :]
+            )
+        self.spare, self.start = spare, torch.zeros(A, dtype=torch.long)
+
     def redraw(self, q: Tensor, count: Tensor) -> Tensor:
         """Fresh uniform numbers, ``count[r]`` for search r (``q``: the search of each, sorted),
         each search's from its own second stream, in order."""
-        assert self.redraws is not None
         A = len(count)
-        if len(self.start) != A or bool((self.start + count > self.spare.shape[1]).any()):
-            width = max(self.spare.shape[1], REDRAW_GENERATIONS * self.settings_width)
-            spare = torch.empty(A, width, dtype=torch.float64)
-            for r, g in enumerate(self.redraws):
-                rest = self.spare[r, int(self.start[r]) :] if len(self.start) else spare[r, :0]
-                spare[r, : len(rest)] = rest
-                torch.rand(
-                    width - len(rest), generator=g, dtype=torch.float64, out=spare[r, len(rest) :]
-                )
-            self.spare, self.start = spare, torch.zeros(A, dtype=torch.long)
+        self.reserve(count)
         # the position of each number in the flattened spare numbers: row start, then rank
         offset = self.start + torch.arange(0, A * self.spare.shape[1], self.spare.shape[1])
         offset -= count.cumsum(0) - count
@@ -404,6 +436,9 @@ class DifferentialEvolution:
         S = self.settings
         population, fitness = searches.population, searches.fitness
         A, P, _ = population.shape
+        rows_ok = numbers.dtype == torch.float64 and numbers.stride(1) == 1
+        if _compiled.native is not None and rows_ok and _plain(population, fitness):
+            return self._compiled_trials(searches, numbers)
         u = numbers[:, : P * S.columns].view(A, P, S.columns)
         partners = _partner_planes([u[..., t] for t in range(S.partners)])
         if S.dither:
@@ -445,6 +480,48 @@ class DifferentialEvolution:
             # member a * P + p's parameter j lies at j * A * P + a * P + p of the planes
             trial.permute(2, 0, 1).view(-1).index_copy_(0, parameter * (A * P) + at // 3, values)
         return trial
+
+    def _compiled_trials(self, searches: _Searches, numbers: Tensor) -> Tensor:
+        """:meth:`_trials` by the compiled loop (``_native.c``): the same values, one pass."""
+        S = self.settings
+        population, fitness = searches.population, searches.fitness
+        A, P, _ = population.shape
+        low, span, mutation = 0.0, 0.0, 0.0
+        if S.dither:
+            low, high = S.mutation  # type: ignore[misc]
+            span = high - low  # > 0 (checked by Settings)
+        else:
+            mutation = float(S.mutation)  # type: ignore[arg-type]
+        resample = S.out_of_bounds == "resample"
+        spare = start = torch.zeros(1, dtype=torch.float64)
+        if resample:  # a generation redraws at most every parameter of every member
+            searches.reserve(3 * P)
+            spare, start = searches.spare, searches.start
+        trial = torch.empty(3, A, P, dtype=torch.float64)
+        upper = INTEGER_UPPER if S.integer_candidates else CONTINUOUS_UPPER
+        _compiled.native.trials(  # type: ignore[union-attr]
+            population.permute(2, 0, 1).data_ptr(),
+            fitness.data_ptr(),
+            numbers.data_ptr(),
+            numbers.stride(0),
+            A,
+            P,
+            S.columns,
+            S.strategy == "best1bin",
+            mutation,
+            low,
+            span,
+            P * S.columns,
+            S.crossover,
+            S.recombination,
+            resample,
+            *upper,
+            spare.data_ptr(),
+            spare.shape[-1],
+            start.data_ptr(),
+            trial.data_ptr(),
+        )
+        return trial.permute(1, 2, 0)
 
     def _evaluate(
         self,
@@ -493,6 +570,19 @@ class DifferentialEvolution:
         """
         S = self.settings
         fitness = searches.fitness
+        if _compiled.native is not None and _plain(
+            searches.population, fitness, searches.keys, trials, trial_fitness, trial_keys
+        ):
+            return _compiled.native.select(
+                searches.population.permute(2, 0, 1).data_ptr(),
+                fitness.data_ptr(),
+                searches.keys.data_ptr(),
+                trials.permute(2, 0, 1).data_ptr(),
+                trial_fitness.data_ptr(),
+                trial_keys.data_ptr(),
+                *fitness.shape,
+                SELECTIONS.index(S.selection),
+            )
         better = trial_fitness <= fitness if S.selection == "greedy" else trial_fitness < fitness
         n_better = int(better.sum())
         if n_better == 0:

@@ -46,7 +46,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from structrob import __version__, graphs
+from structrob import __version__, _compiled, graphs
 from structrob.study.analysis import (
     STAGE_LABELS,
     Analysis,
@@ -233,7 +233,9 @@ def environment(config: StudyConfig) -> dict[str, Any]:
     -------
     dict
         Package versions, platform, the CPU capability torch's kernels use (``"AVX2"``,
-        ``"AVX512"``, ...), CPU count, device, executor, workers and threads, and
+        ``"AVX512"``, ...), CPU count, whether One-Pixel's compiled loops were built
+        (``compiled_loops``, :mod:`structrob._compiled`), device, executor, workers and
+        threads, and
         ``git_commit`` (:func:`git_commit`: the checkout's commit, None outside one). Meta
         only: nothing here enters the science hash or a unit id.
 
@@ -261,6 +263,8 @@ def environment(config: StudyConfig) -> dict[str, Any]:
         # rounding, so a unit's numbers repeat exactly only on a CPU of the same capability
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cpu_count": os.cpu_count(),
+        # whether One-Pixel ran its compiled loops (the same numbers either way; the speed)
+        "compiled_loops": _compiled.available(),
         "device": str(resolve_device(config.device)),
         "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "executor": config.executor,

@@ -1,0 +1,37 @@
+"""One-Pixel's inner loops in C, when they were built: :data:`native`, or ``None``.
+
+``structrob._native`` (``_native.c``) is an optional extension module: an install without a C
+compiler skips it, and the torch code in :mod:`structrob.attacks._de`,
+:mod:`structrob.attacks._candidates` and :mod:`structrob.regions` computes the same values,
+bit for bit, more slowly. The callers read :data:`native` at each call, so setting it to
+``None`` switches the torch code on (the tests compare the two that way).
+
+Examples
+--------
+>>> from structrob import _compiled
+>>> _compiled.native is None or callable(_compiled.native.trials)
+True
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+try:
+    from structrob import _native as _module
+except ImportError:  # built without a C compiler
+    _module = None
+
+#: the compiled loops, or None (then the torch code runs)
+native: ModuleType | None = _module
+
+
+def available() -> bool:
+    """Whether One-Pixel's search runs its compiled loops (recorded with a study's environment).
+
+    Examples
+    --------
+    >>> isinstance(available(), bool)
+    True
+    """
+    return native is not None
