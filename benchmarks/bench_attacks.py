@@ -28,8 +28,10 @@ Every ratio is measured in one run, on the same trained study-range network and 
    ``--against REV`` also times the One-Pixel of git revision REV (its ``attacks`` package and
    its ``model.py``, loaded beside this one, the model holding the same weights) on the same
    images, both settings, in alternation (the line tracing too), and checks that the results
-   are identical. CPU time of the process is reported with the wall time: on a shared machine
-   it moves less with the load.
+   are identical. With the compiled loops built (``structrob/_native.c``), both full searches
+   and the line tracing also run with the torch code in their place, in the same alternation,
+   and the results are checked identical. CPU time of the process is reported with the wall
+   time: on a shared machine it moves less with the load.
 
 Usage::
 
@@ -60,6 +62,7 @@ import numpy as np
 import torch
 from scipy.optimize import differential_evolution
 
+from structrob import _compiled
 from structrob.attacks import ExactOnePixel, MinimalFGSM, OnePixel, eps_grid
 from structrob.attacks._base import Runner
 from structrob.attacks._candidates import Candidates
@@ -366,11 +369,17 @@ def bench_worst_case(args) -> dict:
         raise SystemExit(f"only {len(hard)} unfoolable images among {args.pool}; raise --pool")
     x, y = data.test_x[hard], data.test_y[hard]
 
-    def tracing(model=net, candidates=Candidates, runner=Runner) -> float:
-        with torch.no_grad():
-            start = time.process_time()
-            candidates(runner(model), x, y, [torch.arange(len(x))], "lines", 8192)
-            return time.process_time() - start
+    compiled = _compiled.native
+
+    def tracing(model=net, candidates=Candidates, runner=Runner, loops=compiled) -> float:
+        _compiled.native = loops
+        try:
+            with torch.no_grad():
+                start = time.process_time()
+                candidates(runner(model), x, y, [torch.arange(len(x))], "lines", 8192)
+                return time.process_time() - start
+        finally:
+            _compiled.native = compiled
 
     study = {**OnePixel.STUDY_SETTINGS, "n_images": None, "seed": 0}
     default = {"pop_size": 500, "max_iter": 500, "n_images": None, "seed": 0}
@@ -380,6 +389,11 @@ def bench_worst_case(args) -> dict:
     skips = {f"{name}, skip_proven": name for name in names}
     for name, of in skips.items():
         variants[name] = (net, OnePixel(**names[of], skip_proven=True))
+    # the same full searches with the torch code in place of the compiled loops
+    # (structrob/_native.c): the baseline of the loops' speed-up, in the same alternation
+    torch_code = {f"{name}, torch code": name for name in names} if compiled else {}
+    for name, of in torch_code.items():
+        variants[name] = variants[of]
     before: dict[str, str] = {}  # the name of each setting's run at REV
     with tempfile.TemporaryDirectory() as tmp:
         if args.against:
@@ -398,12 +412,16 @@ def bench_worst_case(args) -> dict:
         note_load("worst_case")
         for _ in range(args.rounds):  # in alternation, so all see the same machine load
             for name, (model, attack) in variants.items():
+                _compiled.native = None if name in torch_code else compiled
                 wall, cpu = time.perf_counter(), time.process_time()
                 results[name] = attack(model, x, y)
                 times[name].append((time.perf_counter() - wall, time.process_time() - cpu))
-        traces: dict[str, list[float]] = {"now": [], "before": []}
+                _compiled.native = compiled
+        traces: dict[str, list[float]] = {"now": [], "before": [], "torch_code": []}
         for _ in range(args.rounds):
             traces["now"].append(tracing())
+            if compiled:
+                traces["torch_code"].append(tracing(loops=None))
             if args.against:
                 package = Before.__module__.rsplit(".", 1)[0]
                 traces["before"].append(
@@ -432,6 +450,10 @@ def bench_worst_case(args) -> dict:
         "exact_fooled_in_pool": int(exact.success.sum()),
         "tracing_cpu_seconds": trace,
         "tracing_cpu_seconds_before": min(traces["before"]) if traces["before"] else None,
+        "tracing_cpu_seconds_torch_code": (
+            min(traces["torch_code"]) if traces["torch_code"] else None
+        ),
+        "compiled_loops": compiled is not None,
         "tracing_runs": traces,
         "threads": torch.get_num_threads(),
         "load_average_end": os.getloadavg(),
@@ -470,6 +492,14 @@ def bench_worst_case(args) -> dict:
             for field in ("pixel", "iterations", "confidence", "pred", "n_queries")
         ),
     }
+    # every field of every image, the compiled loops against the torch code
+    report["compiled_same_as_torch_code"] = {
+        of: all(
+            torch.equal(getattr(results[of], field), getattr(results[name], field))
+            for field in ("success", "pixel", "iterations", "confidence", "pred", "n_queries")
+        )
+        for name, of in torch_code.items()
+    }
     report["same_as_before"] = {}
     for name, earlier in before.items():
         old, new = results[earlier], results[name]
@@ -501,8 +531,13 @@ def print_worst_case(report: dict) -> None:
             f"| {v['fooled']} | {v['mean_generations']:.0f} |"
         )
     print(f"| line tracing alone (part of every row) | | {report['tracing_cpu_seconds']:.2f} | | |")
+    if report.get("tracing_cpu_seconds_torch_code") is not None:
+        t = report["tracing_cpu_seconds_torch_code"]
+        print(f"| line tracing alone, torch code | | {t:.2f} | | |")
     if report.get("tracing_cpu_seconds_before") is not None:
         print(f"| line tracing at REV | | {report['tracing_cpu_seconds_before']:.2f} | | |")
+    for name, same in report.get("compiled_same_as_torch_code", {}).items():
+        print(f"\n{name}: compiled loops and torch code give identical results: {same}")
     for name, same in report.get("skip_proven_same_successes", {}).items():
         print(f"\n{name}: same successes as without {same['success']}, {same['skipped']} skipped")
     if "study_images" in report:

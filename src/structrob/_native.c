@@ -55,35 +55,59 @@ static Py_ssize_t argmin(const double *values, Py_ssize_t n)
 
 /* One draw of _de._partner_planes: floor(u * left) clamped to left - 1 (truncation, as .to(int)
  * does; u * left >= 0). */
-static inline int64_t pick(double u, int64_t left)
+static inline int32_t pick(double u, int32_t left)
 {
-    int64_t v = (int64_t)(u * (double)left);
+    int32_t v = (int32_t)(u * (double)left);
     return v > left - 1 ? left - 1 : v;
 }
 
-/* _de._partner_planes for member i: m (2 or 3) distinct indices from {0..P-1} minus {i}. The
- * t-th is pick(u[t], P - 1 - t) stepped over the excluded indices in ascending order (i and
- * the earlier picks): v += v >= e for each excluded e, smallest first. */
-static inline void partners(const double *u, int64_t i, int64_t P, int m, int64_t *out)
+/* _de._partner_planes for every member p of one search: m (2 or 3) distinct indices from
+ * {0..P-1} minus {p}, into index[t * P + p]. The t-th is pick(u[t], P - 1 - t) stepped over
+ * the excluded indices in ascending order (p and the earlier picks): v += v >= e for each
+ * excluded e, smallest first. One loop over the members (vectorised where the CPU allows). */
+VECTOR_CLONES
+static void partners(const double *u, Py_ssize_t columns, int32_t P, int m, int32_t *index)
 {
-    int64_t v0 = pick(u[0], P - 1);
-    v0 += v0 >= i;
-    int64_t lo = v0 < i ? v0 : i, hi = v0 < i ? i : v0;
-    int64_t v1 = pick(u[1], P - 2);
-    v1 += v1 >= lo;
-    v1 += v1 >= hi;
-    out[0] = v0;
-    out[1] = v1;
-    if (m == 3) {
-        /* lo < hi and v1 differs from both: the three excluded values in order */
-        int64_t e0 = v1 < lo ? v1 : lo;
-        int64_t e2 = v1 > hi ? v1 : hi;
-        int64_t e1 = v1 < lo ? lo : (v1 > hi ? hi : v1);
-        int64_t v2 = pick(u[2], P - 3);
-        v2 += v2 >= e0;
-        v2 += v2 >= e1;
-        v2 += v2 >= e2;
-        out[2] = v2;
+    for (int32_t p = 0; p < P; p++) {
+        const double *w = u + p * columns;
+        int32_t v0 = pick(w[0], P - 1);
+        v0 += v0 >= p;
+        const int32_t lo = v0 < p ? v0 : p, hi = v0 < p ? p : v0;
+        int32_t v1 = pick(w[1], P - 2);
+        v1 += v1 >= lo;
+        v1 += v1 >= hi;
+        index[p] = v0;
+        index[P + p] = v1;
+        if (m == 3) {
+            /* lo < hi and v1 differs from both: the three excluded values in order */
+            const int32_t e0 = v1 < lo ? v1 : lo;
+            const int32_t e2 = v1 > hi ? v1 : hi;
+            const int32_t e1 = v1 < lo ? lo : (v1 > hi ? hi : v1);
+            int32_t v2 = pick(w[2], P - 3);
+            v2 += v2 >= e0;
+            v2 += v2 >= e1;
+            v2 += v2 >= e2;
+            index[2 * P + p] = v2;
+        }
+    }
+}
+
+/* One parameter plane of one search's trials: (x[a] - x[b]) * F + base, base = x[c], or the
+ * best member's value when c is NULL; then clipped to [0, upper] unless redrawn later. */
+VECTOR_CLONES
+static void mutate(const double *restrict x, const int32_t *a, const int32_t *b, const int32_t *c,
+                   double best, double F, Py_ssize_t P, int clip, double upper,
+                   double *restrict out)
+{
+    for (Py_ssize_t p = 0; p < P; p++) {
+        double d = x[a[p]] - x[b[p]];
+        d = d * F;
+        double v = d + (c ? x[c[p]] : best);
+        if (clip) { /* without branches: many trials leave the box */
+            v = v < 0 ? 0 : v;
+            v = v > upper ? upper : v;
+        }
+        out[p] = v;
     }
 }
 
@@ -104,57 +128,47 @@ static void make_trials(const double *pop, const double *fit, const double *numb
                         int best1bin, double mutation, double low, double span,
                         Py_ssize_t dither_at, int crossover, double recombination, int resample,
                         const double *upper, double *spare, Py_ssize_t spare_width,
-                        int64_t *start, double *trial)
+                        int64_t *start, double *trial, int32_t *index)
 {
     const Py_ssize_t plane = A * P;
     const int m = best1bin ? 2 : 3;
+    const int32_t *i0 = index, *i1 = index + P, *i2 = index + 2 * P;
     for (Py_ssize_t a = 0; a < A; a++) {
-        const double *u_row = numbers + a * stride;
-        const double F = span > 0 ? low + u_row[dither_at] * span : mutation;
+        const double *u = numbers + a * stride;
+        const double F = span > 0 ? low + u[dither_at] * span : mutation;
         const Py_ssize_t base = a * P;
-        double best[3] = {0, 0, 0};
-        if (best1bin) {
-            Py_ssize_t b = argmin(fit + base, P);
-            for (int j = 0; j < 3; j++)
-                best[j] = pop[j * plane + base + b];
+        Py_ssize_t b = best1bin ? argmin(fit + base, P) : 0;
+        partners(u, columns, (int32_t)P, m, index);
+        for (int j = 0; j < 3; j++) {
+            const double *x = pop + j * plane + base;
+            double *out = trial + j * plane + base;
+            if (best1bin)
+                mutate(x, i0, i1, NULL, x[b], F, P, !resample && !crossover, upper[j], out);
+            else
+                mutate(x, i1, i2, i0, 0.0, F, P, !resample, upper[j], out);
         }
-        double *redraw = resample ? spare + a * spare_width : NULL;
-        int64_t used = resample ? start[a] : 0;
-        for (Py_ssize_t p = 0; p < P; p++) {
-            const double *u = u_row + p * columns;
-            int64_t r[3] = {0, 0, 0};
-            partners(u, p, P, m, r);
-            Py_ssize_t forced = -1;
-            if (crossover) {
-                forced = (Py_ssize_t)floor(u[5] * 3.0);
-                if (forced > 2)
-                    forced = 2;
-            }
-            for (int j = 0; j < 3; j++) {
-                const double *x = pop + j * plane + base;
-                double v;
-                if (best1bin) {
-                    double d = x[r[0]] - x[r[1]];
-                    d = d * F;
-                    v = d + best[j];
-                    if (crossover && j != forced && !(u[2 + j] < recombination))
-                        v = x[p];
-                } else {
-                    double d = x[r[1]] - x[r[2]];
-                    d = d * F;
-                    v = d + x[r[0]];
+        if (crossover) { /* best1bin's binomial crossover, then the box */
+            for (Py_ssize_t p = 0; p < P; p++) {
+                const double *w = u + p * columns;
+                Py_ssize_t forced = (Py_ssize_t)floor(w[5] * 3.0);
+                forced = forced > 2 ? 2 : forced;
+                for (int j = 0; j < 3; j++) {
+                    double *t = trial + j * plane + base + p;
+                    if (j != forced && !(w[2 + j] < recombination))
+                        *t = pop[j * plane + base + p];
+                    if (!resample) {
+                        *t = *t < 0 ? 0 : *t;
+                        *t = *t > upper[j] ? upper[j] : *t;
+                    }
                 }
-                if (!resample) { /* without branches: many trials leave the box */
-                    v = v < 0 ? 0 : v;
-                    v = v > upper[j] ? upper[j] : v;
-                }
-                trial[j * plane + base + p] = v;
             }
         }
         if (!resample)
             continue;
-        /* a second pass redraws what left the box, member by member, parameter by parameter:
-         * only the count of numbers used runs from one parameter to the next */
+        /* a pass of its own redraws what left the box, member by member, parameter by
+         * parameter: only the count of numbers used runs from one parameter to the next */
+        double *redraw = spare + a * spare_width;
+        int64_t used = start[a];
         for (Py_ssize_t p = 0; p < P; p++) {
             for (int j = 0; j < 3; j++) {
                 double *t = trial + j * plane + base + p;
@@ -180,10 +194,18 @@ static PyObject *trials(PyObject *self, PyObject *args)
                           &recombination, &resample, &upper[0], &upper[1], &upper[2], &spare_,
                           &spare_width, &start_, &trial_))
         return NULL;
+    if (P < (best1bin ? 3 : 4) || P > INT32_MAX / 3) {
+        PyErr_SetString(PyExc_ValueError, "trials: too few or too many members per search");
+        return NULL;
+    }
+    int32_t *index = PyMem_Malloc(3 * P * sizeof(int32_t));
+    if (!index)
+        return PyErr_NoMemory();
     make_trials(PTR(const double, pop_), PTR(const double, fit_), PTR(const double, num_),
                 stride, A, P, columns, best1bin, mutation, low, span, dither_at, crossover,
                 recombination, resample, upper, PTR(double, spare_), spare_width,
-                PTR(int64_t, start_), PTR(double, trial_));
+                PTR(int64_t, start_), PTR(double, trial_), index);
+    PyMem_Free(index);
     Py_RETURN_NONE;
 }
 
