@@ -2,8 +2,9 @@
  * candidates' keys and kept fitness, and the pixel-line tracer's per-layer step.
  *
  * structrob.attacks._de, structrob.attacks._candidates and structrob.regions compute every
- * value here with torch operations too, and use these functions only when this module was built (it is optional:
- * an install without a C compiler falls back to the torch code). Each function computes
+ * value here with torch operations too, and use these functions only when this module was
+ * built (it is optional: an install without a C compiler falls back to the torch code).
+ * Each function computes
  * exactly what the torch code it replaces computes, operation by operation in float64, so the
  * two give the same bits: it must be compiled without contracting a * b + c into a fused
  * multiply-add (-ffp-contract=off) and without -ffast-math. The tests compare both paths.
@@ -112,8 +113,8 @@ static void mutate(const double *restrict x, const int32_t *a, const int32_t *b,
 }
 
 /* trials(population, fitness, numbers, row_stride, A, P, columns, best1bin, mutation, low,
- *        dither_span, dither_at, crossover, recombination, resample, u0, u1, u2, spare,
- *        spare_width, start, trial)
+ *        dither_span, dither_at, crossover, recombination, resample, upper_0, upper_1,
+ *        upper_2, spare, spare_width, start, trial)
  *
  * One trial per member (DifferentialEvolution._trials): partners from numbers[a][p*columns +
  * t], F = mutation, or low + numbers[a][dither_at] * dither_span when dither_span > 0;

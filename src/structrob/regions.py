@@ -177,13 +177,13 @@ class RegionTracer:
             else:  # dense over the units the layer reads
                 inputs = units[reads] if isinstance(reads, slice) else units.index_select(0, reads)
             torch.addmm(rows, matrix, inputs, beta=0.0, alpha=1.0, out=rows)
-            if native is not None and bias.is_contiguous() and bias.numel() == stop - start:
+            if native is not None:  # the tracer's own biases: contiguous [n_l, 1] in its dtype
                 native.settle(
                     rows.data_ptr(), stride, stop - start, B, bias.data_ptr(), nearest_ptr
                 )
-                continue
-            units[start:stop, :B] += bias
-            settle(start, stop)
+            else:
+                units[start:stop, :B] += bias
+                settle(start, stop)
         sinks = units.index_select(0, net.sink_units)
         weight_out, bias_out = self.outputs[k]
         logits = torch.addmm(bias_out, weight_out, sinks[:, :B]).T
