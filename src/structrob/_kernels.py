@@ -38,7 +38,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["StackedTrainer", "supports"]
+from structrob import _compiled
+
+__all__ = ["StackedTrainer", "input_workspace", "sparse_input_applies", "supports"]
 
 
 def supports(net, device: torch.device) -> bool:
@@ -51,6 +53,43 @@ def supports(net, device: torch.device) -> bool:
         and net.weight_in.dtype in (torch.float32, torch.float64)
         and all(p.requires_grad for p in net.parameters())
     )
+
+
+def sparse_input_applies(dtype: torch.dtype) -> bool:
+    """Whether the input layer trains as a sparse product in C (``_native.c``) for ``dtype``.
+
+    It does for float32 when the compiled module is built. The input units then sum the
+    non-zero pixels' terms only (an MNIST batch is about 80 % zeros), plus the zero pixels'
+    share as one term per unit: with the model's affine normalisation
+    ``xn = (x - mean) / std``, a zero pixel's value ``c0 = -mean / std`` is the same for every
+    zero pixel, so it contributes ``c0 * sum_p W[r, p]`` less the non-zero pixels' share, and
+    ``W xn = c0 * rowsum(W) + W (x / std)`` with ``x / std`` as sparse as ``x``. The weights'
+    gradient splits the same way, with ``c0`` times the biases' gradient as its dense part.
+    These equal the dense products to float rounding, summed in one fixed order on every CPU
+    (see ``_native.c``). Otherwise (float64, or no compiled module) the dense GEMMs run.
+
+    Examples
+    --------
+    >>> import torch
+    >>> sparse_input_applies(torch.float64)
+    False
+    """
+    return _compiled.native is not None and dtype == torch.float32
+
+
+def input_workspace(b: int, n_in: int, padded: int) -> Tensor:
+    """Scratch memory of the compiled input layer for batches of ``b`` images (bytes).
+
+    ``_native.c``'s ``input_forward`` writes the batch's non-zero pixels there, per image and
+    per pixel, and ``input_backward`` reads them: int64 ``[b + 1 + 2 * (n_in + 1)]``, int32 and
+    float ``[b * n_in]`` twice each, float ``[padded]``.
+
+    Examples
+    --------
+    >>> input_workspace(128, 784, 432).numel()
+    1620952
+    """
+    return torch.empty(8 * (b + 1 + 2 * (n_in + 1)) + 16 * b * n_in + 4 * padded, dtype=torch.uint8)
 
 
 def _csr(crow: Tensor, col: Tensor, values: Tensor, shape: tuple[int, int]) -> Tensor:
@@ -180,8 +219,18 @@ class StackedTrainer:
             )
             self.backward_layers.append((a, z, matrix))
 
-        self.weight_in = net.weight_in.detach().view(K * sizes[0], n_in)
-        self.bias_in = net.bias_in.detach().view(K * sizes[0], 1)
+        n_inputs = K * sizes[0]  # the input units of all copies
+        self.n_inputs, self.n_in = n_inputs, n_in
+        self.bias_in = net.bias_in.detach().view(n_inputs, 1)
+        self.sparse_input = sparse_input_applies(dtype)
+        self._native = _compiled.native  # read once: the layout below depends on it
+        if self.sparse_input:  # its own transposed, padded copy (see sparse_input_applies)
+            self.padded = -(-n_inputs // 16) * 16
+            self.weight_in = torch.zeros(n_in, self.padded, dtype=dtype)
+            self.weight_in[:, :n_inputs] = net.weight_in.detach().view(n_inputs, n_in).T
+            self.mean, self.std = net.normalize or (0.0, 1.0)
+        else:  # the model's own parameter, trained in place
+            self.weight_in = net.weight_in.detach().view(n_inputs, n_in)
         self.params = [self.weight_in, self.bias_in, self.edges]
         self.grads = [torch.empty_like(self.weight_in), torch.empty_like(self.bias_in), None]
         self.exp_avgs = [torch.zeros_like(p) for p in self.params]
@@ -205,10 +254,19 @@ class StackedTrainer:
         The activations stay in buffers for the :meth:`backward` that must follow.
         """
         plan = self._plan(batch.numel())
-        xb = torch.index_select(x, 0, batch, out=plan.x)
-        if self.normalize is not None:
-            xb.sub_(self.normalize[0]).div_(self.normalize[1])
-        torch.addmm(self.bias_in, self.weight_in, xb.T, out=plan.sources).relu_()
+        if self.sparse_input:
+            x, batch = x.contiguous(), batch.contiguous()
+            self._native.input_forward(
+                x.data_ptr(), self.n_in, batch.data_ptr(), plan.b, self.mean, self.std,
+                self.weight_in.data_ptr(), self.n_inputs, self.padded, self.bias_in.data_ptr(),
+                plan.sources.data_ptr(), plan.b, plan.work.data_ptr(),
+            )  # fmt: skip
+            plan.sources.relu_()
+        else:
+            xb = torch.index_select(x, 0, batch, out=plan.x)
+            if self.normalize is not None:
+                xb.sub_(self.normalize[0]).div_(self.normalize[1])
+            torch.addmm(self.bias_in, self.weight_in, xb.T, out=plan.sources).relu_()
         for out, inputs, matrix in plan.forward:
             out.addmm_(matrix, inputs, beta=0).relu_()
         out, inputs, matrix = plan.logits
@@ -239,8 +297,15 @@ class StackedTrainer:
             grad.addmm_(matrix, later, beta=0)
             threshold(grad, units, 0, grad_input=grad)
         grad_in, grad_bias_in, _ = self.grads
-        torch.mm(plan.grad_sources, plan.x, out=grad_in)
         torch.sum(plan.grad_sources, 1, keepdim=True, out=grad_bias_in)
+        if self.sparse_input:
+            self._native.input_backward(
+                self.n_in, plan.b, self.mean, self.std, plan.grad_sources.data_ptr(), plan.b,
+                grad_bias_in.data_ptr(), self.n_inputs, self.padded, grad_in.data_ptr(),
+                plan.work.data_ptr(),
+            )  # fmt: skip
+        else:
+            torch.mm(plan.grad_sources, plan.x, out=grad_in)
         grad_edges = torch.sparse.sampled_addmm(
             self._pattern, plan.grad_targets, plan.units_t, beta=0.0
         ).values()
@@ -262,10 +327,17 @@ class StackedTrainer:
             maximize=False,
         )
 
+    def _input_copies(self) -> Tensor:
+        """A view of the input weights whose first dimension is the copy."""
+        if self.sparse_input:  # [n_in, padded]: columns k * n_0 ... (k + 1) * n_0 - 1
+            weights = self.weight_in[:, : self.n_inputs].unflatten(1, (self.K, -1))
+            return weights.transpose(0, 1)
+        return self.weight_in.view(self.K, -1)
+
     def snapshot(self, stopped: Tensor) -> list[Tensor]:
         """The trained values of the copies in ``stopped`` (bool ``[K]``), for :meth:`restore`."""
         return [
-            self.weight_in.view(self.K, -1)[stopped].clone(),
+            self._input_copies()[stopped].clone(),
             self.bias_in.view(self.K, -1)[stopped].clone(),
             self.edges[stopped[self._edge_copy]].clone(),
         ]
@@ -273,7 +345,7 @@ class StackedTrainer:
     @torch.no_grad()
     def restore(self, stopped: Tensor, saved: list[Tensor]) -> None:
         """Put back the values :meth:`snapshot` took of the copies in ``stopped``."""
-        self.weight_in.view(self.K, -1)[stopped] = saved[0]
+        self._input_copies()[stopped] = saved[0]
         self.bias_in.view(self.K, -1)[stopped] = saved[1]
         self.edges[stopped[self._edge_copy]] = saved[2]
 
@@ -283,6 +355,9 @@ class StackedTrainer:
 
         Masked entries keep their values (zero after :func:`~structrob.model.initialize`).
         """
+        if self.sparse_input:
+            weight_in = self.weight_in[:, : self.n_inputs].T
+            self.net.weight_in.detach().copy_(weight_in.reshape(self.net.weight_in.shape))
         concat = torch.cat([p.detach().reshape(-1) for p in self._params])
         concat[self._flat] = self.edges
         start = 0
@@ -301,7 +376,10 @@ class _Plan:
     def __init__(self, trainer: StackedTrainer, b: int) -> None:
         rows, dtype, first = trainer.n_rows, trainer.dtype, trainer.row[1]
         self.b = b
-        self.x = torch.empty(b, trainer.net.n_in, dtype=dtype)
+        if trainer.sparse_input:
+            self.work = input_workspace(b, trainer.n_in, trainer.padded)
+        else:
+            self.x = torch.empty(b, trainer.net.n_in, dtype=dtype)
         self.units = units = torch.empty(rows, b, dtype=dtype)
         self.grads = grads = torch.empty(rows, b, dtype=dtype)
         units[0] = 1.0

@@ -18,6 +18,7 @@
 #include <Python.h>
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __FAST_MATH__
 #error "compile without -ffast-math: the results must equal the torch code's bit for bit"
@@ -357,12 +358,250 @@ static PyObject *settle(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* ---- Training: the input layer of structrob._kernels.StackedTrainer (float32) ----------
+ *
+ * The pixels of a batch are about 80 % exactly zero, and the model's normalisation is affine,
+ * xn = (x - m) / s. So, with c0 = (0 - m) / s (a zero pixel's normalised value) and
+ * x' = x / s (zero where x is zero), every input unit r of image j is
+ *     bias[r] + c0 * sum_p W[r, p] + sum over the image's non-zero pixels p of x'[j, p] * W[r, p]
+ * and the input weights' gradient is
+ *     dW[r, p] = c0 * sum_j g[r, j] + sum over the batch's images j with pixel p non-zero of
+ *                x'[j, p] * g[r, j].
+ * Both are the dense product's values up to float rounding. Each value is summed in one fixed
+ * order, term after term (pixels, then images, ascending), with a product and a sum rounded
+ * apart (-ffp-contract=off): wider vectors only compute more values at once, so every CPU gives
+ * the same bits, and a row's value never depends on the other rows (a copy trains as it would
+ * alone). The weights are kept transposed and padded, wt[p * Rp + r] with Rp a multiple of 16
+ * (the padding columns are 0). */
+
+typedef float f16v __attribute__((vector_size(64), aligned(4)));
+
+#define LOAD16(p) (*(const f16v *)(p))
+#define STORE16(p, v) (*(f16v *)(p) = (v))
+
+/* The batch's non-zero pixels twice: per image (pixel ascending) and per pixel (image
+ * ascending), each value divided by s. Branch-free: every pixel is written, a zero one is
+ * overwritten by the next. */
+static void sparse_batch(const float *x, Py_ssize_t n_in, const int64_t *batch, Py_ssize_t b,
+                         float s, int64_t *nz_start, int32_t *nz_pixel, float *nz_value,
+                         int64_t *csc_start, int32_t *csc_image, float *csc_value, int64_t *fill)
+{
+    memset(csc_start, 0, (n_in + 1) * sizeof(int64_t));
+    int64_t n = 0;
+    for (Py_ssize_t j = 0; j < b; j++) {
+        const float *row = x + batch[j] * n_in;
+        nz_start[j] = n;
+        for (Py_ssize_t p = 0; p < n_in; p++) {
+            const float v = row[p];
+            const int64_t keep = v != 0.0f;
+            nz_pixel[n] = (int32_t)p;
+            nz_value[n] = v / s;
+            csc_start[p + 1] += keep;
+            n += keep;
+        }
+    }
+    nz_start[b] = n;
+    for (Py_ssize_t p = 0; p < n_in; p++)
+        csc_start[p + 1] += csc_start[p];
+    memcpy(fill, csc_start, n_in * sizeof(int64_t));
+    for (Py_ssize_t j = 0; j < b; j++)
+        for (int64_t t = nz_start[j]; t < nz_start[j + 1]; t++) {
+            const int64_t at = fill[nz_pixel[t]]++;
+            csc_image[at] = (int32_t)j;
+            csc_value[at] = nz_value[t];
+        }
+}
+
+/* base[r] = bias[r] + c0 * (wt[0, r] + wt[1, r] + ... + wt[n_in - 1, r]), summed in that order;
+ * 0 in the padding. */
+VECTOR_CLONES
+static void input_base(const float *restrict wt, Py_ssize_t n_in, Py_ssize_t R, Py_ssize_t Rp,
+                       const float *restrict bias, float c0, float *restrict base)
+{
+    for (Py_ssize_t r = 0; r < Rp; r++)
+        base[r] = 0.0f;
+    for (Py_ssize_t p = 0; p < n_in; p++) {
+        const float *restrict w = wt + p * Rp;
+        for (Py_ssize_t r = 0; r < Rp; r++)
+            base[r] = base[r] + w[r];
+    }
+    for (Py_ssize_t r = 0; r < R; r++)
+        base[r] = bias[r] + c0 * base[r];
+    for (Py_ssize_t r = R; r < Rp; r++)
+        base[r] = 0.0f;
+}
+
+/* One sum over a list of terms for NV * 16 columns at once: acc[i] = start[i], then
+ * acc[i] = acc[i] + value[t] * rows[index[t] * Rp + i] for t in [lo, hi). Kept in registers. */
+#define SUM_TERMS(NV)                                                                      \
+    static inline void sum_terms_##NV(const float *start, float scale, const float *rows,   \
+                                      Py_ssize_t Rp, const int32_t *index,                 \
+                                      const float *value, int64_t lo, int64_t hi, float *out) \
+    {                                                                                      \
+        f16v acc[NV];                                                                      \
+        for (int v = 0; v < NV; v++)                                                       \
+            acc[v] = scale * LOAD16(start + 16 * v);                                       \
+        for (int64_t t = lo; t < hi; t++) {                                                \
+            const float x = value[t];                                                      \
+            const float *row = rows + (Py_ssize_t)index[t] * Rp;                           \
+            for (int v = 0; v < NV; v++)                                                   \
+                acc[v] = acc[v] + x * LOAD16(row + 16 * v);                                \
+        }                                                                                  \
+        for (int v = 0; v < NV; v++)                                                       \
+            STORE16(out + 16 * v, acc[v]);                                                 \
+    }
+SUM_TERMS(4)
+SUM_TERMS(1)
+
+/* Column blocks of Rp: 64 wide while 64 are left, then 16. */
+static inline Py_ssize_t block_width(Py_ssize_t r0, Py_ssize_t Rp) { return Rp - r0 >= 64 ? 64 : 16; }
+
+/* For every image j: units[r * ld + j] = base[r] + its non-zero pixels' terms, r < R. The
+ * columns go 64 at a time (then 16), all images per block, so the block of wt stays in cache.
+ * base is multiplied by 1.0f first, which changes no value. */
+VECTOR_CLONES
+static void input_rows(const int64_t *nz_start, const int32_t *nz_pixel, const float *nz_value,
+                       Py_ssize_t b, const float *wt, Py_ssize_t R, Py_ssize_t Rp,
+                       const float *base, float *units, Py_ssize_t ld)
+{
+    float out[64];
+    for (Py_ssize_t r0 = 0; r0 < Rp; r0 += block_width(r0, Rp)) {
+        const Py_ssize_t width = block_width(r0, Rp);
+        const Py_ssize_t real = R - r0 < width ? R - r0 : width;
+        for (Py_ssize_t j = 0; j < b; j++) {
+            if (width == 64)
+                sum_terms_4(base + r0, 1.0f, wt + r0, Rp, nz_pixel, nz_value, nz_start[j],
+                            nz_start[j + 1], out);
+            else
+                sum_terms_1(base + r0, 1.0f, wt + r0, Rp, nz_pixel, nz_value, nz_start[j],
+                            nz_start[j + 1], out);
+            for (Py_ssize_t i = 0; i < real; i++)
+                units[(r0 + i) * ld + j] = out[i];
+        }
+    }
+}
+
+/* grad_wt[p * Rp + r] = c0 * gbias[r] + the terms of the images with pixel p non-zero. The
+ * gradients are read from panels: the block of columns [r0, r0 + w) of image j at
+ * gt[r0 * b + j * w + (r - r0)], so a block's b rows are contiguous in cache. gbias and the
+ * panels are 0 in the padding. */
+VECTOR_CLONES
+static void input_grad(const int64_t *csc_start, const int32_t *csc_image,
+                       const float *csc_value, Py_ssize_t n_in, Py_ssize_t b, const float *gt,
+                       Py_ssize_t Rp, const float *gbias, float c0, float *grad_wt)
+{
+    for (Py_ssize_t r0 = 0; r0 < Rp; r0 += block_width(r0, Rp)) {
+        const Py_ssize_t w = block_width(r0, Rp);
+        const float *panel = gt + r0 * b;
+        for (Py_ssize_t p = 0; p < n_in; p++) {
+            if (w == 64)
+                sum_terms_4(gbias + r0, c0, panel, w, csc_image, csc_value, csc_start[p],
+                            csc_start[p + 1], grad_wt + p * Rp + r0);
+            else
+                sum_terms_1(gbias + r0, c0, panel, w, csc_image, csc_value, csc_start[p],
+                            csc_start[p + 1], grad_wt + p * Rp + r0);
+        }
+    }
+}
+
+/* input_forward(x, n_in, batch, b, mean, std, wt, R, Rp, bias, units, ld, work):
+ * StackedTrainer.forward's input layer, before its ReLU: the batch's sparse forms into work
+ * (read again by input_backward), then units[r * ld + j] for r < R, j < b. x: float [N][n_in]
+ * (the raw pixels), batch: int64 [b] (rows of x), bias: float [R]. mean and std are the
+ * normalisation's (0 and 1 for none), rounded to float first, as torch applies a Python
+ * float to a float32 tensor. work: int64 [b + 1 + 2 * (n_in + 1)] then int32 [b * n_in] then
+ * float [b * n_in] then int32 [b * n_in] then float [b * n_in] then float [Rp] (see
+ * _kernels.input_workspace). */
+typedef struct {
+    int64_t *nz_start, *csc_start, *fill;
+    int32_t *nz_pixel, *csc_image;
+    float *nz_value, *csc_value, *spare;
+} Workspace;
+
+static Workspace workspace(void *work, Py_ssize_t n_in, Py_ssize_t b)
+{
+    Workspace w;
+    w.nz_start = (int64_t *)work;
+    w.csc_start = w.nz_start + b + 1;
+    w.fill = w.csc_start + n_in + 1;
+    w.nz_pixel = (int32_t *)(w.fill + n_in + 1);
+    w.nz_value = (float *)(w.nz_pixel + b * n_in);
+    w.csc_image = (int32_t *)(w.nz_value + b * n_in);
+    w.csc_value = (float *)(w.csc_image + b * n_in);
+    w.spare = w.csc_value + b * n_in;
+    return w;
+}
+
+static PyObject *input_forward(PyObject *self, PyObject *args)
+{
+    unsigned long long x_, batch_, wt_, bias_, units_, work_;
+    Py_ssize_t n_in, b, R, Rp, ld;
+    double mean, std;
+    if (!PyArg_ParseTuple(args, "KnKnddKnnKKnK", &x_, &n_in, &batch_, &b, &mean, &std, &wt_, &R,
+                          &Rp, &bias_, &units_, &ld, &work_))
+        return NULL;
+    if (Rp % 16 || Rp < R) {
+        PyErr_SetString(PyExc_ValueError, "input_forward: Rp must be a multiple of 16, >= R");
+        return NULL;
+    }
+    const float m = (float)mean, s = (float)std, c0 = (0.0f - m) / s;
+    Workspace w = workspace(PTR(void, work_), n_in, b);
+    sparse_batch(PTR(const float, x_), n_in, PTR(const int64_t, batch_), b, s, w.nz_start,
+                 w.nz_pixel, w.nz_value, w.csc_start, w.csc_image, w.csc_value, w.fill);
+    input_base(PTR(const float, wt_), n_in, R, Rp, PTR(const float, bias_), c0, w.spare);
+    input_rows(w.nz_start, w.nz_pixel, w.nz_value, b, PTR(const float, wt_), R, Rp, w.spare,
+               PTR(float, units_), ld);
+    Py_RETURN_NONE;
+}
+
+/* input_backward(n_in, b, mean, std, g, ld, gbias, R, Rp, grad_wt, work): the input weights'
+ * gradient of the batch input_forward last put in work, from the input units' gradients
+ * g[r * ld + j] and their sums over the batch gbias[r] (float [R]), into grad_wt
+ * (float [n_in][Rp]; 0 in the padding). */
+static PyObject *input_backward(PyObject *self, PyObject *args)
+{
+    unsigned long long g_, gbias_, grad_wt_, work_;
+    Py_ssize_t n_in, b, ld, R, Rp;
+    double mean, std;
+    if (!PyArg_ParseTuple(args, "nnddKnKnnKK", &n_in, &b, &mean, &std, &g_, &ld, &gbias_, &R, &Rp,
+                          &grad_wt_, &work_))
+        return NULL;
+    if (Rp % 16 || Rp < R) {
+        PyErr_SetString(PyExc_ValueError, "input_backward: Rp must be a multiple of 16, >= R");
+        return NULL;
+    }
+    const float m = (float)mean, s = (float)std, c0 = (0.0f - m) / s;
+    Workspace w = workspace(PTR(void, work_), n_in, b);
+    float *gt = PyMem_Malloc((b * Rp + Rp) * sizeof(float));
+    if (!gt)
+        return PyErr_NoMemory();
+    float *gbias = gt + b * Rp;
+    const float *g = PTR(const float, g_), *gb = PTR(const float, gbias_);
+    for (Py_ssize_t r0 = 0; r0 < Rp; r0 += block_width(r0, Rp)) {
+        const Py_ssize_t width = block_width(r0, Rp);
+        float *panel = gt + r0 * b;
+        for (Py_ssize_t i = 0; i < width; i++) {
+            const Py_ssize_t r = r0 + i;
+            for (Py_ssize_t j = 0; j < b; j++)
+                panel[j * width + i] = r < R ? g[r * ld + j] : 0.0f;
+        }
+    }
+    for (Py_ssize_t r = 0; r < Rp; r++)
+        gbias[r] = r < R ? gb[r] : 0.0f;
+    input_grad(w.csc_start, w.csc_image, w.csc_value, n_in, b, gt, Rp, gbias, c0,
+               PTR(float, grad_wt_));
+    PyMem_Free(gt);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"settle", settle, METH_VARARGS, "The line tracer's per-layer step (see the source)."},
     {"trials", trials, METH_VARARGS, "One DE trial per member (see the source)."},
     {"integer_keys", integer_keys, METH_VARARGS, "Keys of integer candidates (see the source)."},
     {"memo_lookup", memo_lookup, METH_VARARGS, "Kept fitness look-up (see the source)."},
     {"select", select_members, METH_VARARGS, "DE selection in place (see the source)."},
+    {"input_forward", input_forward, METH_VARARGS, "Training's sparse input layer (see the source)."},
+    {"input_backward", input_backward, METH_VARARGS, "Its weights' gradient (see the source)."},
     {NULL, NULL, 0, NULL},
 };
 
