@@ -1,9 +1,10 @@
-"""The compiled loops (``structrob/_native.c``) against the torch code they replace: the same bits.
+"""One-Pixel's compiled loops (``structrob/_native.c``) against the torch code: the same bits.
 
-Every function of ``structrob._native`` replaces torch operations that stay in the code as the
-fallback for an install without a C compiler. Each test runs the same computation with the
-compiled loops and with ``_compiled.native`` set to ``None`` (the torch code) and asserts
-equality bit for bit, on settings that reach every branch of the C code.
+Every One-Pixel function of ``structrob._native`` replaces torch operations that stay in the
+code as the fallback for an install without a C compiler. Each test runs the same computation
+with the compiled loops and with ``_compiled.native`` set to ``None`` (the torch code) and
+asserts equality bit for bit, on settings that reach every branch of the C code. (Training's
+compiled input layer, whose fallback is equal to rounding only: ``tests/test_kernels.py``.)
 """
 
 from __future__ import annotations

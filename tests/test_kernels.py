@@ -246,3 +246,13 @@ def test_a_stopped_copy_keeps_its_input_weights():
     assert not torch.equal(now[0], start[0]) and not torch.equal(now[2], start[2])
     trainer.write_back()
     assert torch.equal(net.weight_in.detach()[1], start[1].T)
+
+
+def test_the_trainer_checks_what_the_compiled_input_layer_reads():
+    net = pruned_net()
+    trainer = _kernels.StackedTrainer(net, lr=1e-3)
+    data = mnist_like()
+    with pytest.raises(TypeError, match="float32 pixels"):
+        trainer.forward(data.train_x.double(), data.train_y, torch.arange(4))
+    with pytest.raises(TypeError, match="int64"):
+        trainer.forward(data.train_x, data.train_y, torch.arange(4, dtype=torch.int32))

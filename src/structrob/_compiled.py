@@ -1,10 +1,13 @@
-"""One-Pixel's inner loops in C, when they were built: :data:`native`, or ``None``.
+"""The compiled loops in C, when they were built: :data:`native`, or ``None``.
 
 ``structrob._native`` (``_native.c``) is an optional extension module: an install without a C
-compiler skips it, and the torch code in :mod:`structrob.attacks._de`,
-:mod:`structrob.attacks._candidates` and :mod:`structrob.regions` computes the same values,
-bit for bit, more slowly. The callers read :data:`native` at each call, so setting it to
-``None`` switches the torch code on (the tests compare the two that way).
+compiler skips it. It holds One-Pixel's inner loops, for which the torch code in
+:mod:`structrob.attacks._de`, :mod:`structrob.attacks._candidates` and
+:mod:`structrob.regions` computes the same values, bit for bit, more slowly; and the training
+kernels' sparse input layer (:mod:`structrob._kernels`), for which the fallback is the dense
+GEMM, equal to float rounding only. The callers read :data:`native` at each call (the trainer
+when it is made), so setting it to ``None`` switches the torch code on (the tests compare the
+two that way).
 
 Examples
 --------
@@ -27,7 +30,10 @@ native: ModuleType | None = _module
 
 
 def available() -> bool:
-    """Whether One-Pixel's search runs its compiled loops (recorded with a study's environment).
+    """Whether the compiled loops run (One-Pixel's, and training's sparse input layer).
+
+    A study's environment records it as ``compiled_loops``: it does not change One-Pixel's
+    numbers, and it changes training's to float rounding.
 
     Examples
     --------

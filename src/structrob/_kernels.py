@@ -12,12 +12,16 @@ rounding), with far fewer and cheaper kernels:
   diagonal over the copies, whose non-zeros are the real edges only (a study graph's dense
   layer blocks are about 4 % edges) plus one edge from row 0 per unit: its bias. The output
   layer is one more sparse layer (every sink to every output) without ReLU.
-- Forward: one dense GEMM for the input layer (the same batch through all copies), then per
-  layer one CSR product into its rows and an in-place ReLU. The loss (mean cross-entropy per
+- Forward: the input layer (the same batch through all copies), then per layer one CSR
+  product into its rows and an in-place ReLU. With the compiled module (float32,
+  :func:`sparse_input_applies`) the input layer is a sparse product in C over the batch's
+  non-zero pixels (about 20 % of MNIST's) plus one dense term per unit for the zero pixels;
+  otherwise one dense GEMM. The loss (mean cross-entropy per
   copy) and its gradient are written by hand.
 - Backward, per layer from the last: one CSR product of the transposed edges gathers the
   gradient of the layer's units from every later layer at once (no scatter), then the ReLU
-  mask. Then a GEMM and a row sum give the input weights' and biases' gradients, and ONE
+  mask. Then a row sum and the compiled sparse product (or a dense GEMM) give the input
+  biases' and weights' gradients, and ONE
   sampled dense-dense product (``torch.sparse.sampled_addmm``) those of every other weight
   and bias (output layer included).
 - Adam (fused: the kernel ``torch.optim.Adam(fused=True)`` calls, with the same arguments)
@@ -25,9 +29,16 @@ rounding), with far fewer and cheaper kernels:
   and the edge values. Masked weights are left out: with a zero gradient Adam never moves
   them, so leaving them out changes nothing.
 
-Each row of a CSR product sums its own copy's terms in the same order whatever K is, and Adam
-is elementwise, so every copy trains as it would alone. The edge values and biases are copied
-out of the model when training starts and back into it when it ends (:meth:`write_back`).
+Each row of a CSR product sums its own copy's terms in the same order whatever K is, so does
+the compiled input layer, and Adam is elementwise, so every copy trains as it would alone. The
+edge values and biases (and, with the compiled input layer, the input weights, which it keeps
+transposed) are copied out of the model when training starts and back into it when it ends
+(:meth:`write_back`).
+
+The compiled input layer and the dense GEMM give the same values to float rounding, not to the
+bit: a study trains to other rounding with and without the compiled module (its
+``environment.json`` records ``compiled_loops``), and 30 epochs amplify that rounding as they
+amplify a different CPU's.
 """
 
 from __future__ import annotations
@@ -58,15 +69,13 @@ def supports(net, device: torch.device) -> bool:
 def sparse_input_applies(dtype: torch.dtype) -> bool:
     """Whether the input layer trains as a sparse product in C (``_native.c``) for ``dtype``.
 
-    It does for float32 when the compiled module is built. The input units then sum the
-    non-zero pixels' terms only (an MNIST batch is about 80 % zeros), plus the zero pixels'
-    share as one term per unit: with the model's affine normalisation
-    ``xn = (x - mean) / std``, a zero pixel's value ``c0 = -mean / std`` is the same for every
-    zero pixel, so it contributes ``c0 * sum_p W[r, p]`` less the non-zero pixels' share, and
-    ``W xn = c0 * rowsum(W) + W (x / std)`` with ``x / std`` as sparse as ``x``. The weights'
-    gradient splits the same way, with ``c0`` times the biases' gradient as its dense part.
-    These equal the dense products to float rounding, summed in one fixed order on every CPU
-    (see ``_native.c``). Otherwise (float64, or no compiled module) the dense GEMMs run.
+    It does for float32 when the compiled module is built. The model normalises the pixels
+    affinely, ``xn = (x - mean) / std = x / std + c0`` with ``c0 = -mean / std``, so
+    ``W xn = W (x / std) + c0 * rowsum(W)``: a product with ``x / std``, which is zero where
+    the pixel is (about 80 % of an MNIST batch), plus one term per unit. The weights' gradient
+    ``G xn^T`` splits the same way, its dense part ``c0`` times the biases' gradient. Both equal
+    the dense products to float rounding and are summed in one fixed order, the same on every
+    CPU (see ``_native.c``). Otherwise (float64, or no compiled module) the dense GEMMs run.
 
     Examples
     --------
@@ -254,7 +263,12 @@ class StackedTrainer:
         The activations stay in buffers for the :meth:`backward` that must follow.
         """
         plan = self._plan(batch.numel())
-        if self.sparse_input:
+        if self.sparse_input:  # the C code reads raw memory: check what it will read
+            if x.dtype != torch.float32 or batch.dtype != torch.long or x.shape[1] != self.n_in:
+                raise TypeError(
+                    f"the compiled input layer reads float32 pixels [N, {self.n_in}] and int64 "
+                    f"batch indices, got {x.dtype} {list(x.shape)} and {batch.dtype}"
+                )
             x, batch = x.contiguous(), batch.contiguous()
             self._native.input_forward(
                 x.data_ptr(), self.n_in, batch.data_ptr(), plan.b, self.mean, self.std,

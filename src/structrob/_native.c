@@ -1,13 +1,15 @@
-/* One-Pixel's hot loops, one pass each, in C: its differential evolution's generation, its
- * candidates' keys and kept fitness, and the pixel-line tracer's per-layer step.
+/* structrob's hot loops in C, one pass each: One-Pixel's (its differential evolution's
+ * generation, its candidates' keys and kept fitness, the pixel-line tracer's per-layer step)
+ * and the training kernels' input layer (at the end of this file).
  *
  * structrob.attacks._de, structrob.attacks._candidates and structrob.regions compute every
- * value here with torch operations too, and use these functions only when this module was
- * built (it is optional: an install without a C compiler falls back to the torch code).
- * Each function computes
- * exactly what the torch code it replaces computes, operation by operation in float64, so the
- * two give the same bits: it must be compiled without contracting a * b + c into a fused
- * multiply-add (-ffp-contract=off) and without -ffast-math. The tests compare both paths.
+ * One-Pixel value here with torch operations too, and use these functions only when this
+ * module was built (it is optional: an install without a C compiler falls back to the torch
+ * code). Each of them computes exactly what the torch code it replaces computes, operation by
+ * operation in float64, so the two give the same bits. The input layer has no such twin: its
+ * fallback is a dense GEMM, equal to float rounding (see its section). Everything here must be
+ * compiled without contracting a * b + c into a fused multiply-add (-ffp-contract=off) and
+ * without -ffast-math. The tests check both.
  *
  * Arrays are passed as addresses (torch's data_ptr()) with their sizes; the Python callers
  * check dtype, layout and sizes. A population is kept as parameter planes: double [3][A][P]
