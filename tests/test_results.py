@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 import torch
 
+from structrob import _compiled
 from structrob.cli import main
 from structrob.vocabulary import ATTACKS, CLEAN_MEASURES
 
@@ -144,23 +145,29 @@ def check_reproduces(folder: Path, work: Path, data_root: Path) -> pd.DataFrame:
     measured = _measured(columns)
     plan = [c for c in columns if c not in measured]
     pd.testing.assert_frame_equal(got[plan], expected[plan], check_exact=True, check_dtype=False)
-    recorded = json.loads((folder / "environment.json").read_text()).get("cpu_capability")
+    environment = json.loads((folder / "environment.json").read_text())
+    recorded = environment.get("cpu_capability")
     here = torch.backends.cpu.get_cpu_capability()
+    # training's input layer is the compiled sparse product or, without the module, the dense
+    # one: equal to rounding only (structrob._kernels.sparse_input_applies)
+    compiled = environment.get("compiled_loops"), _compiled.available()
     try:
         pd.testing.assert_frame_equal(
             got[columns], expected[columns], check_exact=True, check_dtype=False
         )
     except AssertionError:
-        if recorded == here:
+        if recorded == here and compiled[0] == compiled[1]:
             raise
-        # another CPU's float32 kernels round differently, and 30 epochs amplify it: the
-        # networks differ, so their measures cannot be compared exactly (the plan was)
+        # another CPU's float32 kernels (or the other input layer) round differently, and 30
+        # epochs amplify it: the networks differ, so their measures cannot be compared
+        # exactly (the plan was)
         diff = (got[measured].astype(float) - expected[measured].astype(float)).abs().max()
         worst = ", ".join(f"{c} {diff[c]:.4g}" for c in ("accuracy", "fgsm_error_rate"))
         pytest.skip(
             f"{folder.name}: the plan's columns match exactly; the measures were made on a CPU "
-            f"of capability {recorded or 'not recorded'} and this one is {here}, whose float32 "
-            f"kernels round differently (largest differences: {worst})"
+            f"of capability {recorded or 'not recorded'} with compiled_loops {compiled[0]} and "
+            f"this one is {here} with {compiled[1]}, whose float32 training rounds differently "
+            f"(largest differences: {worst})"
         )
     return got[columns]
 
