@@ -166,7 +166,7 @@ def check_reproduces(folder: Path, work: Path, data_root: Path) -> pd.DataFrame:
         pytest.skip(
             f"{folder.name}: the plan's columns match exactly; the measures were made on a CPU "
             f"of capability {recorded or 'not recorded'} with compiled_loops {compiled[0]} and "
-            f"this one is {here} with {compiled[1]}, whose float32 training rounds differently "
+            f"this one is {here} with {compiled[1]}: their float32 trainings round differently "
             f"(largest differences: {worst})"
         )
     return got[columns]
@@ -213,6 +213,12 @@ def test_checks_pass_on_a_freshly_exported_study_and_catch_changes(
     env = json.loads((changed / "environment.json").read_text())
     (changed / "environment.json").write_text(json.dumps({**env, "cpu_capability": "OTHER"}))
     with pytest.raises(pytest.skip.Exception, match="capability OTHER .* round differently"):
+        check_reproduces(changed, tmp_path, mnist_dir)
+    # ... or without the compiled module (the dense input layer): the same
+    here = torch.backends.cpu.get_cpu_capability()
+    changed_env = {**env, "cpu_capability": here, "compiled_loops": not _compiled.available()}
+    (changed / "environment.json").write_text(json.dumps(changed_env))
+    with pytest.raises(pytest.skip.Exception, match="compiled_loops False .* round differently"):
         check_reproduces(changed, tmp_path, mnist_dir)
     # ... but the plan's columns still are, exactly
     committed.loc[committed["run_id"] == first["run_id"].iloc[0], "n_parameters"] += 1
