@@ -14,10 +14,12 @@ from structrob.model import SparseDAGNet, initialize
 from structrob.train import _fit, evaluate, fit, macro_f1, predict
 
 
-def toy_data(n=256, n_in=12, seed=0):
+def toy_data(n=256, n_in=12, seed=0, zeros=0.0):
+    """Pixels in [0, 1]; those below ``zeros`` set to exactly 0 (MNIST's are 80 % zero)."""
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(n, n_in, generator=g)
     y = (x[:, :3].sum(1) > 1.5).long() + (x[:, 3] > 0.5).long()
+    x[x < zeros] = 0.0
     return types.SimpleNamespace(train_x=x, train_y=y, test_x=x, test_y=y)
 
 
@@ -49,9 +51,13 @@ def pruned_net(copies=3, seed=0, normalize=None, dtype=torch.float32):
 
 @pytest.mark.parametrize("normalize", [None, (0.3, 0.25)])
 @pytest.mark.parametrize("split", [False, True])
-def test_kernels_train_as_autograd_does(normalize, split):
-    """The hand-written training step equals the model's forward + autograd + fused Adam."""
-    data = toy_data(n=200)  # the last batch of each epoch holds 8 images
+@pytest.mark.parametrize("zeros", [0.0, 0.6])
+def test_kernels_train_as_autograd_does(normalize, split, zeros):
+    """The hand-written training step equals the model's forward + autograd + fused Adam.
+
+    With ``zeros`` about 60 % of the pixels are 0, which the compiled input layer skips.
+    """
+    data = toy_data(n=200, zeros=zeros)  # the last batch of each epoch holds 8 images
     if split:
         net = pruned_net(normalize=normalize)
         assert net.per_copy_masks
@@ -60,6 +66,9 @@ def test_kernels_train_as_autograd_does(normalize, split):
         net.normalize = normalize
     reference = copy.deepcopy(net)
     assert _kernels.supports(net, torch.device("cpu"))
+    # float32: the compiled sparse input layer where the module is built
+    sparse = _kernels.StackedTrainer(copy.deepcopy(net), lr=1e-2).sparse_input
+    assert sparse == _kernels.sparse_input_applies(torch.float32)
     history = _fit(net, data, 3, 32, 1e-2, 5, False, kernels=True)
     expected = _fit(reference, data, 3, 32, 1e-2, 5, False, kernels=False)
     for h, e in zip(history, expected):
