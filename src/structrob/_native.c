@@ -534,6 +534,21 @@ static Workspace workspace(void *work, Py_ssize_t n_in, Py_ssize_t b)
     return w;
 }
 
+/* The checks and constants both entry points share: Rp a multiple of 16 and >= R; mean and
+ * std rounded to float, as torch applies a Python float to a float32 tensor; c0 the
+ * normalised value of a zero pixel. Returns 0 (a Python error set) when Rp is wrong. */
+static int input_setup(const char *name, Py_ssize_t R, Py_ssize_t Rp, double mean, double std,
+                       float *s, float *c0)
+{
+    if (Rp % 16 || Rp < R) {
+        PyErr_Format(PyExc_ValueError, "%s: Rp must be a multiple of 16, >= R", name);
+        return 0;
+    }
+    *s = (float)std;
+    *c0 = (0.0f - (float)mean) / *s;
+    return 1;
+}
+
 static PyObject *input_forward(PyObject *self, PyObject *args)
 {
     unsigned long long x_, batch_, wt_, bias_, units_, work_;
@@ -542,11 +557,9 @@ static PyObject *input_forward(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "KnKnddKnnKKnK", &x_, &n_in, &batch_, &b, &mean, &std, &wt_, &R,
                           &Rp, &bias_, &units_, &ld, &work_))
         return NULL;
-    if (Rp % 16 || Rp < R) {
-        PyErr_SetString(PyExc_ValueError, "input_forward: Rp must be a multiple of 16, >= R");
+    float s, c0;
+    if (!input_setup("input_forward", R, Rp, mean, std, &s, &c0))
         return NULL;
-    }
-    const float m = (float)mean, s = (float)std, c0 = (0.0f - m) / s;
     Workspace w = workspace(PTR(void, work_), n_in, b);
     sparse_batch(PTR(const float, x_), n_in, PTR(const int64_t, batch_), b, s, w.nz_start,
                  w.nz_pixel, w.nz_value, w.csc_start, w.csc_image, w.csc_value, w.fill);
@@ -568,11 +581,9 @@ static PyObject *input_backward(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "nnddKnKnnKK", &n_in, &b, &mean, &std, &g_, &ld, &gbias_, &R, &Rp,
                           &grad_wt_, &work_))
         return NULL;
-    if (Rp % 16 || Rp < R) {
-        PyErr_SetString(PyExc_ValueError, "input_backward: Rp must be a multiple of 16, >= R");
+    float s, c0;
+    if (!input_setup("input_backward", R, Rp, mean, std, &s, &c0))
         return NULL;
-    }
-    const float m = (float)mean, s = (float)std, c0 = (0.0f - m) / s;
     Workspace w = workspace(PTR(void, work_), n_in, b);
     float *gt = PyMem_Malloc((b * Rp + Rp) * sizeof(float));
     if (!gt)
