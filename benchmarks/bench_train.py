@@ -222,7 +222,7 @@ def train_stacked(
     """One epoch of ``structrob.train.fit``; returns the wall time in seconds.
 
     ``dense_input=True`` trains as an install without the compiled module does: the input layer
-    as dense GEMMs instead of the compiled sparse product (``_kernels.sparse_input_applies``).
+    as dense GEMMs instead of the compiled sparse product (``_kernels.compiled_applies``).
     """
     native = _compiled.native
     if dense_input:
@@ -440,7 +440,7 @@ def main(argv: list[str] | None = None) -> dict:
         "pairwise_model_epochs_per_s": pairwise_rate,
         "stacked_dense_input_model_epochs_per_s": dense_rate,
         "stacked_dense_input_cpu_share_of_other_processes": dense_others,
-        "compiled_input_layer": _kernels.sparse_input_applies(torch.float32),
+        "compiled_input_layer": _kernels.compiled_applies(torch.float32),
         "sparse_over_dense_input_per_repeat": [a / b for a, b in zip(stacked_rate, dense_rate)],
         "best_stacked": best_stacked,
         "best_pairwise": best_pairwise,

@@ -1,12 +1,14 @@
-"""The training kernels' compiled input layer (``_native.c``, used by ``structrob._kernels``).
+"""The training kernels' compiled products (``_native.c``, used by ``structrob._kernels``).
 
 With the compiled module built, a float32 :class:`~structrob._kernels.StackedTrainer` computes
-its input layer as a sparse product over the non-zero pixels plus one dense term per unit
-(:func:`~structrob._kernels.sparse_input_applies`). Checked here: every value against the
+its input layer as a sparse product over the non-zero pixels plus one dense term per unit, and
+its hidden layers and output in one pass forward and one backward
+(:func:`~structrob._kernels.compiled_applies`). Checked here: every value against the
 documented order of operations, computed independently term by term in numpy float32 (so the
-bits are the same on every CPU); against the dense float64 product; a copy's values do not
-depend on the copies stacked with it; and training with it equals the dense path it replaces
-to float rounding (and autograd's training: ``tests/test_train.py``, on pixels with zeros).
+bits are the same on every CPU); against the dense float64 products; a copy's values do not
+depend on the copies stacked with it (training included, to the bit); and training with them
+equals the torch path they replace to float rounding (and autograd's training:
+``tests/test_train.py``, on pixels with zeros).
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ import numpy as np
 import pytest
 import torch
 
-from structrob import _compiled, _kernels, graphs
+from structrob import _compiled, _kernels, graphs, pruning
 from structrob.initialization import initialize
 from structrob.model import SparseDAGNet
 from structrob.train import fit
-from tests.test_train import pruned_net, toy_data
+from tests.test_train import pruned_net, small_net, toy_data
 
 native = _compiled.native
 pytestmark = pytest.mark.skipif(native is None, reason="the compiled module is not built")
@@ -182,12 +184,12 @@ def test_the_dense_path_runs_without_the_compiled_module(monkeypatch):
     fit(net, data, epochs=2, batch_size=32, seed=3)
     with monkeypatch.context() as m:
         m.setattr(_compiled, "native", None)
-        assert not _kernels.sparse_input_applies(torch.float32)
-        assert not _kernels.StackedTrainer(copy.deepcopy(dense), lr=1e-3).sparse_input
+        assert not _kernels.compiled_applies(torch.float32)
+        assert not _kernels.StackedTrainer(copy.deepcopy(dense), lr=1e-3).compiled
         fit(dense, data, epochs=2, batch_size=32, seed=3)
     for (name, a), b in zip(net.named_parameters(), dense.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
-    assert not _kernels.sparse_input_applies(torch.float64)
+    assert not _kernels.compiled_applies(torch.float64)
 
 
 def test_padding_stays_zero_and_the_model_gets_the_trained_weights():
@@ -236,3 +238,134 @@ def test_the_trainer_checks_what_the_compiled_input_layer_reads():
         trainer.forward(data.train_x.double(), data.train_y, torch.arange(4))
     with pytest.raises(TypeError, match="int64"):
         trainer.forward(data.train_x, data.train_y, torch.arange(4, dtype=torch.int32))
+
+
+# -- the hidden layers and the output ------------------------------------------------------
+def hidden_trainer(copies=3, per_copy=False):
+    dag = graphs.to_dag(graphs.watts_strogatz(30, 2, 0.6, seed=4))
+    net = SparseDAGNet(dag, n_in=12, n_out=3, copies=copies)
+    initialize(net, ["he_uniform", "glorot_normal", "uniform"][:copies], seed=1)
+    if per_copy:
+        pruning.prune_random(net, 0.3, seed=7, per_copy=True)
+    return _kernels.StackedTrainer(net, lr=1e-2)
+
+
+def unit_buffers(trainer, b, ld, seed):
+    """units with row 0 = 1 and ReLU'd input rows (the rest NaN: written before read), and
+    grads with the logits' rows only (the rest NaN)."""
+    g = torch.Generator().manual_seed(seed)
+    units = torch.full((trainer.n_rows, ld), float("nan"))
+    units[0] = 1.0
+    units[1 : trainer.row[1]] = torch.randn(trainer.row[1] - 1, ld, generator=g).relu()
+    grads = torch.full((trainer.n_rows, ld), float("nan"))
+    grads[trainer.row[-2] :] = torch.randn(trainer.n_rows - trainer.row[-2], ld, generator=g)
+    return units, grads
+
+
+def run_hidden(trainer, units, grads, b):
+    ld = units.shape[1]
+    grad_w = torch.full_like(trainer.edges, float("nan"))
+    native.hidden_forward(
+        units.data_ptr(), ld, b, trainer.row[1], trainer.n_rows, trainer.row[-2],
+        trainer._crow.data_ptr(), trainer._col.data_ptr(), trainer.edges.data_ptr(),
+    )  # fmt: skip
+    native.hidden_backward(
+        units.data_ptr(), grads.data_ptr(), ld, b, trainer.row[1], trainer.n_rows,
+        trainer.hidden_rows, trainer._crow.data_ptr(), trainer._col.data_ptr(),
+        trainer.edges.data_ptr(), trainer._crow_t.data_ptr(), trainer._col_t.data_ptr(),
+        trainer._transpose.data_ptr(), grad_w.data_ptr(),
+    )  # fmt: skip
+    return grad_w
+
+
+def documented_hidden(trainer, units, grads, b):
+    """``_native.c``'s order for the hidden layers, one float32 operation at a time."""
+    f = np.float32
+    u, g = units[:, :b].numpy().copy(), grads[:, :b].numpy().copy()
+    crow, col, w = trainer._crow.numpy(), trainer._col.numpy(), trainer.edges.numpy()
+    crow_t, col_t, perm = (t.numpy() for t in (trainer._crow_t, trainer._col_t, trainer._transpose))
+    first = trainer.row[1]
+    for r in range(first, trainer.n_rows):
+        a = np.zeros(b, dtype=f)
+        for e in range(crow[r - first], crow[r - first + 1]):
+            a = a + w[e] * u[col[e]]
+        u[r] = np.where(a > 0, a, f(0)) if r < trainer.row[-2] else a
+    for s in range(trainer.hidden_rows - 1, 0, -1):
+        a = np.zeros(b, dtype=f)
+        for e in range(crow_t[s], crow_t[s + 1]):
+            a = a + w[perm[e]] * g[col_t[e]]
+        g[s] = np.where(u[s] > 0, a, f(0))
+    full = b // 16 * 16
+    grad_w = np.empty(len(w), dtype=f)
+    for t in range(first, trainer.n_rows):
+        for e in range(crow[t - first], crow[t - first + 1]):
+            lanes = np.zeros(16, dtype=f)
+            for q in range(0, full, 16):
+                lanes = lanes + g[t, q : q + 16] * u[col[e], q : q + 16]
+            s8 = lanes[:8] + lanes[8:]
+            s4 = s8[:4] + s8[4:]
+            s2 = s4[:2] + s4[2:]
+            v = s2[0] + s2[1]
+            for j in range(full, b):
+                v = v + g[t, j] * u[col[e], j]
+            grad_w[e] = v
+    return u, g, grad_w
+
+
+# b: the tail alone, one block of 16, blocks of 16 and a tail, one of 128, all three kinds;
+# ld > b: the rows are strided
+@pytest.mark.parametrize(("b", "ld"), [(1, 1), (7, 7), (16, 16), (40, 43), (128, 128), (150, 150)])
+@pytest.mark.parametrize("per_copy", [False, True])
+def test_hidden_layers_follow_their_documented_order_bit_for_bit(b, ld, per_copy):
+    trainer = hidden_trainer(per_copy=per_copy)
+    col, crow, first = trainer._col.numpy(), trainer._crow.numpy(), trainer.row[1]
+    for r in range(trainer.n_rows - first):  # the documented order: sources ascending
+        assert np.all(np.diff(col[crow[r] : crow[r + 1]]) > 0)
+    units, grads = unit_buffers(trainer, b, ld, seed=b)
+    expected_units, expected_grads, expected_w = documented_hidden(trainer, units, grads, b)
+    grad_w = run_hidden(trainer, units, grads, b)
+    assert np.array_equal(units[:, :b].numpy(), expected_units)
+    assert np.array_equal(grads[1:, :b].numpy(), expected_grads[1:])  # row 0 has no gradient
+    assert np.array_equal(grad_w.numpy(), expected_w)
+    if ld > b:  # the columns past b are not touched
+        assert torch.isnan(units[trainer.row[1] :, b:]).all()
+
+
+def test_hidden_layers_equal_the_dense_products():
+    """Against the model's own layers in float64: its forward and autograd's gradients."""
+    trainer = hidden_trainer(per_copy=True)
+    net, b = trainer.net, 128
+    units, grads = unit_buffers(trainer, b, b, seed=3)
+    expected, g = units.double().clone(), grads.double().clone()
+    expected[trainer.row[1] :] = 0.0  # NaN until written: 0 * NaN would spread
+    g[: trainer.hidden_rows] = 0.0
+    grad_w = run_hidden(trainer, units, grads, b)
+    # dense float64: the forward row by row from a dense matrix of the edges
+    n, first = trainer.n_rows, trainer.row[1]
+    dense = torch.zeros(n, n, dtype=torch.float64)
+    crow, col = trainer._crow, trainer._col
+    rows = torch.repeat_interleave(torch.arange(first, n), crow.diff())
+    dense[rows, col] = trainer.edges.double()
+    for r in range(first, n):
+        value = dense[r] @ expected
+        expected[r] = value.clamp_min(0) if r < trainer.row[-2] else value
+    np.testing.assert_allclose(units[first:].double(), expected[first:], rtol=0, atol=1e-5)
+    for s in range(trainer.hidden_rows - 1, 0, -1):
+        g[s] = (dense[s + 1 :, s] @ g[s + 1 :]) * (expected[s] > 0)
+    np.testing.assert_allclose(grads[1:].double(), g[1:], rtol=0, atol=1e-5)
+    edge_grads = (g @ expected.T)[rows, col]
+    np.testing.assert_allclose(grad_w.double(), edge_grads, rtol=0, atol=1e-4)
+    assert net is trainer.net
+
+
+@pytest.mark.parametrize("make", [small_net, pruned_net])
+def test_a_stacked_copy_trains_as_it_would_alone_to_the_bit(make):
+    data = mnist_like()
+    stacked = make(copies=3)
+    stacked.normalize = MNIST
+    singles = [stacked.copy(k) for k in range(3)]
+    fit(stacked, data, epochs=2, batch_size=32, seed=5)
+    for k, single in enumerate(singles):
+        fit(single, data, epochs=2, batch_size=32, seed=5)
+        for (name, a), b in zip(stacked.named_parameters(), single.parameters()):
+            assert torch.equal(a[k : k + 1], b), name

@@ -149,7 +149,7 @@ def check_reproduces(folder: Path, work: Path, data_root: Path) -> pd.DataFrame:
     recorded = environment.get("cpu_capability")
     here = torch.backends.cpu.get_cpu_capability()
     # training's input layer is the compiled sparse product or, without the module, the dense
-    # one: equal to rounding only (structrob._kernels.sparse_input_applies)
+    # one: equal to rounding only (structrob._kernels.compiled_applies)
     compiled = environment.get("compiled_loops"), _compiled.available()
     try:
         pd.testing.assert_frame_equal(

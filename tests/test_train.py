@@ -67,8 +67,8 @@ def test_kernels_train_as_autograd_does(normalize, split, zeros):
     reference = copy.deepcopy(net)
     assert _kernels.supports(net, torch.device("cpu"))
     # float32: the compiled sparse input layer where the module is built
-    sparse = _kernels.StackedTrainer(copy.deepcopy(net), lr=1e-2).sparse_input
-    assert sparse == _kernels.sparse_input_applies(torch.float32)
+    sparse = _kernels.StackedTrainer(copy.deepcopy(net), lr=1e-2).compiled
+    assert sparse == _kernels.compiled_applies(torch.float32)
     history = _fit(net, data, 3, 32, 1e-2, 5, False, kernels=True)
     expected = _fit(reference, data, 3, 32, 1e-2, 5, False, kernels=False)
     for h, e in zip(history, expected):

@@ -4,8 +4,9 @@
 compiler skips it. It holds One-Pixel's inner loops, for which the torch code in
 :mod:`structrob.attacks._de`, :mod:`structrob.attacks._candidates` and
 :mod:`structrob.regions` computes the same values, bit for bit, more slowly; and the training
-kernels' sparse input layer (:mod:`structrob._kernels`), for which the fallback is the dense
-GEMM, equal to float rounding only. The callers read :data:`native` at each call (the trainer
+kernels' products (the sparse input layer, the hidden layers and the output:
+:mod:`structrob._kernels`), for which the fallbacks are torch's dense and CSR products, equal
+to float rounding only. The callers read :data:`native` at each call (the trainer
 when it is made), so setting it to ``None`` switches the torch code on (the tests compare the
 two that way).
 
@@ -30,7 +31,7 @@ native: ModuleType | None = _module
 
 
 def available() -> bool:
-    """Whether the compiled loops run (One-Pixel's, and training's sparse input layer).
+    """Whether the compiled loops run (One-Pixel's, and training's products).
 
     A study's environment records it as ``compiled_loops``: it does not change One-Pixel's
     numbers, and it changes training's to float rounding.

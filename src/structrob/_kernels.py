@@ -13,32 +13,36 @@ rounding), with far fewer and cheaper kernels:
   layer blocks are about 4 % edges) plus one edge from row 0 per unit: its bias. The output
   layer is one more sparse layer (every sink to every output) without ReLU.
 - Forward: the input layer (the same batch through all copies), then per layer one CSR
-  product into its rows and an in-place ReLU. With the compiled module (float32,
-  :func:`sparse_input_applies`) the input layer is a sparse product in C over the batch's
-  non-zero pixels (about 20 % of MNIST's) plus one dense term per unit for the zero pixels;
-  otherwise one dense GEMM. The loss (mean cross-entropy per
-  copy) and its gradient are written by hand.
+  product into its rows and an in-place ReLU. The loss (mean cross-entropy per copy) and its
+  gradient are written by hand.
 - Backward, per layer from the last: one CSR product of the transposed edges gathers the
   gradient of the layer's units from every later layer at once (no scatter), then the ReLU
-  mask. Then a row sum and the compiled sparse product (or a dense GEMM) give the input
-  biases' and weights' gradients, and ONE
-  sampled dense-dense product (``torch.sparse.sampled_addmm``) those of every other weight
-  and bias (output layer included).
+  mask. Then a row sum and a dense GEMM give the input biases' and weights' gradients, and
+  ONE sampled dense-dense product (``torch.sparse.sampled_addmm``) those of every other
+  weight and bias (output layer included).
+- With the compiled module, for float32 (:func:`compiled_applies`), these products run in C
+  (``_native.c``) instead: the input layer as a sparse product over the batch's non-zero
+  pixels (about 20 % of MNIST's) plus one dense term per unit for the zero pixels; every
+  hidden layer and the output in one pass over the rows (each row's sum of its edges' terms,
+  its ReLU in the same pass), and the whole backward in a second pass (each unit's gradient
+  from its out-edges, with its ReLU mask, then every edge's gradient as a dot product over
+  the batch). One call each instead of two or three torch kernels per layer.
 - Adam (fused: the kernel ``torch.optim.Adam(fused=True)`` calls, with the same arguments)
   updates three tensors: the input weights and biases (the model's own parameters, in place)
   and the edge values. Masked weights are left out: with a zero gradient Adam never moves
   them, so leaving them out changes nothing.
 
 Each row of a CSR product sums its own copy's terms in the same order whatever K is, so does
-the compiled input layer, and Adam is elementwise, so every copy trains as it would alone. The
-edge values and biases (and, with the compiled input layer, the input weights, which it keeps
-transposed) are copied out of the model when training starts and back into it when it ends
-(:meth:`write_back`).
+the compiled code, and Adam is elementwise, so every copy trains as it would alone (with the
+compiled code, to the bit). The edge values and biases (and, with the compiled input layer,
+the input weights, which it keeps transposed) are copied out of the model when training
+starts and back into it when it ends (:meth:`write_back`).
 
-The compiled input layer and the dense GEMM give the same values to float rounding, not to the
+The compiled code and the torch products give the same values to float rounding, not to the
 bit: a study trains to other rounding with and without the compiled module (its
 ``environment.json`` records ``compiled_loops``), and 30 epochs amplify that rounding as they
-amplify a different CPU's.
+amplify a different CPU's. The compiled code sums every value in one documented order
+(``_native.c``), so it gives the same bits on every CPU.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ from torch import Tensor
 
 from structrob import _compiled
 
-__all__ = ["StackedTrainer", "input_workspace", "sparse_input_applies", "supports"]
+__all__ = ["StackedTrainer", "input_workspace", "compiled_applies", "supports"]
 
 
 def supports(net, device: torch.device) -> bool:
@@ -66,21 +70,24 @@ def supports(net, device: torch.device) -> bool:
     )
 
 
-def sparse_input_applies(dtype: torch.dtype) -> bool:
-    """Whether the input layer trains as a sparse product in C (``_native.c``) for ``dtype``.
+def compiled_applies(dtype: torch.dtype) -> bool:
+    """Whether a training step's products run in C (``_native.c``) for ``dtype``.
 
-    It does for float32 when the compiled module is built. The model normalises the pixels
-    affinely, ``xn = (x - mean) / std = x / std + c0`` with ``c0 = -mean / std``, so
+    They do for float32 when the compiled module is built; otherwise (float64, or no compiled
+    module) the torch products run (dense GEMMs for the input layer, CSR products for the
+    others). The input layer: the model normalises the pixels affinely,
+    ``xn = (x - mean) / std = x / std + c0`` with ``c0 = -mean / std``, so
     ``W xn = W (x / std) + c0 * rowsum(W)``: a product with ``x / std``, which is zero where
     the pixel is (about 80 % of an MNIST batch), plus one term per unit. The weights' gradient
-    ``G xn^T`` splits the same way, its dense part ``c0`` times the biases' gradient. Both equal
-    the dense products to float rounding and are summed in one fixed order, the same on every
-    CPU (see ``_native.c``). Otherwise (float64, or no compiled module) the dense GEMMs run.
+    ``G xn^T`` splits the same way, its dense part ``c0`` times the biases' gradient. The
+    hidden layers and the output: one pass over the unit rows forward and one backward (see
+    the module). Every value equals the torch products' to float rounding and is summed in one
+    fixed order, the same on every CPU (see ``_native.c``).
 
     Examples
     --------
     >>> import torch
-    >>> sparse_input_applies(torch.float64)
+    >>> compiled_applies(torch.float64)
     False
     """
     return _compiled.native is not None and dtype == torch.float32
@@ -197,6 +204,7 @@ class StackedTrainer:
         first = self.row[1]
         crow = _crow(torch.from_numpy(target - first), self.n_rows - first)
         col = torch.from_numpy(source)
+        self._crow, self._col = crow, col
         self._pattern = _csr(
             crow, col, torch.zeros(len(col), dtype=dtype), (self.n_rows - first, self.hidden_rows)
         )
@@ -216,6 +224,7 @@ class StackedTrainer:
         self.edges_t = torch.empty(len(order_t), dtype=dtype)
         crow_t = _crow(torch.from_numpy(source[order_t]), self.hidden_rows)
         col_t = torch.from_numpy(target[order_t])
+        self._crow_t, self._col_t = crow_t, col_t
         self.backward_layers = []
         for l in range(len(sizes) - 1):
             a, z = self.row[l], self.row[l + 1]
@@ -231,9 +240,9 @@ class StackedTrainer:
         n_inputs = K * sizes[0]  # the input units of all copies
         self.n_inputs, self.n_in = n_inputs, n_in
         self.bias_in = net.bias_in.detach().view(n_inputs, 1)
-        self.sparse_input = sparse_input_applies(dtype)
+        self.compiled = compiled_applies(dtype)
         self._native = _compiled.native  # read once: the layout below depends on it
-        if self.sparse_input:  # its own transposed, padded copy (see sparse_input_applies)
+        if self.compiled:  # the input weights' own transposed, padded copy
             self.padded = -(-n_inputs // 16) * 16
             self.weight_in = torch.zeros(n_in, self.padded, dtype=dtype)
             self.weight_in[:, :n_inputs] = net.weight_in.detach().view(n_inputs, n_in).T
@@ -241,6 +250,7 @@ class StackedTrainer:
         else:  # the model's own parameter, trained in place
             self.weight_in = net.weight_in.detach().view(n_inputs, n_in)
         self.params = [self.weight_in, self.bias_in, self.edges]
+        self.grad_edges = torch.empty_like(self.edges)
         self.grads = [torch.empty_like(self.weight_in), torch.empty_like(self.bias_in), None]
         self.exp_avgs = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sqs = [torch.zeros_like(p) for p in self.params]
@@ -263,7 +273,7 @@ class StackedTrainer:
         The activations stay in buffers for the :meth:`backward` that must follow.
         """
         plan = self._plan(batch.numel())
-        if self.sparse_input:  # the C code reads raw memory: check what it will read
+        if self.compiled:  # the C code reads raw memory: check what it will read
             if x.dtype != torch.float32 or batch.dtype != torch.long or x.shape[1] != self.n_in:
                 raise TypeError(
                     f"the compiled input layer reads float32 pixels [N, {self.n_in}] and int64 "
@@ -281,10 +291,17 @@ class StackedTrainer:
             if self.normalize is not None:
                 xb.sub_(self.normalize[0]).div_(self.normalize[1])
             torch.addmm(self.bias_in, self.weight_in, xb.T, out=plan.sources).relu_()
-        for out, inputs, matrix in plan.forward:
-            out.addmm_(matrix, inputs, beta=0).relu_()
-        out, inputs, matrix = plan.logits
-        out.addmm_(matrix, inputs, beta=0)
+        if self.compiled:
+            first = self.row[1]
+            self._native.hidden_forward(
+                plan.units.data_ptr(), plan.b, plan.b, first, self.n_rows, self.row[-2],
+                self._crow.data_ptr(), self._col.data_ptr(), self.edges.data_ptr(),
+            )  # fmt: skip
+        else:
+            for out, inputs, matrix in plan.forward:
+                out.addmm_(matrix, inputs, beta=0).relu_()
+            out, inputs, matrix = plan.logits
+            out.addmm_(matrix, inputs, beta=0)
         log_p = torch.log_softmax(plan.logits_kcb, dim=1)
         target = y.index_select(0, batch).view(1, 1, -1).expand(self.K, 1, -1)
         self._state = (plan, log_p, target)
@@ -305,14 +322,23 @@ class StackedTrainer:
         torch.exp(log_p, out=grad_logits).mul_(weight)
         grad_logits.scatter_add_(1, target, weight.neg().expand(self.K, 1, plan.b))
 
-        torch.index_select(self.edges, 0, self._transpose, out=self.edges_t)
-        threshold = torch.ops.aten.threshold_backward.grad_input
-        for grad, later, units, matrix in plan.backward:
-            grad.addmm_(matrix, later, beta=0)
-            threshold(grad, units, 0, grad_input=grad)
+        if self.compiled:
+            grad_edges = self.grad_edges
+            self._native.hidden_backward(
+                plan.units.data_ptr(), plan.grads.data_ptr(), plan.b, plan.b, self.row[1],
+                self.n_rows, self.hidden_rows, self._crow.data_ptr(), self._col.data_ptr(),
+                self.edges.data_ptr(), self._crow_t.data_ptr(), self._col_t.data_ptr(),
+                self._transpose.data_ptr(), grad_edges.data_ptr(),
+            )  # fmt: skip
+        else:
+            torch.index_select(self.edges, 0, self._transpose, out=self.edges_t)
+            threshold = torch.ops.aten.threshold_backward.grad_input
+            for grad, later, units, matrix in plan.backward:
+                grad.addmm_(matrix, later, beta=0)
+                threshold(grad, units, 0, grad_input=grad)
         grad_in, grad_bias_in, _ = self.grads
         torch.sum(plan.grad_sources, 1, keepdim=True, out=grad_bias_in)
-        if self.sparse_input:
+        if self.compiled:
             self._native.input_backward(
                 self.n_in, plan.b, self.mean, self.std, plan.grad_sources.data_ptr(), plan.b,
                 grad_bias_in.data_ptr(), self.n_inputs, self.padded, grad_in.data_ptr(),
@@ -320,9 +346,10 @@ class StackedTrainer:
             )  # fmt: skip
         else:
             torch.mm(plan.grad_sources, plan.x, out=grad_in)
-        grad_edges = torch.sparse.sampled_addmm(
-            self._pattern, plan.grad_targets, plan.units_t, beta=0.0
-        ).values()
+        if not self.compiled:
+            grad_edges = torch.sparse.sampled_addmm(
+                self._pattern, plan.grad_targets, plan.units_t, beta=0.0
+            ).values()
 
         torch._foreach_add_(self.steps, 1)
         torch._fused_adam_(
@@ -343,7 +370,7 @@ class StackedTrainer:
 
     def _input_copies(self) -> Tensor:
         """A view of the input weights whose first dimension is the copy."""
-        if self.sparse_input:  # [n_in, padded]: columns k * n_0 ... (k + 1) * n_0 - 1
+        if self.compiled:  # [n_in, padded]: columns k * n_0 ... (k + 1) * n_0 - 1
             weights = self.weight_in[:, : self.n_inputs].unflatten(1, (self.K, -1))
             return weights.transpose(0, 1)
         return self.weight_in.view(self.K, -1)
@@ -369,7 +396,7 @@ class StackedTrainer:
 
         Masked entries keep their values (zero after :func:`~structrob.model.initialize`).
         """
-        if self.sparse_input:
+        if self.compiled:
             weight_in = self.weight_in[:, : self.n_inputs].T
             self.net.weight_in.detach().copy_(weight_in.reshape(self.net.weight_in.shape))
         concat = torch.cat([p.detach().reshape(-1) for p in self._params])
@@ -390,7 +417,7 @@ class _Plan:
     def __init__(self, trainer: StackedTrainer, b: int) -> None:
         rows, dtype, first = trainer.n_rows, trainer.dtype, trainer.row[1]
         self.b = b
-        if trainer.sparse_input:
+        if trainer.compiled:
             self.work = input_workspace(b, trainer.n_in, trainer.padded)
         else:
             self.x = torch.empty(b, trainer.net.n_in, dtype=dtype)

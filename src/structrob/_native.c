@@ -1,13 +1,15 @@
 /* structrob's hot loops in C, one pass each: One-Pixel's (its differential evolution's
  * generation, its candidates' keys and kept fitness, the pixel-line tracer's per-layer step)
- * and the training kernels' input layer (at the end of this file).
+ * and the training kernels' products (at the end of this file: the input layer, then the
+ * hidden layers and the output).
  *
  * structrob.attacks._de, structrob.attacks._candidates and structrob.regions compute every
  * One-Pixel value here with torch operations too, and use these functions only when this
  * module was built (it is optional: an install without a C compiler falls back to the torch
  * code). Each of them computes exactly what the torch code it replaces computes, operation by
- * operation in float64, so the two give the same bits. The input layer has no such twin: its
- * fallback is a dense GEMM, equal to float rounding (see its section). Everything here must be
+ * operation in float64, so the two give the same bits. The training products have no such
+ * twin: their fallbacks are torch's dense and CSR products, equal to float rounding (see their
+ * sections). Everything here must be
  * compiled without contracting a * b + c into a fused multiply-add (-ffp-contract=off) and
  * without -ffast-math. The tests check both.
  *
@@ -607,6 +609,155 @@ static PyObject *input_backward(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* ---- Training: the hidden layers and the output of StackedTrainer (float32) --------------
+ *
+ * The unit buffer units[r * ld + j] (row r, image j < b; row 0 is the constant 1 whose edges
+ * are the biases) and its gradient grads[r * ld + j]. The edges are given twice: by target row
+ * (forward CSR: crow over the rows [first, n_rows), col the source rows, ascending, w the
+ * values) and by source row (crow_t over the rows [0, hidden), col_t the target rows,
+ * ascending, perm the edge's index in w). Every value is one sum in one fixed order, term after
+ * term, a product and a sum rounded apart (-ffp-contract=off), so wider vectors only compute
+ * more values at once: every CPU gives the same bits, and a row never reads another copy's rows
+ * (a copy trains as it would alone):
+ *
+ * forward, rows r = first, first + 1, ...: a = 0, then a = a + w[e] * units[col[e]] over
+ *     the row's edges in order; units[r] = a > 0 ? a : 0 for r < relu_end (the hidden units),
+ *     a itself after (the logits);
+ * backward, rows s = hidden - 1 down to 1: a = 0, then a = a + w[perm[e]] * grads[col_t[e]]
+ *     over the row's edges in order; grads[s] = units[s] > 0 ? a : 0 (the ReLU's gradient);
+ * edge gradients, every edge e (forward order) of target t and source s: with 16 lanes
+ *     v[i] = 0, then v[i] = v[i] + grads[t][16 q + i] * units[s][16 q + i] for q = 0, 1, ...
+ *     while 16 q + 16 <= b; then the lanes summed as a tree, (v[i] + v[i + 8]), then + 4,
+ *     + 2, + 1; then the tail images 16 q ... b - 1 added one after the other. */
+
+typedef int32_t i16v __attribute__((vector_size(64), aligned(4)));
+
+/* One row's sum of terms for NV * 16 images from image j: out = a (ReLU'd when relu). */
+#define ROW_SUM(NV)                                                                        \
+    static inline __attribute__((always_inline)) void row_sum_##NV(const float *rows, Py_ssize_t ld, const int64_t *col,   \
+                                    const float *w, const int64_t *perm, int64_t lo,        \
+                                    int64_t hi, const float *mask, int relu, float *out)    \
+    {                                                                                      \
+        const f16v zero = {0};                                                             \
+        f16v acc[NV];                                                                      \
+        for (int v = 0; v < NV; v++)                                                       \
+            acc[v] = zero;                                                                 \
+        for (int64_t e = lo; e < hi; e++) {                                                \
+            const float x = w[perm ? perm[e] : e];                                         \
+            const float *row = rows + col[e] * ld;                                         \
+            for (int v = 0; v < NV; v++)                                                   \
+                acc[v] = acc[v] + x * LOAD16(row + 16 * v);                                \
+        }                                                                                  \
+        for (int v = 0; v < NV; v++) {                                                     \
+            if (mask || relu) {                                                            \
+                const i16v keep = (relu ? acc[v] : LOAD16(mask + 16 * v)) > zero;          \
+                acc[v] = (f16v)((i16v)acc[v] & keep);                                      \
+            }                                                                              \
+            STORE16(out + 16 * v, acc[v]);                                                 \
+        }                                                                                  \
+    }
+ROW_SUM(8)
+ROW_SUM(1)
+
+/* One row's sum of terms for every image, into out: zeroed where mask <= 0 (the backward's
+ * ReLU gradient: mask the units) or, with relu, where the sum itself is <= 0 (the forward's
+ * ReLU); mask NULL and relu 0: the sum itself. */
+VECTOR_CLONES
+static void sum_row(const float *rows, Py_ssize_t ld, Py_ssize_t b, const int64_t *col,
+                    const float *w, const int64_t *perm, int64_t lo, int64_t hi,
+                    const float *mask, int relu, float *out)
+{
+    Py_ssize_t j = 0;
+    for (; j + 128 <= b; j += 128)
+        row_sum_8(rows + j, ld, col, w, perm, lo, hi, mask ? mask + j : NULL, relu, out + j);
+    for (; j + 16 <= b; j += 16)
+        row_sum_1(rows + j, ld, col, w, perm, lo, hi, mask ? mask + j : NULL, relu, out + j);
+    for (; j < b; j++) {
+        float a = 0.0f;
+        for (int64_t e = lo; e < hi; e++)
+            a = a + w[perm ? perm[e] : e] * rows[col[e] * ld + j];
+        const float m = relu ? a : (mask ? mask[j] : 1.0f);
+        out[j] = m > 0.0f ? a : 0.0f;
+    }
+}
+
+/* hidden_forward(units, ld, b, first, n_rows, relu_end, crow, col, w): see above. */
+static PyObject *hidden_forward(PyObject *self, PyObject *args)
+{
+    unsigned long long units_, crow_, col_, w_;
+    Py_ssize_t ld, b, first, n_rows, relu_end;
+    if (!PyArg_ParseTuple(args, "KnnnnnKKK", &units_, &ld, &b, &first, &n_rows, &relu_end, &crow_,
+                          &col_, &w_))
+        return NULL;
+    float *units = PTR(float, units_);
+    const int64_t *crow = PTR(const int64_t, crow_), *col = PTR(const int64_t, col_);
+    for (Py_ssize_t r = first; r < n_rows; r++) {
+        sum_row(units, ld, b, col, PTR(const float, w_), NULL, crow[r - first],
+                crow[r - first + 1], NULL, r < relu_end, units + r * ld);
+    }
+    Py_RETURN_NONE;
+}
+
+/* The 16 lanes' tree sum: halves added, (v[i] + v[i + 8]), then + 4, + 2, + 1. */
+typedef float f8v __attribute__((vector_size(32)));
+typedef float f4v __attribute__((vector_size(16)));
+typedef float f2v __attribute__((vector_size(8)));
+
+static inline __attribute__((always_inline)) float lane_sum(f16v v)
+{
+    const f8v s8 = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+                   __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+    const f4v s4 = __builtin_shufflevector(s8, s8, 0, 1, 2, 3) +
+                   __builtin_shufflevector(s8, s8, 4, 5, 6, 7);
+    const f2v s2 = __builtin_shufflevector(s4, s4, 0, 1) + __builtin_shufflevector(s4, s4, 2, 3);
+    return s2[0] + s2[1];
+}
+
+VECTOR_CLONES
+static void edge_grads(const float *units, const float *grads, Py_ssize_t ld, Py_ssize_t b,
+                       Py_ssize_t first, Py_ssize_t n_rows, const int64_t *crow,
+                       const int64_t *col, float *out)
+{
+    const Py_ssize_t full = b / 16 * 16;
+    const f16v zero = {0};
+    for (Py_ssize_t t = first; t < n_rows; t++) {
+        const float *g = grads + t * ld;
+        for (int64_t e = crow[t - first]; e < crow[t - first + 1]; e++) {
+            const float *u = units + col[e] * ld;
+            f16v acc = zero;
+            for (Py_ssize_t j = 0; j < full; j += 16)
+                acc = acc + LOAD16(g + j) * LOAD16(u + j);
+            float a = lane_sum(acc);
+            for (Py_ssize_t j = full; j < b; j++)
+                a = a + g[j] * u[j];
+            out[e] = a;
+        }
+    }
+}
+
+/* hidden_backward(units, grads, ld, b, first, n_rows, hidden, crow, col, w, crow_t, col_t,
+ * perm, grad_w): the units' gradients of rows hidden - 1 ... 1 from those of the rows after
+ * them (the logits' gradients already in grads), then every edge's gradient into grad_w (the
+ * forward order, as w). */
+static PyObject *hidden_backward(PyObject *self, PyObject *args)
+{
+    unsigned long long units_, grads_, crow_, col_, w_, crow_t_, col_t_, perm_, grad_w_;
+    Py_ssize_t ld, b, first, n_rows, hidden;
+    if (!PyArg_ParseTuple(args, "KKnnnnnKKKKKKK", &units_, &grads_, &ld, &b, &first, &n_rows,
+                          &hidden, &crow_, &col_, &w_, &crow_t_, &col_t_, &perm_, &grad_w_))
+        return NULL;
+    const float *units = PTR(const float, units_);
+    float *grads = PTR(float, grads_);
+    const int64_t *crow_t = PTR(const int64_t, crow_t_);
+    for (Py_ssize_t s = hidden - 1; s >= 1; s--)
+        sum_row(grads, ld, b, PTR(const int64_t, col_t_), PTR(const float, w_),
+                PTR(const int64_t, perm_), crow_t[s], crow_t[s + 1], units + s * ld, 0,
+                grads + s * ld);
+    edge_grads(units, grads, ld, b, first, n_rows, PTR(const int64_t, crow_),
+               PTR(const int64_t, col_), PTR(float, grad_w_));
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"settle", settle, METH_VARARGS, "The line tracer's per-layer step (see the source)."},
     {"trials", trials, METH_VARARGS, "One DE trial per member (see the source)."},
@@ -615,12 +766,14 @@ static PyMethodDef methods[] = {
     {"select", select_members, METH_VARARGS, "DE selection in place (see the source)."},
     {"input_forward", input_forward, METH_VARARGS, "Training's sparse input layer (see the source)."},
     {"input_backward", input_backward, METH_VARARGS, "Its weights' gradient (see the source)."},
+    {"hidden_forward", hidden_forward, METH_VARARGS, "Training's hidden layers (see the source)."},
+    {"hidden_backward", hidden_backward, METH_VARARGS, "Their gradients (see the source)."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_native",
-    "One-Pixel's inner loops in C (bit-identical to the torch code).", -1,
+    "One-Pixel's inner loops and the training products in C (see the source).", -1,
     methods,
 };
 
