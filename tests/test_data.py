@@ -138,6 +138,23 @@ def test_flipped_byte_is_a_checksum_error_naming_the_file(mnist_copy):
     assert hashlib.sha256(bytes(content)).hexdigest() in message
 
 
+def test_verify_checks_the_checksums_without_decoding(mnist_copy, tmp_path, monkeypatch):
+    assert data.verify("mnist", root=mnist_copy, download=False) == mnist_copy
+    decoded = []
+    monkeypatch.setattr(data, "_decode", lambda *args: decoded.append(args))
+    data.verify("mnist", root=mnist_copy, download=False)
+    assert decoded == []
+    path = mnist_copy / data.TEST_LABELS
+    content = bytearray(path.read_bytes())
+    content[-1] ^= 0x80  # the last label: the headers are intact, the checksum is not
+    path.write_bytes(bytes(content))
+    with pytest.raises(DataError, match="checksum mismatch") as info:
+        data.verify("mnist", root=mnist_copy, download=False)
+    assert str(path) in str(info.value)
+    with pytest.raises(DataError, match=r"missing train-images.*in .*empty"):
+        data.verify("mnist", root=tmp_path / "empty", download=False)
+
+
 def test_truncated_file_is_an_error(mnist_copy):
     path = mnist_copy / data.TEST_IMAGES
     path.write_bytes(path.read_bytes()[:100_000])

@@ -41,6 +41,18 @@ def sparse_pixels(n, n_in, seed, zeros=0.7):
     return x
 
 
+def image_pixels(x, std):
+    """``input_pixels``: every image's non-zero pixels (start, pixel, value)."""
+    count = int((x != 0).sum())
+    start = torch.empty(len(x) + 1, dtype=torch.long)
+    pixel, value = torch.empty(count, dtype=torch.int32), torch.empty(count)
+    native.input_pixels(
+        x.data_ptr(), len(x), x.shape[1], std, start.data_ptr(), pixel.data_ptr(),
+        value.data_ptr(),
+    )  # fmt: skip
+    return start, pixel, value
+
+
 def run_forward(x, batch, weight, bias, normalize):
     """The compiled input layer's units ``[R, b]`` (before ReLU) and its workspace."""
     R, n_in = weight.shape
@@ -51,11 +63,25 @@ def run_forward(x, batch, weight, bias, normalize):
     units = torch.full((R, b), float("nan"))
     work = _kernels.input_workspace(b, n_in, padded)
     mean, std = normalize
+    start, pixel, value = image_pixels(x, std)
     native.input_forward(
-        x.data_ptr(), n_in, batch.data_ptr(), b, mean, std, wt.data_ptr(), R, padded,
-        bias.data_ptr(), units.data_ptr(), b, work.data_ptr(),
+        start.data_ptr(), pixel.data_ptr(), value.data_ptr(), n_in, batch.data_ptr(), b, mean,
+        std, wt.data_ptr(), R, padded, bias.data_ptr(), units.data_ptr(), b, work.data_ptr(),
     )  # fmt: skip
     return units, work, padded
+
+
+def test_image_pixels_are_the_non_zero_pixels_divided_by_std():
+    x = sparse_pixels(9, 23, 0)
+    x[3, 5] = -0.0  # zero: left out
+    start, pixel, value = image_pixels(x, 0.3081)
+    assert start[0] == 0 and start[-1] == len(pixel) == int((x != 0).sum())
+    for i in range(len(x)):
+        (nonzero,) = np.nonzero(x[i].numpy())
+        assert np.array_equal(pixel[start[i] : start[i + 1]].numpy(), nonzero)
+        expected = x[i].numpy()[nonzero] / np.float32(0.3081)  # one float32 division each
+        assert np.array_equal(value[start[i] : start[i + 1]].numpy(), expected)
+    assert start[1] == 0 and start[2] - start[1] == 23  # image 0 all zero, image 1 none
 
 
 def run_backward(grads, work, n_in, padded, normalize):
@@ -165,10 +191,11 @@ def test_the_input_layer_rejects_a_padding_that_is_not_a_multiple_of_16():
     x, batch = sparse_pixels(3, 4, 0), torch.arange(3)
     wt, bias, units = torch.zeros(4, 20), torch.zeros(5), torch.zeros(5, 3)
     work = _kernels.input_workspace(3, 4, 20)
+    start, pixel, value = image_pixels(x, 1.0)
     with pytest.raises(ValueError, match="multiple of 16"):
         native.input_forward(
-            x.data_ptr(), 4, batch.data_ptr(), 3, 0.0, 1.0, wt.data_ptr(), 5, 20,
-            bias.data_ptr(), units.data_ptr(), 3, work.data_ptr(),
+            start.data_ptr(), pixel.data_ptr(), value.data_ptr(), 4, batch.data_ptr(), 3, 0.0,
+            1.0, wt.data_ptr(), 5, 20, bias.data_ptr(), units.data_ptr(), 3, work.data_ptr(),
         )  # fmt: skip
 
 
@@ -236,8 +263,28 @@ def test_the_trainer_checks_what_the_compiled_input_layer_reads():
     data = mnist_like()
     with pytest.raises(TypeError, match="float32 pixels"):
         trainer.forward(data.train_x.double(), data.train_y, torch.arange(4))
+    with pytest.raises(TypeError, match="float32 pixels"):
+        trainer.inputs(data.train_x[:, :5])
     with pytest.raises(TypeError, match="int64"):
         trainer.forward(data.train_x, data.train_y, torch.arange(4, dtype=torch.int32))
+    other = _kernels.StackedTrainer(pruned_net(normalize=MNIST), lr=1e-3)
+    with pytest.raises(ValueError, match="use this trainer's inputs"):
+        trainer.forward(other.inputs(data.train_x), data.train_y, torch.arange(4))
+
+
+def test_prepared_pixels_give_the_batchs_own_bits():
+    """forward on inputs() of the whole set equals forward on the raw images, bit for bit."""
+    data = mnist_like(n=100)
+    x, y = data.train_x, data.train_y
+    batch = torch.tensor([7, 3, 99, 3, 0, 42])
+    a = _kernels.StackedTrainer(pruned_net(normalize=MNIST), lr=1e-2)
+    b = _kernels.StackedTrainer(pruned_net(normalize=MNIST), lr=1e-2)
+    pixels = a.inputs(x)
+    for _ in range(3):
+        assert torch.equal(a.forward(pixels, y, batch), b.forward(x, y, batch))
+        a.backward(torch.ones(3))
+        b.backward(torch.ones(3))
+    assert torch.equal(a.weight_in, b.weight_in) and torch.equal(a.edges, b.edges)
 
 
 # -- the hidden layers and the output ------------------------------------------------------

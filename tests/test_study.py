@@ -541,8 +541,11 @@ def _print_unflushed(text: str) -> int:
 
 def test_pool_workers_exit_at_once_with_their_output_written(capfd):
     """Workers skip the interpreter's teardown at exit, but write what they printed first."""
-    from structrob.study.executors import LocalExecutor
+    from structrob.study.executors import LocalExecutor, stop_helper_processes
 
+    # workers write to the file descriptors of the fork server, which an earlier test may
+    # have started under another capture: start a fresh one under this test's
+    stop_helper_processes()
     executor = LocalExecutor(workers=1)
     pid = executor._pool.submit(_print_unflushed, "worker says hello").result(timeout=120)
     (process,) = executor._pool._processes.values()
@@ -585,12 +588,55 @@ print(threading.active_count(), page._can_fork())
 
 def test_pool_workers_load_the_data_and_igraph_as_they_start(mnist_dir):
     """So a worker's first unit does not wait for them (most of a second each)."""
+    import multiprocessing
+
     from structrob.study.executors import LocalExecutor
 
     warm = "bool(__import__('structrob.data').data._cache), 'igraph' in __import__('sys').modules"
-    for data, expected in ((None, (False, False)), (("mnist", str(mnist_dir)), (True, True))):
+    # igraph: a fork server imports it for every worker (WORKER_MODULES), else the warm-up
+    preloaded = "forkserver" in multiprocessing.get_all_start_methods()
+    for data, expected in ((None, (False, preloaded)), (("mnist", str(mnist_dir)), (True, True))):
         pool = LocalExecutor(workers=1, data=data).start()
         try:
             assert pool._pool.submit(eval, warm).result(timeout=120) == expected
         finally:
             pool.close()
+
+
+def test_a_valid_configs_analysis_section_makes_valid_analysis_settings():
+    """run_and_analyse makes its settings after the units, trusting the config's validation."""
+    from typing import get_args
+
+    from structrob import stats
+    from structrob.study.analysis import PROPERTY_SETS
+    from structrob.study.config import AnalysisConfig
+
+    fields = AnalysisConfig.model_fields
+    assert get_args(fields["outlier_rule"].annotation) == stats.OUTLIER_RULES
+    assert get_args(fields["pruning_rows"].annotation) == stats.PRUNING_ROWS
+    assert get_args(fields["properties"].annotation) == PROPERTY_SETS
+
+
+@pytest.mark.skipif(
+    "forkserver" not in __import__("multiprocessing").get_all_start_methods(),
+    reason="no fork server on this platform: the workers are spawned",
+)
+def test_pool_workers_are_forked_from_a_server_that_imported_torch_once():
+    from multiprocessing import forkserver
+
+    from structrob.study.executors import WORKER_MODULES, LocalExecutor, stop_helper_processes
+
+    stop_helper_processes()
+    pool = LocalExecutor(workers=2).start()
+    try:
+        imported = (
+            "'structrob.study.units' in __import__('sys').modules, __import__('os').getppid()"
+        )
+        results = {pool._pool.submit(eval, imported).result(timeout=120) for _ in range(4)}
+        server = forkserver._forkserver._forkserver_pid
+        assert results == {(True, server)}  # forked from the server, the modules inherited
+        assert "structrob.study.units" in WORKER_MODULES
+    finally:
+        pool.close()
+    stop_helper_processes()
+    assert forkserver._forkserver._forkserver_pid is None

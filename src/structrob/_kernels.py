@@ -48,6 +48,7 @@ amplify a different CPU's. The compiled code sums every value in one documented 
 from __future__ import annotations
 
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -55,7 +56,7 @@ from torch import Tensor
 
 from structrob import _compiled
 
-__all__ = ["StackedTrainer", "input_workspace", "compiled_applies", "supports"]
+__all__ = ["Pixels", "StackedTrainer", "compiled_applies", "input_workspace", "supports"]
 
 
 def supports(net, device: torch.device) -> bool:
@@ -120,6 +121,20 @@ def _crow(rows: Tensor, n_rows: int) -> Tensor:
     crow = torch.zeros(n_rows + 1, dtype=torch.long)
     crow[1:] = torch.bincount(rows, minlength=n_rows).cumsum(0)
     return crow
+
+
+class Pixels(NamedTuple):
+    """A data set's non-zero pixels, as the compiled input layer reads them.
+
+    Image ``i``'s are ``pixel[start[i]:start[i + 1]]`` (ascending) with values
+    ``value[...]``, each pixel divided by ``std`` in float32 (:meth:`StackedTrainer.inputs`).
+    """
+
+    start: Tensor  # int64 [N + 1]
+    pixel: Tensor  # int32 [non-zero pixels]
+    value: Tensor  # float32 [non-zero pixels]
+    n_in: int
+    std: float
 
 
 class StackedTrainer:
@@ -266,24 +281,62 @@ class StackedTrainer:
             self._plans[b] = _Plan(self, b)
         return self._plans[b]
 
+    def inputs(self, x: Tensor) -> Tensor | Pixels:
+        """The training images ``[N, n_in]`` in the form :meth:`forward` reads fastest.
+
+        With the compiled input layer: their non-zero pixels, divided by the normalisation's
+        ``std`` (:class:`Pixels`, made once for a whole data set, so no step scans or divides
+        its batch's pixels again); otherwise the pixels in the model's dtype.
+        """
+        if not self.compiled:
+            return x.to(self.dtype)
+        self._check_pixels(x)
+        x = x.contiguous()
+        n = x.shape[0]
+        start = torch.empty(n + 1, dtype=torch.long)
+        count = int(torch.count_nonzero(x))  # NaN counts, as in the C code's v != 0
+        pixel, value = torch.empty(count, dtype=torch.int32), torch.empty(count)
+        self._native.input_pixels(
+            x.data_ptr(), n, self.n_in, self.std, start.data_ptr(), pixel.data_ptr(),
+            value.data_ptr(),
+        )  # fmt: skip
+        return Pixels(start, pixel, value, self.n_in, self.std)
+
+    def _check_pixels(self, x: Tensor) -> None:
+        # the C code reads raw memory: check what it will read
+        if x.dtype != torch.float32 or x.dim() != 2 or x.shape[1] != self.n_in:
+            raise TypeError(
+                f"the compiled input layer reads float32 pixels [N, {self.n_in}], got {x.dtype} "
+                f"{list(x.shape)}"
+            )
+
     @torch.no_grad()
-    def forward(self, x: Tensor, y: Tensor, batch: Tensor) -> Tensor:
+    def forward(self, x: Tensor | Pixels, y: Tensor, batch: Tensor) -> Tensor:
         """Forward pass on the images ``x[batch]``: every copy's mean loss ``[K]``.
 
-        The activations stay in buffers for the :meth:`backward` that must follow.
+        ``x``: the images ``[N, n_in]``, or :meth:`inputs` of them (faster: made once). The
+        activations stay in buffers for the :meth:`backward` that must follow.
         """
         plan = self._plan(batch.numel())
-        if self.compiled:  # the C code reads raw memory: check what it will read
-            if x.dtype != torch.float32 or batch.dtype != torch.long or x.shape[1] != self.n_in:
+        if self.compiled:
+            if batch.dtype != torch.long:
                 raise TypeError(
-                    f"the compiled input layer reads float32 pixels [N, {self.n_in}] and int64 "
-                    f"batch indices, got {x.dtype} {list(x.shape)} and {batch.dtype}"
+                    f"the compiled input layer reads int64 batch indices, got {batch.dtype}"
                 )
-            x, batch = x.contiguous(), batch.contiguous()
+            rows = batch.contiguous()  # the images' indices in x
+            if isinstance(x, Tensor):  # the batch's pixels alone
+                self._check_pixels(x)
+                x, rows = self.inputs(x.index_select(0, batch)), torch.arange(plan.b)
+            elif x.n_in != self.n_in or x.std != self.std:
+                raise ValueError(
+                    f"these pixels were prepared for {x.n_in} inputs divided by {x.std}, the "
+                    f"model has {self.n_in} divided by {self.std}: use this trainer's inputs()"
+                )
             self._native.input_forward(
-                x.data_ptr(), self.n_in, batch.data_ptr(), plan.b, self.mean, self.std,
-                self.weight_in.data_ptr(), self.n_inputs, self.padded, self.bias_in.data_ptr(),
-                plan.sources.data_ptr(), plan.b, plan.work.data_ptr(),
+                x.start.data_ptr(), x.pixel.data_ptr(), x.value.data_ptr(), self.n_in,
+                rows.data_ptr(), plan.b, self.mean, self.std, self.weight_in.data_ptr(),
+                self.n_inputs, self.padded, self.bias_in.data_ptr(), plan.sources.data_ptr(),
+                plan.b, plan.work.data_ptr(),
             )  # fmt: skip
             plan.sources.relu_()
         else:

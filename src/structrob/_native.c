@@ -383,26 +383,44 @@ typedef float f16v __attribute__((vector_size(64), aligned(4)));
 #define LOAD16(p) (*(const f16v *)(p))
 #define STORE16(p, v) (*(f16v *)(p) = (v))
 
-/* The batch's non-zero pixels twice: per image (pixel ascending) and per pixel (image
- * ascending), each value divided by s. Branch-free: every pixel is written, a zero one is
- * overwritten by the next. */
-static void sparse_batch(const float *x, Py_ssize_t n_in, const int64_t *batch, Py_ssize_t b,
-                         float s, int64_t *nz_start, int32_t *nz_pixel, float *nz_value,
-                         int64_t *csc_start, int32_t *csc_image, float *csc_value, int64_t *fill)
+/* Every image's non-zero pixels, pixel ascending, each divided by s: image i's are
+ * pixel[start[i] .. start[i + 1] - 1] and value[...]. Made once per data set (input_pixels). */
+static void image_pixels(const float *x, Py_ssize_t n, Py_ssize_t n_in, float s, int64_t *start,
+                         int32_t *pixel, float *value)
+{
+    int64_t at = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const float *row = x + i * n_in;
+        start[i] = at;
+        for (Py_ssize_t p = 0; p < n_in; p++) {
+            const float v = row[p];
+            if (v != 0.0f) {
+                pixel[at] = (int32_t)p;
+                value[at] = v / s;
+                at++;
+            }
+        }
+    }
+    start[n] = at;
+}
+
+/* The batch's non-zero pixels twice: per image (pixel ascending, copied from the data set's
+ * lists) and per pixel (image ascending). */
+static void sparse_batch(const int64_t *start, const int32_t *pixel, const float *value,
+                         Py_ssize_t n_in, const int64_t *batch, Py_ssize_t b, int64_t *nz_start,
+                         int32_t *nz_pixel, float *nz_value, int64_t *csc_start,
+                         int32_t *csc_image, float *csc_value, int64_t *fill)
 {
     memset(csc_start, 0, (n_in + 1) * sizeof(int64_t));
     int64_t n = 0;
     for (Py_ssize_t j = 0; j < b; j++) {
-        const float *row = x + batch[j] * n_in;
+        const int64_t first = start[batch[j]], count = start[batch[j] + 1] - first;
         nz_start[j] = n;
-        for (Py_ssize_t p = 0; p < n_in; p++) {
-            const float v = row[p];
-            const int64_t keep = v != 0.0f;
-            nz_pixel[n] = (int32_t)p;
-            nz_value[n] = v / s;
-            csc_start[p + 1] += keep;
-            n += keep;
-        }
+        memcpy(nz_pixel + n, pixel + first, count * sizeof(int32_t));
+        memcpy(nz_value + n, value + first, count * sizeof(float));
+        for (int64_t t = n; t < n + count; t++)
+            csc_start[nz_pixel[t] + 1]++;
+        n += count;
     }
     nz_start[b] = n;
     for (Py_ssize_t p = 0; p < n_in; p++)
@@ -508,14 +526,18 @@ static void input_grad(const int64_t *csc_start, const int32_t *csc_image,
     }
 }
 
-/* input_forward(x, n_in, batch, b, mean, std, wt, R, Rp, bias, units, ld, work):
- * StackedTrainer.forward's input layer, before its ReLU: the batch's sparse forms into work
- * (read again by input_backward), then units[r * ld + j] for r < R, j < b. x: float [N][n_in]
- * (the raw pixels), batch: int64 [b] (rows of x), bias: float [R]. mean and std are the
- * normalisation's (0 and 1 for none), rounded to float first, as torch applies a Python
- * float to a float32 tensor. work: int64 [b + 1 + 2 * (n_in + 1)] then int32 [b * n_in] then
- * float [b * n_in] then int32 [b * n_in] then float [b * n_in] then float [Rp] (see
- * _kernels.input_workspace). */
+/* input_pixels(x, n, n_in, std, start, pixel, value): the data set's non-zero pixels for
+ * input_forward, x float [n][n_in] (the raw pixels), std rounded to float first (as torch
+ * applies a Python float to a float32 tensor); start int64 [n + 1], pixel int32 and value float
+ * [the number of non-zero pixels] (the caller counts them: x != 0, NaN included).
+ *
+ * input_forward(start, pixel, value, n_in, batch, b, mean, std, wt, R, Rp, bias, units, ld,
+ * work): StackedTrainer.forward's input layer, before its ReLU: the batch's sparse forms into
+ * work (read again by input_backward), then units[r * ld + j] for r < R, j < b. start, pixel,
+ * value: input_pixels's, of the same std; batch: int64 [b] (images of the data set), bias:
+ * float [R]. mean and std are the normalisation's (0 and 1 for none). work: int64 [b + 1 + 2 *
+ * (n_in + 1)] then int32 [b * n_in] then float [b * n_in] then int32 [b * n_in] then float
+ * [b * n_in] then float [Rp] (see _kernels.input_workspace). */
 typedef struct {
     int64_t *nz_start, *csc_start, *fill;
     int32_t *nz_pixel, *csc_image;
@@ -551,20 +573,33 @@ static int input_setup(const char *name, Py_ssize_t R, Py_ssize_t Rp, double mea
     return 1;
 }
 
+static PyObject *input_pixels(PyObject *self, PyObject *args)
+{
+    unsigned long long x_, start_, pixel_, value_;
+    Py_ssize_t n, n_in;
+    double std;
+    if (!PyArg_ParseTuple(args, "KnndKKK", &x_, &n, &n_in, &std, &start_, &pixel_, &value_))
+        return NULL;
+    image_pixels(PTR(const float, x_), n, n_in, (float)std, PTR(int64_t, start_),
+                 PTR(int32_t, pixel_), PTR(float, value_));
+    Py_RETURN_NONE;
+}
+
 static PyObject *input_forward(PyObject *self, PyObject *args)
 {
-    unsigned long long x_, batch_, wt_, bias_, units_, work_;
+    unsigned long long start_, pixel_, value_, batch_, wt_, bias_, units_, work_;
     Py_ssize_t n_in, b, R, Rp, ld;
     double mean, std;
-    if (!PyArg_ParseTuple(args, "KnKnddKnnKKnK", &x_, &n_in, &batch_, &b, &mean, &std, &wt_, &R,
-                          &Rp, &bias_, &units_, &ld, &work_))
+    if (!PyArg_ParseTuple(args, "KKKnKnddKnnKKnK", &start_, &pixel_, &value_, &n_in, &batch_, &b,
+                          &mean, &std, &wt_, &R, &Rp, &bias_, &units_, &ld, &work_))
         return NULL;
     float s, c0;
     if (!input_setup("input_forward", R, Rp, mean, std, &s, &c0))
         return NULL;
     Workspace w = workspace(PTR(void, work_), n_in, b);
-    sparse_batch(PTR(const float, x_), n_in, PTR(const int64_t, batch_), b, s, w.nz_start,
-                 w.nz_pixel, w.nz_value, w.csc_start, w.csc_image, w.csc_value, w.fill);
+    sparse_batch(PTR(const int64_t, start_), PTR(const int32_t, pixel_), PTR(const float, value_),
+                 n_in, PTR(const int64_t, batch_), b, w.nz_start, w.nz_pixel, w.nz_value,
+                 w.csc_start, w.csc_image, w.csc_value, w.fill);
     input_base(PTR(const float, wt_), n_in, R, Rp, PTR(const float, bias_), c0, w.spare);
     input_rows(w.nz_start, w.nz_pixel, w.nz_value, b, PTR(const float, wt_), R, Rp, w.spare,
                PTR(float, units_), ld);
@@ -764,6 +799,7 @@ static PyMethodDef methods[] = {
     {"integer_keys", integer_keys, METH_VARARGS, "Keys of integer candidates (see the source)."},
     {"memo_lookup", memo_lookup, METH_VARARGS, "Kept fitness look-up (see the source)."},
     {"select", select_members, METH_VARARGS, "DE selection in place (see the source)."},
+    {"input_pixels", input_pixels, METH_VARARGS, "A data set's non-zero pixels (see the source)."},
     {"input_forward", input_forward, METH_VARARGS, "Training's sparse input layer (see the source)."},
     {"input_backward", input_backward, METH_VARARGS, "Its weights' gradient (see the source)."},
     {"hidden_forward", hidden_forward, METH_VARARGS, "Training's hidden layers (see the source)."},

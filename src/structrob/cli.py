@@ -364,8 +364,7 @@ def _run(args: argparse.Namespace, argv: list[str], state: dict) -> int:
     data = (config.dataset, args.data_dir)
     pool = early_pool(config.executor, config.workers, config.threads, data)
     try:
-        from structrob import stats
-        from structrob.study import analysis, runner
+        from structrob.study import runner
     except BaseException:
         if pool is not None:
             pool.close(cancel=True)
@@ -379,6 +378,9 @@ def _run(args: argparse.Namespace, argv: list[str], state: dict) -> int:
         retry_failed=args.retry_failed,
         pool=pool,
     )
+    from structrob import stats
+    from structrob.study import analysis
+
     progress = outcome.progress
     verb = "finished" if progress.complete else "stopped, incomplete,"
     print(f"\nstudy {verb} in {outcome.seconds:.0f} s: {outcome.store.path}")

@@ -53,6 +53,7 @@ __all__ = [
     "fetch",
     "load",
     "read_idx",
+    "verify",
 ]
 
 logger = logging.getLogger(__name__)
@@ -560,6 +561,77 @@ def _read_split(name: str, directory: Path) -> dict[str, torch.Tensor]:
 _DTYPES = {"float32": torch.float32, "uint8": torch.uint8}
 
 
+def _present(
+    name: str,
+    root: str | PathLike[str] | None,
+    download: bool,
+    mirrors: Sequence[str] | None,
+    timeout: float,
+) -> Path:
+    """The data set's folder, its missing files downloaded first (or an error naming them)."""
+    directory = data_dir(name, root)
+    missing = _missing(directory)
+    if missing:
+        if not download:
+            raise DataError(
+                f"missing {', '.join(missing)} in {directory}; copy the {name} files there, "
+                "set STRUCTROB_DATA to a directory holding them, or pass download=True"
+            )
+        fetch(name, directory, mirrors=mirrors, timeout=timeout)
+    return directory
+
+
+def verify(
+    name: str = "mnist",
+    root: str | PathLike[str] | None = None,
+    download: bool = True,
+    *,
+    mirrors: Sequence[str] | None = None,
+    timeout: float = 30.0,
+) -> Path:
+    """Check that a data set's four files are there and are the published ones, not decoding them.
+
+    What :func:`load` checks first, in a tenth of its time: the files are looked for as
+    :func:`load` does (missing ones downloaded with ``download=True``) and each is checked
+    against its published checksum. A file that passes is the published file byte for byte,
+    so its headers are the published ones too. A study's driver checks its data this way
+    before it starts (its workers load the files).
+
+    Parameters
+    ----------
+    name, root, download, mirrors, timeout
+        As for :func:`load`.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder holding the four files.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not supported.
+    DataError
+        As :func:`load`: files missing (with ``download=False``), a failed download, or a
+        checksum mismatch (naming the file).
+
+    Examples
+    --------
+    >>> verify("mnist").name  # doctest: +SKIP
+    'mnist'
+    >>> verify("cifar10")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown data set 'cifar10'; supported: mnist, fashion_mnist, kmnist
+    """
+    _check_name(name)
+    directory = _present(name, root, download, mirrors, timeout)
+    for filename in FILENAMES:
+        path = directory / filename
+        _verify(path.read_bytes(), _CHECKSUMS[name][filename][0], path)
+    return directory
+
+
 def load(
     name: str = "mnist",
     root: str | PathLike[str] | None = None,
@@ -623,15 +695,7 @@ def load(
     if dtype not in _DTYPES and dtype not in _DTYPES.values():
         raise ValueError(f"dtype must be 'float32' or 'uint8', got {dtype!r}")
     target_dtype = _DTYPES.get(dtype, dtype)  # type: ignore[arg-type]
-    directory = data_dir(name, root)
-    missing = _missing(directory)
-    if missing:
-        if not download:
-            raise DataError(
-                f"missing {', '.join(missing)} in {directory}; copy the {name} files there, "
-                "set STRUCTROB_DATA to a directory holding them, or pass download=True"
-            )
-        fetch(name, directory, mirrors=mirrors, timeout=timeout)
+    directory = _present(name, root, download, mirrors, timeout)
     key = (name, directory.resolve())
     stamps = _stamps(directory)
     with _cache_lock:

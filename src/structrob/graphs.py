@@ -33,6 +33,7 @@ __all__ = [
     "erdos_renyi",
     "from_edgelist",
     "generate",
+    "generated_parameters",
     "layers",
     "sinks",
     "sources",
@@ -109,6 +110,14 @@ def _check_watts_strogatz(size: int, nei: int, p: float, rewiring: str = "edges"
 
 
 def _rewire_endpoints(size: int, nei: int, p: float, rng: np.random.Generator) -> nx.Graph:
+    graph = nx.Graph()
+    graph.add_nodes_from(range(size))
+    graph.add_edges_from(_endpoint_edges(size, nei, p, rng).tolist())
+    return graph
+
+
+def _endpoint_edges(size: int, nei: int, p: float, rng: np.random.Generator) -> np.ndarray:
+    # the edges [E, 2] of watts_strogatz(..., rewiring="endpoints"), in lattice order.
     # ends[e] = [larger, smaller] end of lattice edge e; pass 0 keeps ends[e][0] and moves
     # ends[e][1], pass 1 the reverse (see watts_strogatz).
     u = np.repeat(np.arange(size), nei)
@@ -143,10 +152,7 @@ def _rewire_endpoints(size: int, nei: int, p: float, rng: np.random.Generator) -
                 neighbours.add(new)
                 adjacent[new].add(kept)
                 ends[e, move] = new
-    graph = nx.Graph()
-    graph.add_nodes_from(range(size))
-    graph.add_edges_from(ends.tolist())
-    return graph
+    return ends
 
 
 def erdos_renyi(n: int, p: float, seed: int | None = None) -> nx.Graph:
@@ -322,6 +328,55 @@ def generate(generator: str, seed: int | None = None, **params: Any) -> nx.Graph
     if generator not in GENERATORS:
         raise ValueError(f"unknown generator {generator!r}; choose one of {sorted(GENERATORS)}")
     return GENERATORS[generator](seed=seed, **params)
+
+
+def generated_parameters(
+    generator: str,
+    seed: int | None = None,
+    n_in: int = 784,
+    n_out: int = 10,
+    sinks: str = "own",
+    **params: Any,
+) -> int:
+    """``count_parameters(to_dag(generate(generator, seed, **params)), n_in, n_out, sinks)``.
+
+    What a study's sampling computes for every draw (:func:`structrob.study.plan.sample_graphs`).
+    For Watts-Strogatz with ``rewiring="endpoints"`` it is computed from the edge list itself,
+    without building either graph: to_dag orients every edge from its larger end to its
+    smaller one, so a vertex has no incoming edge when it is the smaller end of none and no
+    outgoing edge when it is the larger end of none, and that is all the count reads. Other
+    generators build the graphs.
+
+    Parameters
+    ----------
+    generator, seed, **params
+        As for :func:`generate`.
+    n_in, n_out, sinks
+        As for :func:`count_parameters`.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> params = dict(size=40, nei=2, p=0.7, rewiring="endpoints")
+    >>> dag = to_dag(generate("watts_strogatz", seed=3, **params))
+    >>> generated_parameters("watts_strogatz", 3, **params) == count_parameters(dag)
+    True
+    """
+    if sinks not in SINKS:
+        raise ValueError(f"sinks must be one of {list(SINKS)}, got {sinks!r}")
+    if generator != "watts_strogatz" or params.get("rewiring") != "endpoints":
+        return count_parameters(to_dag(generate(generator, seed, **params)), n_in, n_out, sinks)
+    size, nei = params["size"], params["nei"]
+    p = _check_watts_strogatz(size, nei, params["p"], "endpoints")
+    ends = _endpoint_edges(size, nei, p, np.random.default_rng(seed))
+    fed = np.bincount(ends.min(1), minlength=size) == 0  # no incoming edge
+    feeds = np.bincount(ends.max(1), minlength=size) > 0  # an outgoing edge
+    if sinks == "last" and len(ends):  # count_parameters' rule: these move to the last layer
+        fed &= feeds
+    return int(n_in * fed.sum() + len(ends) + n_out * (~feeds).sum() + size + n_out)
 
 
 def to_dag(graph: nx.Graph) -> nx.DiGraph:

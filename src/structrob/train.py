@@ -142,9 +142,9 @@ class _KernelSteps:
         self.restore = self.trainer.restore
         self.finish = self.trainer.write_back
 
-    def inputs(self, x: Tensor) -> Tensor:
-        """The pixels in the model's dtype (float32 ones are used as they are)."""
-        return x.to(self.trainer.dtype)
+    def inputs(self, x: Tensor) -> Any:
+        """The pixels as the trainer reads them (:meth:`StackedTrainer.inputs`)."""
+        return self.trainer.inputs(x)
 
     def backward(self, active: Tensor) -> None:
         self.trainer.backward(active)
@@ -174,7 +174,8 @@ def _fit(
         steps: Any = _KernelSteps(net, lr)
     else:
         steps = _AutogradSteps(net, lr, copies)
-    x = steps.inputs(x)
+    n = x.shape[0]
+    x = steps.inputs(x)  # the kernels' form of the pixels, made once
     generator = torch.Generator().manual_seed(seed)
     active = torch.ones(copies, dtype=torch.bool, device=device)
     errors: list[str | None] = [None] * copies
@@ -189,9 +190,9 @@ def _fit(
         epoch_iter = progress_bar(epoch_iter, desc="train", unit="epoch", leave=False)
     try:
         for epoch in epoch_iter:
-            order = torch.randperm(x.shape[0], generator=generator).to(device)
+            order = torch.randperm(n, generator=generator).to(device)
             total = torch.zeros(copies, dtype=torch.float64, device=device)
-            for first in range(0, x.shape[0], batch_size):
+            for first in range(0, n, batch_size):
                 batch = order[first : first + batch_size]
                 losses = steps.forward(x, y, batch)
                 if not bool(torch.isfinite(losses).all()):
@@ -211,9 +212,7 @@ def _fit(
                     steps.restore(stopped, snapshot)
                 total += losses.detach().double() * batch.numel()
             for k in range(copies):
-                history[k].append(
-                    float(total[k]) / x.shape[0] if errors[k] is None else float("nan")
-                )
+                history[k].append(float(total[k]) / n if errors[k] is None else float("nan"))
             if not bool(active.any()):
                 break
     finally:

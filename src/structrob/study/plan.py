@@ -78,8 +78,9 @@ def sample_graphs(config: StudyConfig) -> list[Draw]:
         params = {k: grid.grid[k][int(rng.integers(len(grid.grid[k])))] for k in keys}
         seed = derive_seed(config.seed, "graph", i)
         options = {"rewiring": grid.rewiring} if grid.generator == "watts_strogatz" else {}
-        dag = graphs.to_dag(graphs.generate(grid.generator, seed=seed, **params, **options))
-        count = graphs.count_parameters(dag, sinks=grid.sinks)
+        count = graphs.generated_parameters(
+            grid.generator, seed, sinks=grid.sinks, **params, **options
+        )
         ok = grid.min_parameters <= count <= grid.max_parameters
         draws.append(Draw(i, grid.generator, params, seed, count, ok))
         accepted += ok

@@ -41,21 +41,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import torch
 
 from structrob import __version__, _compiled, graphs
-from structrob.study.analysis import (
-    STAGE_LABELS,
-    Analysis,
-    AnalysisSettings,
-    Progress,
-    analyse,
-    progress_of,
-    write_study_report,
-)
 from structrob.study.attack_setup import build_attacks
 from structrob.study.config import ConfigError, StudyConfig, config_hash, science
 from structrob.study.errors import StoreError, StudyError, StudyInterrupted, StudyLocked
@@ -65,11 +56,17 @@ from structrob.study.files import describe_os_error
 from structrob.study.interrupt import critical, interruptible
 from structrob.study.lock import StudyLock
 from structrob.study.plan import Unit, plan_units, sample_graphs
+from structrob.study.progress import STAGE_LABELS, Progress, progress_of
 from structrob.study.records import Draw, PriorSpec, UnitFailure, UnitPayload
 from structrob.study.sessions import SESSIONS_KEY, begin_session, end_session, exit_status
 from structrob.study.store import Store
 from structrob.study.units import resolve_device
 from structrob.vocabulary import ARMS
+
+# the analysis (scipy.stats) and the report (matplotlib) are imported once the units are
+# running: a second of imports the driver would otherwise spend before handing out the first
+if TYPE_CHECKING:
+    from structrob.study.analysis import Analysis, AnalysisSettings
 
 __all__ = [
     "StoreError",
@@ -303,15 +300,18 @@ def _check_same_study(store: Store, config: StudyConfig, log: Callable[[str], No
 
 
 def _check_data(config: StudyConfig, data_root: str | None) -> None:
-    """Load the data set once in the driver: a missing or corrupt file fails before any unit.
+    """Check the data set's files in the driver: a missing or corrupt file fails before any unit.
 
-    A joined Ray cluster's workers may see other files than the driver, so it is not checked.
+    Their checksums (:func:`structrob.data.verify`; missing files are downloaded first), not
+    their decoding: a file with its published checksum is the published file, and the workers
+    decode it. A joined Ray cluster's workers may see other files than the driver, so it is
+    not checked.
     """
     if config.executor == "ray" and config.ray_address:
         return
     from structrob import data
 
-    data.load(config.dataset, root=data_root, download=True, dtype="uint8")
+    data.verify(config.dataset, root=data_root, download=True)
 
 
 def _prepare_directory(directory: str | os.PathLike[str]) -> Path:
@@ -591,6 +591,16 @@ def submission_order(todo: list[Unit], draws: list[Draw]) -> list[Unit]:
     return others + sorted(priors, key=lambda u: -size.get(u.spec.index, 0))
 
 
+def _prepare_analysis() -> None:
+    """Import what the analysis and the report run (scipy.stats, matplotlib: a second or two).
+
+    :func:`_drive` calls it once the last units run and a worker has nothing left to do, so
+    the imports take that worker's idle core instead of delaying the analysis after the units.
+    """
+    import structrob.report  # noqa: F401
+    import structrob.study.analysis  # noqa: F401
+
+
 def _drive(
     store: Store,
     config: StudyConfig,
@@ -627,12 +637,16 @@ def _drive(
     def ready(unit: Unit) -> bool:
         return unit.depends_on is None or unit.depends_on in finished
 
+    prepared = False
     try:
         while waiting or in_flight:
             slots = max(1, executor.workers) * 2 - len(in_flight)
             for unit in [u for u in waiting.values() if ready(u)][: max(slots, 0)]:
                 del waiting[unit.unit_id]
                 in_flight[executor.submit(unit.spec, payload(unit))] = unit
+            if not prepared and not waiting and 0 < len(in_flight) < executor.workers:
+                _prepare_analysis()  # a worker is idle to the end: use its core
+                prepared = True
             if not in_flight:
                 with critical():
                     for unit in waiting.values():  # their dependency failed in this run
@@ -729,8 +743,8 @@ def run_and_analyse(
     report : bool
         Write ``report.html`` (and figures, tables) into ``directory``.
     settings : AnalysisSettings, optional
-        Bootstrap settings of the analysis (default: 1,000 resamples, seed 0); made, and so
-        checked, before the study starts.
+        The analysis's settings (default: the config's ``analysis`` section, which the
+        config's own validation checked before the study starts).
     retry_failed, pool
         As for :func:`run_study`.
 
@@ -747,12 +761,6 @@ def run_and_analyse(
     >>> outcome.report.name, outcome.analysis.correlations.columns[0]  # doctest: +SKIP
     ('report.html', 'arm')
     """
-    try:
-        settings = settings or AnalysisSettings.from_config(config.analysis)
-    except BaseException:
-        if pool is not None:  # run_study never took it over
-            pool.close(cancel=True)
-        raise
     start = time.perf_counter()
     with interruptible():
         store = run_study(
@@ -764,7 +772,11 @@ def run_and_analyse(
             retry_failed=retry_failed,
             pool=pool,
         )
-        analysis = analyse(store, settings)
+        # imported now, not before the units: scipy.stats and matplotlib take a second, and
+        # the config's analysis section was checked with the config (AnalysisConfig)
+        from structrob.study.analysis import AnalysisSettings, analyse, write_study_report
+
+        analysis = analyse(store, settings or AnalysisSettings.from_config(config.analysis))
         seconds = time.perf_counter() - start
         path = write_study_report(store.directory, analysis) if report else None
     return StudyOutcome(store, analysis, path, seconds, progress_of(store))
