@@ -640,3 +640,24 @@ def test_pool_workers_are_forked_from_a_server_that_imported_torch_once():
         pool.close()
     stop_helper_processes()
     assert forkserver._forkserver._forkserver_pid is None
+
+
+def test_the_driver_imports_the_analysis_once_a_worker_idles_to_the_end(
+    tiny_config, tmp_path, mnist_dir, monkeypatch
+):
+    """Three units on two workers: after the second finishes, one runs and a core is idle."""
+    calls = []
+    monkeypatch.setattr(runner, "_prepare_analysis", lambda: calls.append(1))
+    config = cfg.apply_overrides(
+        tiny_config, ["graphs.count=3", "pruning.enabled=false", "workers=2"]
+    )
+    runner.run_study(
+        config, tmp_path / "s", data_root=str(mnist_dir), progress=False, log=lambda _: None
+    )
+    assert calls == [1]
+    calls.clear()
+    config = cfg.apply_overrides(config, ["workers=1"])  # in process: no worker idles
+    runner.run_study(
+        config, tmp_path / "t", data_root=str(mnist_dir), progress=False, log=lambda _: None
+    )
+    assert calls == []
