@@ -596,9 +596,15 @@ def _prepare_analysis() -> None:
 
     :func:`_drive` calls it once the last units run and a worker has nothing left to do, so
     the imports take that worker's idle core instead of delaying the analysis after the units.
+    It also draws one small figure: matplotlib loads its PDF backend and fonts at the first
+    figure it saves, and the report's forked drawing processes then inherit them loaded.
     """
-    import structrob.report  # noqa: F401
     import structrob.study.analysis  # noqa: F401
+    from structrob.report.page import Figure, figure_bytes
+
+    figure = Figure(figsize=(1, 1))
+    figure.add_subplot()  # tick labels: text, so the fonts load
+    figure_bytes(figure, dpi=20)
 
 
 def _drive(
