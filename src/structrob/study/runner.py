@@ -232,8 +232,8 @@ def environment(config: StudyConfig) -> dict[str, Any]:
         Package versions, platform, the CPU capability torch's kernels use (``"AVX2"``,
         ``"AVX512"``, ...), CPU count, whether the compiled loops were built
         (``compiled_loops``, :mod:`structrob._compiled`: One-Pixel's, the same numbers
-        either way, and training's input layer, the same to rounding), device, executor, workers and
-        threads, and
+        either way, and training's products, the same to rounding), device, executor, workers
+        and threads, and
         ``git_commit`` (:func:`git_commit`: the checkout's commit, None outside one). Meta
         only: nothing here enters the science hash or a unit id.
 
@@ -262,7 +262,7 @@ def environment(config: StudyConfig) -> dict[str, Any]:
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cpu_count": os.cpu_count(),
         # whether the compiled loops ran: One-Pixel's give the same numbers either way, the
-        # training's sparse input layer the same to rounding (which 30 epochs amplify)
+        # training's products the same to rounding (which 30 epochs amplify)
         "compiled_loops": _compiled.available(),
         "device": str(resolve_device(config.device)),
         "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
