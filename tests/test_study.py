@@ -454,22 +454,29 @@ def test_the_pool_starts_before_the_checks_and_stops_when_they_fail(
     """The workers import while the driver checks and samples; an error stops them at once."""
     import multiprocessing
 
-    seen = []
+    seen, wait_for = [], [2]
+    refused = []
 
     def refuse(config):
+        # the pool's helper thread starts the workers while the driver goes on: wait for them
+        deadline = time.perf_counter() + 60
+        while len(multiprocessing.active_children()) < wait_for[0]:
+            assert time.perf_counter() < deadline
+            time.sleep(0.02)
         seen.append(len(multiprocessing.active_children()))
+        refused.append(time.perf_counter())
         raise cfg.ConfigError("device: refused")
 
     monkeypatch.setattr(runner, "check_settings", refuse)
     config = cfg.apply_overrides(tiny_config, ["workers=2"])
-    start = time.perf_counter()
     with pytest.raises(cfg.ConfigError, match="device: refused"):
         runner.run_study(config, tmp_path / "s", progress=False, log=lambda _: None)
-    assert seen == [2]  # both workers were started before the checks
+    assert seen == [2]  # both workers were being started before the checks
     assert multiprocessing.active_children() == []
-    assert time.perf_counter() - start < 10  # stopped, not waited for
+    assert time.perf_counter() - refused[0] < 10  # stopped, not waited for
     assert not (tmp_path / "s").exists()
     # one worker (in process) or a dry run: nothing is started early
+    wait_for[0] = 0
     for overrides in (["workers=1"], ["workers=2"]):
         seen.clear()
         config = cfg.apply_overrides(tiny_config, overrides)
@@ -481,7 +488,7 @@ def test_the_pool_starts_before_the_checks_and_stops_when_they_fail(
 def test_a_started_worker_that_died_is_replaced_for_the_first_unit(tiny_config, mnist_dir):
     from structrob.study.executors import LocalExecutor
 
-    executor = LocalExecutor(workers=1).start()
+    executor = LocalExecutor(workers=1).start().started()
     try:
         (pid,) = list(executor._pool._processes)
         os.kill(pid, signal.SIGKILL)
@@ -627,7 +634,7 @@ def test_pool_workers_are_forked_from_a_server_that_imported_torch_once():
     from structrob.study.executors import WORKER_MODULES, LocalExecutor, stop_helper_processes
 
     stop_helper_processes()
-    pool = LocalExecutor(workers=2).start()
+    pool = LocalExecutor(workers=2).start().started()
     try:
         imported = (
             "'structrob.study.units' in __import__('sys').modules, __import__('os').getppid()"

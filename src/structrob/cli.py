@@ -10,6 +10,7 @@ paper ...
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sqlite3
 import sys
@@ -23,7 +24,7 @@ from structrob.vocabulary import ARM, ARMS
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["main"]
+__all__ = ["console", "main"]
 
 #: Columns of the headline table, in order.
 HEADLINE_COLUMNS = [
@@ -406,5 +407,23 @@ def _run(args: argparse.Namespace, argv: list[str], state: dict) -> int:
     return 0
 
 
+def console() -> None:
+    """The ``structrob`` command: :func:`main`, then exit without the interpreter's teardown.
+
+    When :func:`main` returns, everything is written and closed (the study's store, the
+    report, the worker pool and its helper processes). Tearing down an interpreter that
+    imported torch, scipy and matplotlib would take most of a second more and free nothing
+    the operating system does not, so the process ends at once with main's exit status, its
+    output flushed. An exception from main ends the process as usual (with its traceback).
+    """
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a closed stream has nothing left to write
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    console()

@@ -165,7 +165,16 @@ def stop_helper_processes() -> None:
     if "forkserver" in multiprocessing.get_all_start_methods():
         from multiprocessing import forkserver
 
-        helpers.insert(0, forkserver._forkserver)
+        server = forkserver._forkserver
+        pid = getattr(server, "_forkserver_pid", None)
+        if pid is not None:
+            # it holds nothing to save, and its interpreter's teardown (torch imported) would
+            # keep the driver waiting a second or two: it is killed, then reaped by _stop
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:  # pragma: no cover - already gone
+                pass
+        helpers.insert(0, server)
     for helper in helpers:
         stop = getattr(helper, "_stop", None)
         if stop is not None:
@@ -234,6 +243,7 @@ class LocalExecutor:
         self.threads = check_int("threads", threads, 1)
         self.data = data
         self._pool = self._new_pool()
+        self._starter: threading.Thread | None = None
 
     def start(self) -> LocalExecutor:
         """Start every worker now rather than at the first units (returns the executor).
@@ -242,17 +252,36 @@ class LocalExecutor:
         the settings and samples the graphs, it does so while the driver works, so the first
         units start sooner.
 
+        The workers are started from a helper thread, so the driver goes on at once: a fork
+        server answers the first request only once it has imported torch (seconds), and the
+        driver's own work would otherwise wait for that. The pool's other calls wait for the
+        helper first (:meth:`started`).
+
         Examples
         --------
-        >>> executor = LocalExecutor(workers=2).start()
+        >>> executor = LocalExecutor(workers=2).start().started()
         >>> len(multiprocessing.active_children()) >= 2
         True
         >>> executor.close(cancel=True)
         """
-        with _sigint_blocked():
-            # the pool starts a worker for each task submitted while none is idle
+        with _sigint_blocked():  # the helper thread, and the processes it starts, inherit it
+            self._starter = threading.Thread(target=self._start_workers, daemon=True)
+            self._starter.start()
+        return self
+
+    def _start_workers(self) -> None:
+        # the pool starts a worker for each task submitted while none is idle
+        try:
             for _ in range(self.workers):
                 self._pool.submit(os.getpid)
+        except Exception:  # noqa: BLE001, S110 - a broken pool is renewed by the next submit
+            pass
+
+    def started(self) -> LocalExecutor:
+        """Wait until :meth:`start` has started every worker process (returns the executor)."""
+        if self._starter is not None:
+            self._starter.join()
+            self._starter = None
         return self
 
     def _new_pool(self) -> cf.ProcessPoolExecutor:
@@ -267,6 +296,7 @@ class LocalExecutor:
         """Queue the unit on the pool: a :class:`~concurrent.futures.Future`, done when run."""
         from structrob.study.units import run_unit_safely
 
+        self.started()
         with _sigint_blocked():  # the pool starts a worker here when it has fewer than it may
             try:
                 return self._pool.submit(run_unit_safely, spec, payload)
@@ -312,6 +342,7 @@ class LocalExecutor:
             Terminate the workers at once (SIGTERM, then SIGKILL after 5 s) and wait for them
             to be gone; the units they ran are lost (the driver had not stored them).
         """
+        self.started()  # every worker it starts is one to stop
         if not cancel:
             self._pool.shutdown(wait=True, cancel_futures=True)
             return
