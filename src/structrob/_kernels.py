@@ -339,18 +339,15 @@ class StackedTrainer:
                 plan.b, plan.work.data_ptr(),
             )  # fmt: skip
             plan.sources.relu_()
+            self._native.hidden_forward(
+                plan.units.data_ptr(), plan.b, plan.b, self.row[1], self.n_rows, self.row[-2],
+                self._crow.data_ptr(), self._col.data_ptr(), self.edges.data_ptr(),
+            )  # fmt: skip
         else:
             xb = torch.index_select(x, 0, batch, out=plan.x)
             if self.normalize is not None:
                 xb.sub_(self.normalize[0]).div_(self.normalize[1])
             torch.addmm(self.bias_in, self.weight_in, xb.T, out=plan.sources).relu_()
-        if self.compiled:
-            first = self.row[1]
-            self._native.hidden_forward(
-                plan.units.data_ptr(), plan.b, plan.b, first, self.n_rows, self.row[-2],
-                self._crow.data_ptr(), self._col.data_ptr(), self.edges.data_ptr(),
-            )  # fmt: skip
-        else:
             for out, inputs, matrix in plan.forward:
                 out.addmm_(matrix, inputs, beta=0).relu_()
             out, inputs, matrix = plan.logits
@@ -389,6 +386,9 @@ class StackedTrainer:
             for grad, later, units, matrix in plan.backward:
                 grad.addmm_(matrix, later, beta=0)
                 threshold(grad, units, 0, grad_input=grad)
+            grad_edges = torch.sparse.sampled_addmm(
+                self._pattern, plan.grad_targets, plan.units_t, beta=0.0
+            ).values()
         grad_in, grad_bias_in, _ = self.grads
         torch.sum(plan.grad_sources, 1, keepdim=True, out=grad_bias_in)
         if self.compiled:
@@ -399,10 +399,6 @@ class StackedTrainer:
             )  # fmt: skip
         else:
             torch.mm(plan.grad_sources, plan.x, out=grad_in)
-        if not self.compiled:
-            grad_edges = torch.sparse.sampled_addmm(
-                self._pattern, plan.grad_targets, plan.units_t, beta=0.0
-            ).values()
 
         torch._foreach_add_(self.steps, 1)
         torch._fused_adam_(
